@@ -1,0 +1,30 @@
+//! Ballast's config: the TOML file as written ([`file`]), the validated model ([`model`]),
+//! and the one-pass validation between them ([`validate`]).
+//!
+//! Resource and field names follow NetScaler's NITRO names (`lbvserver`, `servicegroup`,
+//! `lbmonitor`, `sslcertkey`), so what a NetScaler admin knows carries over.
+
+pub mod duration;
+pub mod file;
+pub mod model;
+pub mod problems;
+pub mod validate;
+
+use std::path::Path;
+
+pub use model::*;
+pub use problems::{ConfigError, Problem};
+
+impl Config {
+    /// Reads and validates a config file; relative certificate paths are resolved beside it.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError {
+            problems: vec![Problem {
+                path: String::new(),
+                message: format!("cannot read {}: {error}", path.display()),
+            }],
+        })?;
+        let base_dir = path.parent().unwrap_or(Path::new("."));
+        validate::from_toml(&text, base_dir)
+    }
+}

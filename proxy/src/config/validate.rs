@@ -1,0 +1,573 @@
+//! From file text to a [`Config`]: every problem reported in one pass, each with its path.
+//!
+//! Stage one deserializes each `[[table]]` on its own (so one broken element does not hide the
+//! others); stage two checks values, ranges and cross-references.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use serde::de::DeserializeOwned;
+
+use super::duration;
+use super::file::{
+    FileConfig, LbMonitorFile, LbVserverFile, MemberFile, ServiceGroupFile, SslCertKeyFile,
+};
+use super::model::*;
+use super::problems::{ConfigError, Problems};
+
+/// Parses and validates config text. `base_dir` resolves relative certificate paths.
+pub fn from_toml(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
+    let mut problems = Problems::default();
+    let (file, broken) = parse_file(text, &mut problems);
+    let config = validate(&file, base_dir, &broken, &mut problems);
+    problems.into_result(|| config.expect("no problems means every part validated"))
+}
+
+/// Validates an already-deserialized file (the admin API's entry point).
+pub fn from_file(file: &FileConfig, base_dir: &Path) -> Result<Config, ConfigError> {
+    let mut problems = Problems::default();
+    let config = validate(file, base_dir, &Names::default(), &mut problems);
+    problems.into_result(|| config.expect("no problems means every part validated"))
+}
+
+/// Names of elements that failed to deserialize, so references to them are not reported twice.
+#[derive(Debug, Default)]
+struct Names(HashSet<String>);
+
+fn parse_file(text: &str, problems: &mut Problems) -> (FileConfig, Names) {
+    let mut file = FileConfig::default();
+    let mut broken = Names::default();
+    let table: toml::Table = match toml::from_str(text) {
+        Ok(table) => table,
+        Err(error) => {
+            problems.add("", format!("not valid TOML: {}", error.to_string().trim_end()));
+            return (file, broken);
+        }
+    };
+    for (key, value) in table {
+        match key.as_str() {
+            "ballast" => file.ballast = element(&key, value, problems, &mut broken),
+            "httpprofile" => file.httpprofile = element(&key, value, problems, &mut broken),
+            "sslcertkey" => file.sslcertkey = elements(&key, "certkey", value, problems, &mut broken),
+            "lbmonitor" => file.lbmonitor = elements(&key, "monitorname", value, problems, &mut broken),
+            "servicegroup" => {
+                file.servicegroup = elements(&key, "servicegroupname", value, problems, &mut broken)
+            }
+            "lbvserver" => file.lbvserver = elements(&key, "name", value, problems, &mut broken),
+            other => problems.add(
+                other,
+                "unknown section; expected one of ballast, httpprofile, sslcertkey, lbmonitor, servicegroup, lbvserver",
+            ),
+        }
+    }
+    (file, broken)
+}
+
+fn element<T: DeserializeOwned>(
+    path: &str,
+    value: toml::Value,
+    problems: &mut Problems,
+    _broken: &mut Names,
+) -> Option<T> {
+    match serde_path_to_error::deserialize::<_, T>(value) {
+        Ok(parsed) => Some(parsed),
+        Err(error) => {
+            let inner = error.path().to_string();
+            let at = if inner == "." { path.to_owned() } else { format!("{path}.{inner}") };
+            problems.add(at, error.into_inner().to_string());
+            None
+        }
+    }
+}
+
+fn elements<T: DeserializeOwned>(
+    section: &str,
+    name_key: &str,
+    value: toml::Value,
+    problems: &mut Problems,
+    broken: &mut Names,
+) -> Vec<T> {
+    let toml::Value::Array(items) = value else {
+        problems.add(section, format!("expected an array of tables, written [[{section}]]"));
+        return Vec::new();
+    };
+    let mut parsed = Vec::with_capacity(items.len());
+    for (index, item) in items.into_iter().enumerate() {
+        let name = item.get(name_key).and_then(|v| v.as_str()).map(str::to_owned);
+        match element(&format!("{section}[{index}]"), item, problems, broken) {
+            Some(value) => parsed.push(value),
+            None => {
+                broken.0.extend(name);
+            }
+        }
+    }
+    parsed
+}
+
+fn validate(
+    file: &FileConfig,
+    base_dir: &Path,
+    broken: &Names,
+    p: &mut Problems,
+) -> Option<Config> {
+    let settings = settings(file, p);
+    let http_profile = http_profile(file, p);
+    let cert_keys = each(&file.sslcertkey, "sslcertkey", p, |ck, path, p| {
+        cert_key(ck, base_dir, path, p)
+    });
+    let monitors = each(&file.lbmonitor, "lbmonitor", p, lb_monitor);
+    let service_groups = each(&file.servicegroup, "servicegroup", p, service_group);
+    let vservers = each(&file.lbvserver, "lbvserver", p, lb_vserver);
+
+    unique(file.sslcertkey.iter().map(|c| c.certkey.as_str()), "sslcertkey", "certkey", p);
+    unique(file.lbmonitor.iter().map(|m| m.monitorname.as_str()), "lbmonitor", "monitorname", p);
+    unique(file.servicegroup.iter().map(|g| g.servicegroupname.as_str()), "servicegroup", "servicegroupname", p);
+    unique(file.lbvserver.iter().map(|v| v.name.as_str()), "lbvserver", "name", p);
+    references(file, broken, p);
+    port_clashes(&file.lbvserver, p);
+
+    Some(Config {
+        settings: settings?,
+        http_profile: http_profile?,
+        cert_keys: cert_keys?,
+        monitors: monitors?,
+        service_groups: service_groups?,
+        vservers: vservers?,
+    })
+}
+
+/// Validates every element (so all problems are seen) and yields all of them only if each passed.
+fn each<F, T>(
+    items: &[F],
+    section: &str,
+    p: &mut Problems,
+    mut one: impl FnMut(&F, &str, &mut Problems) -> Option<T>,
+) -> Option<Vec<T>> {
+    let results: Vec<Option<T>> = items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| one(item, &format!("{section}[{index}]"), p))
+        .collect();
+    results.into_iter().collect()
+}
+
+fn settings(file: &FileConfig, p: &mut Problems) -> Option<Settings> {
+    let section = file.ballast.clone().unwrap_or_default();
+    let workers = match section.workers {
+        None | Some(0) => Some(None),
+        Some(n) => p
+            .check("ballast.workers", in_range(n, 0..=1024))
+            .map(|n| Some(n as usize)),
+    };
+    let shutdown_timeout = opt_duration(&section.shutdowntimeout, "ballast.shutdowntimeout", Duration::from_secs(30), p);
+    Some(Settings {
+        workers: workers?,
+        shutdown_timeout: shutdown_timeout?,
+    })
+}
+
+fn http_profile(file: &FileConfig, p: &mut Problems) -> Option<HttpProfile> {
+    let section = file.httpprofile.clone().unwrap_or_default();
+    let max_header_len = p.check(
+        "httpprofile.maxheaderlen",
+        in_range(section.maxheaderlen.unwrap_or(32 * 1024), 8192..=1024 * 1024),
+    );
+    let header_timeout = opt_duration(&section.clientheadertimeout, "httpprofile.clientheadertimeout", Duration::from_secs(10), p);
+    let idle_timeout = opt_duration(&section.cltimeout, "httpprofile.cltimeout", Duration::from_secs(180), p);
+    Some(HttpProfile {
+        max_header_len: max_header_len? as usize,
+        client_header_timeout: positive(header_timeout?, "httpprofile.clientheadertimeout", p)?,
+        client_idle_timeout: positive(idle_timeout?, "httpprofile.cltimeout", p)?,
+    })
+}
+
+fn cert_key(file: &SslCertKeyFile, base_dir: &Path, path: &str, p: &mut Problems) -> Option<SslCertKey> {
+    let name = name(&file.certkey, &format!("{path}.certkey"), p);
+    let cert_path = base_dir.join(&file.cert);
+    let key_path = base_dir.join(&file.key);
+    let certs: Result<Vec<CertificateDer<'static>>, _> = CertificateDer::pem_file_iter(&cert_path)
+        .and_then(|iter| iter.collect());
+    let certs = match certs {
+        Ok(certs) if certs.is_empty() => {
+            p.add(format!("{path}.cert"), format!("{} holds no PEM certificate", cert_path.display()));
+            None
+        }
+        Ok(certs) => Some(certs),
+        Err(error) => {
+            p.add(format!("{path}.cert"), format!("cannot read {}: {error}", cert_path.display()));
+            None
+        }
+    };
+    let key = match PrivateKeyDer::from_pem_file(&key_path) {
+        Ok(key) => rustls::crypto::ring::sign::any_supported_type(&key)
+            .map_err(|error| p.add(format!("{path}.key"), format!("{}: unusable private key: {error}", key_path.display())))
+            .ok(),
+        Err(error) => {
+            p.add(format!("{path}.key"), format!("cannot read {}: {error}", key_path.display()));
+            None
+        }
+    };
+    let certified = CertifiedKey::new(certs?, key?);
+    if let Err(error) = certified.keys_match() {
+        p.add(format!("{path}.key"), format!("does not belong to the certificate in {}: {error}", cert_path.display()));
+        return None;
+    }
+    Some(SslCertKey {
+        name: name?,
+        cert_path,
+        key_path,
+        certified: Arc::new(certified),
+    })
+}
+
+fn lb_monitor(file: &LbMonitorFile, path: &str, p: &mut Problems) -> Option<LbMonitor> {
+    let name = name(&file.monitorname, &format!("{path}.monitorname"), p);
+    let interval = opt_duration(&file.interval, &format!("{path}.interval"), Duration::from_secs(5), p)
+        .and_then(|d| positive(d, &format!("{path}.interval"), p));
+    let resp_timeout = opt_duration(&file.resptimeout, &format!("{path}.resptimeout"), Duration::from_secs(2), p)
+        .and_then(|d| positive(d, &format!("{path}.resptimeout"), p));
+    if let (Some(interval), Some(timeout)) = (interval, resp_timeout)
+        && timeout >= interval
+    {
+        p.add(
+            format!("{path}.resptimeout"),
+            format!("must be shorter than interval ({})", duration::format(interval)),
+        );
+    }
+    let down_time = match &file.downtime {
+        None => interval,
+        Some(_) => opt_duration(&file.downtime, &format!("{path}.downtime"), Duration::ZERO, p)
+            .and_then(|d| positive(d, &format!("{path}.downtime"), p)),
+    };
+    let retries = p.check(format!("{path}.retries"), in_range(file.retries.unwrap_or(3), 1..=127));
+    let success_retries = p.check(
+        format!("{path}.successretries"),
+        in_range(file.successretries.unwrap_or(1), 1..=32),
+    );
+    let dest_port = match file.destport {
+        None => Some(None),
+        Some(port) => p.check(format!("{path}.destport"), in_range(port, 1..=65535)).map(|n| Some(n as u16)),
+    };
+    let probe = match file.kind.as_str() {
+        "TCP" => {
+            for (key, present) in [("httprequest", file.httprequest.is_some()), ("respcode", file.respcode.is_some())] {
+                if present {
+                    p.add(format!("{path}.{key}"), "only HTTP monitors take this field");
+                }
+            }
+            Some(Probe::Tcp)
+        }
+        "HTTP" => http_probe(file, path, p),
+        other => {
+            p.add(format!("{path}.type"), format!("unknown monitor type `{other}`; expected TCP or HTTP"));
+            None
+        }
+    };
+    Some(LbMonitor {
+        name: name?,
+        probe: probe?,
+        interval: interval?,
+        resp_timeout: resp_timeout?,
+        retries: retries? as u32,
+        success_retries: success_retries? as u32,
+        down_time: down_time?,
+        dest_port: dest_port?,
+    })
+}
+
+fn http_probe(file: &LbMonitorFile, path: &str, p: &mut Problems) -> Option<Probe> {
+    let request = file.httprequest.as_deref().unwrap_or("GET /");
+    let mut words = request.split_whitespace();
+    let parsed = match (words.next(), words.next(), words.next()) {
+        (Some(method), Some(target), None)
+            if method.bytes().all(|b| b.is_ascii_uppercase()) && target.starts_with('/') =>
+        {
+            Some((method.to_owned(), target.to_owned()))
+        }
+        _ => {
+            p.add(
+                format!("{path}.httprequest"),
+                format!("expected \"METHOD /path\" such as \"GET /healthz\", got `{request}`"),
+            );
+            None
+        }
+    };
+    let codes = file.respcode.clone().unwrap_or_else(|| vec!["200".to_owned()]);
+    let mut resp_codes = Vec::with_capacity(codes.len());
+    for (index, code) in codes.iter().enumerate() {
+        if let Some(range) = p.check(format!("{path}.respcode[{index}]"), status_range(code)) {
+            resp_codes.push(range);
+        }
+    }
+    if resp_codes.len() != codes.len() {
+        return None;
+    }
+    if resp_codes.is_empty() {
+        p.add(format!("{path}.respcode"), "needs at least one status code");
+        return None;
+    }
+    let (method, target) = parsed?;
+    Some(Probe::Http {
+        method,
+        path: target,
+        resp_codes,
+    })
+}
+
+fn status_range(text: &str) -> Result<RangeInclusive<u16>, String> {
+    let code = |part: &str| -> Result<u16, String> {
+        part.trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|code| (100..=599).contains(code))
+            .ok_or_else(|| format!("`{text}` is not a status code (100..=599) or a range such as \"200-299\""))
+    };
+    match text.split_once('-') {
+        Some((low, high)) => {
+            let (low, high) = (code(low)?, code(high)?);
+            if low > high {
+                return Err(format!("range `{text}` runs backwards"));
+            }
+            Ok(low..=high)
+        }
+        None => code(text).map(|c| c..=c),
+    }
+}
+
+fn service_group(file: &ServiceGroupFile, path: &str, p: &mut Problems) -> Option<ServiceGroup> {
+    let name = name(&file.servicegroupname, &format!("{path}.servicegroupname"), p);
+    let backend_type = match file.servicetype.as_str() {
+        "HTTP" => Some(BackendType::Http),
+        "TCP" => Some(BackendType::Tcp),
+        other => {
+            p.add(
+                format!("{path}.servicetype"),
+                format!("unknown servicetype `{other}`; a servicegroup is HTTP or TCP (TLS is terminated by the vserver)"),
+            );
+            None
+        }
+    };
+    let server_timeout = opt_duration(&file.svrtimeout, &format!("{path}.svrtimeout"), Duration::from_secs(360), p)
+        .and_then(|d| positive(d, &format!("{path}.svrtimeout"), p));
+    let connect_timeout = opt_duration(&file.connecttimeout, &format!("{path}.connecttimeout"), Duration::from_secs(3), p)
+        .and_then(|d| positive(d, &format!("{path}.connecttimeout"), p));
+    let members = each(&file.members, &format!("{path}.members"), p, member);
+    let mut seen = HashSet::new();
+    for (index, m) in file.members.iter().enumerate() {
+        if !seen.insert((m.ip.as_str(), m.port)) {
+            p.add(
+                format!("{path}.members[{index}]"),
+                format!("{}:{} is bound twice to this servicegroup", m.ip, m.port),
+            );
+        }
+    }
+    Some(ServiceGroup {
+        name: name?,
+        backend_type: backend_type?,
+        server_timeout: server_timeout?,
+        connect_timeout: connect_timeout?,
+        monitors: file.monitor.clone(),
+        members: members?,
+    })
+}
+
+fn member(file: &MemberFile, path: &str, p: &mut Problems) -> Option<Member> {
+    let ip = ip(&file.ip, &format!("{path}.ip"), p);
+    let port = p.check(format!("{path}.port"), in_range(file.port, 1..=65535));
+    let weight = p.check(format!("{path}.weight"), in_range(file.weight.unwrap_or(1), 1..=100));
+    let enabled = state(&file.state, &format!("{path}.state"), p);
+    Some(Member {
+        addr: SocketAddr::new(ip?, port? as u16),
+        weight: weight? as u32,
+        enabled: enabled?,
+    })
+}
+
+fn lb_vserver(file: &LbVserverFile, path: &str, p: &mut Problems) -> Option<LbVserver> {
+    let name = name(&file.name, &format!("{path}.name"), p);
+    let service_type = lookup(&file.servicetype, &ServiceType::ALL, "servicetype", path, p);
+    let ip = ip(&file.ipv46, &format!("{path}.ipv46"), p);
+    let port = p.check(format!("{path}.port"), in_range(file.port, 1..=65535));
+    let lb_method = lookup(file.lbmethod.as_deref().unwrap_or("LEASTCONNECTION"), &LbMethod::ALL, "lbmethod", path, p);
+    let enabled = state(&file.state, &format!("{path}.state"), p);
+    if let Some(service_type) = service_type {
+        if lb_method == Some(LbMethod::UrlHash) && service_type.backend_type() == BackendType::Tcp {
+            p.add(format!("{path}.lbmethod"), format!("URLHASH needs HTTP; a {} vserver has no URL", service_type.as_str()));
+        }
+        match (service_type.is_tls(), file.sslcertkey.is_empty()) {
+            (true, true) => p.add(
+                format!("{path}.sslcertkey"),
+                format!("a {} vserver needs at least one sslcertkey", service_type.as_str()),
+            ),
+            (false, false) => p.add(
+                format!("{path}.sslcertkey"),
+                format!("only SSL and SSL_TCP vservers take certificates, this one is {}", service_type.as_str()),
+            ),
+            _ => {}
+        }
+    }
+    Some(LbVserver {
+        name: name?,
+        service_type: service_type?,
+        addr: SocketAddr::new(ip?, port? as u16),
+        lb_method: lb_method?,
+        service_group: file.servicegroupname.clone(),
+        cert_keys: file.sslcertkey.clone(),
+        enabled: enabled?,
+    })
+}
+
+/// Cross-references: vservers → servicegroups and certificates, servicegroups → monitors.
+fn references(file: &FileConfig, broken: &Names, p: &mut Problems) {
+    let groups: HashMap<&str, &ServiceGroupFile> =
+        file.servicegroup.iter().map(|g| (g.servicegroupname.as_str(), g)).collect();
+    let monitors: HashSet<&str> = file.lbmonitor.iter().map(|m| m.monitorname.as_str()).collect();
+    let certs: HashSet<&str> = file.sslcertkey.iter().map(|c| c.certkey.as_str()).collect();
+    let missing = |name: &str| !broken.0.contains(name);
+
+    for (index, vserver) in file.lbvserver.iter().enumerate() {
+        let path = format!("lbvserver[{index}]");
+        if let Some(group_name) = &vserver.servicegroupname {
+            match groups.get(group_name.as_str()) {
+                None if missing(group_name) => p.add(
+                    format!("{path}.servicegroupname"),
+                    format!("no servicegroup named `{group_name}`"),
+                ),
+                Some(group) => {
+                    let wanted = ServiceType::ALL
+                        .iter()
+                        .find(|(word, _)| *word == vserver.servicetype)
+                        .map(|(_, t)| t.backend_type());
+                    let wanted_word = match wanted {
+                        Some(BackendType::Http) => "HTTP",
+                        Some(BackendType::Tcp) => "TCP",
+                        None => continue,
+                    };
+                    if group.servicetype != wanted_word && ["HTTP", "TCP"].contains(&group.servicetype.as_str()) {
+                        p.add(
+                            format!("{path}.servicegroupname"),
+                            format!(
+                                "a {} vserver needs a {wanted_word} servicegroup, `{group_name}` is {}",
+                                vserver.servicetype, group.servicetype
+                            ),
+                        );
+                    }
+                }
+                None => {}
+            }
+        }
+        for (i, cert) in vserver.sslcertkey.iter().enumerate() {
+            if !certs.contains(cert.as_str()) && missing(cert) {
+                p.add(format!("{path}.sslcertkey[{i}]"), format!("no sslcertkey named `{cert}`"));
+            }
+        }
+    }
+    for (index, group) in file.servicegroup.iter().enumerate() {
+        for (i, monitor) in group.monitor.iter().enumerate() {
+            if !monitors.contains(monitor.as_str()) && missing(monitor) {
+                p.add(format!("servicegroup[{index}].monitor[{i}]"), format!("no lbmonitor named `{monitor}`"));
+            }
+        }
+    }
+}
+
+/// Two vservers cannot listen on the same address and port (a wildcard address clashes with all).
+fn port_clashes(vservers: &[LbVserverFile], p: &mut Problems) {
+    let mut taken: Vec<(IpAddr, i64, usize)> = Vec::new();
+    for (index, vserver) in vservers.iter().enumerate() {
+        let Ok(ip) = vserver.ipv46.parse::<IpAddr>() else { continue };
+        if let Some((_, _, other)) = taken
+            .iter()
+            .find(|(other_ip, port, _)| *port == vserver.port && (*other_ip == ip || other_ip.is_unspecified() || ip.is_unspecified()))
+        {
+            p.add(
+                format!("lbvserver[{index}].port"),
+                format!(
+                    "{}:{} is already used by lbvserver `{}`",
+                    vserver.ipv46, vserver.port, vservers[*other].name
+                ),
+            );
+        }
+        taken.push((ip, vserver.port, index));
+    }
+}
+
+fn unique<'a>(names: impl Iterator<Item = &'a str>, section: &str, key: &str, p: &mut Problems) {
+    let mut seen = HashMap::new();
+    for (index, name) in names.enumerate() {
+        if let Some(first) = seen.insert(name, index) {
+            p.add(
+                format!("{section}[{index}].{key}"),
+                format!("`{name}` is already the name of {section}[{first}]"),
+            );
+        }
+    }
+}
+
+fn name(text: &str, path: &str, p: &mut Problems) -> Option<String> {
+    let ok = !text.is_empty()
+        && text.len() <= 127
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || "_-.:@#".contains(c));
+    if !ok {
+        p.add(path, format!("`{text}` is not a valid name: 1 to 127 characters of letters, digits and _ - . : @ #"));
+        return None;
+    }
+    Some(text.to_owned())
+}
+
+fn ip(text: &str, path: &str, p: &mut Problems) -> Option<IpAddr> {
+    p.check(path, text.parse().map_err(|_| format!("`{text}` is not an IPv4 or IPv6 address")))
+}
+
+fn state(text: &Option<String>, path: &str, p: &mut Problems) -> Option<bool> {
+    match text.as_deref() {
+        None | Some("ENABLED") => Some(true),
+        Some("DISABLED") => Some(false),
+        Some(other) => {
+            p.add(path, format!("expected ENABLED or DISABLED, got `{other}`"));
+            None
+        }
+    }
+}
+
+fn lookup<T: Copy>(text: &str, table: &[(&str, T)], key: &str, path: &str, p: &mut Problems) -> Option<T> {
+    match table.iter().find(|(word, _)| *word == text) {
+        Some((_, value)) => Some(*value),
+        None => {
+            let words: Vec<&str> = table.iter().map(|(word, _)| *word).collect();
+            p.add(format!("{path}.{key}"), format!("unknown {key} `{text}`; expected one of {}", words.join(", ")));
+            None
+        }
+    }
+}
+
+fn in_range(value: i64, range: RangeInclusive<i64>) -> Result<i64, String> {
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("expected {}..={}, got {value}", range.start(), range.end()))
+    }
+}
+
+fn opt_duration(text: &Option<String>, path: &str, default: Duration, p: &mut Problems) -> Option<Duration> {
+    match text {
+        None => Some(default),
+        Some(text) => p.check(path, duration::parse(text)),
+    }
+}
+
+fn positive(value: Duration, path: &str, p: &mut Problems) -> Option<Duration> {
+    if value.is_zero() {
+        p.add(path, "must be longer than zero");
+        None
+    } else {
+        Some(value)
+    }
+}

@@ -1,0 +1,174 @@
+//! Health monitors (`lbmonitor` types `TCP` and `HTTP`): one task per bound (member, monitor).
+//!
+//! A task probes its member every `interval` (every `downtime` while it says DOWN); a probe that
+//! takes longer than `resptimeout` fails. `retries` failures in a row make the monitor vote
+//! DOWN, `successretries` successes vote UP again; a member is UP while no monitor votes DOWN
+//! and passive detection has not marked it. A new member starts DOWN until its first probe
+//! passes, so a member is never sent traffic before it was seen healthy.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+
+use crate::config::{Config, LbMonitor, Probe};
+use crate::member::{MemberKey, MemberState};
+use crate::snapshot::Snapshot;
+
+/// The running monitor tasks, reconciled by the config writer after every change.
+#[derive(Debug, Default)]
+pub struct Monitors {
+    running: HashMap<(MemberKey, String), Running>,
+}
+
+#[derive(Debug)]
+struct Running {
+    monitor: LbMonitor,
+    member: Arc<MemberState>,
+    voting_down: Arc<AtomicBool>,
+    task: AbortHandle,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+        // An unbound monitor no longer holds its member DOWN.
+        if self.voting_down.swap(false, Relaxed) {
+            self.member.monitor_verdict(true, "monitor unbound");
+        }
+    }
+}
+
+impl Monitors {
+    /// Starts tasks for new (member, monitor) bindings and stops those that went away.
+    /// `fresh` members start DOWN: their monitors begin by voting DOWN.
+    pub fn reconcile(
+        &mut self,
+        config: &Config,
+        members: &HashMap<MemberKey, Arc<MemberState>>,
+        fresh: &HashSet<MemberKey>,
+    ) {
+        let mut wanted = HashSet::new();
+        for group in &config.service_groups {
+            for member_config in &group.members {
+                let key = MemberKey {
+                    group: group.name.as_str().into(),
+                    addr: member_config.addr,
+                };
+                let Some(member) = members.get(&key) else { continue };
+                for name in &group.monitors {
+                    let Some(monitor) = config.monitor(name) else { continue };
+                    let id = (key.clone(), name.clone());
+                    wanted.insert(id.clone());
+                    if self.running.get(&id).is_some_and(|r| r.monitor == *monitor) {
+                        continue;
+                    }
+                    let starts_down = match self.running.remove(&id) {
+                        // A changed monitor keeps its current verdict.
+                        Some(previous) => previous.voting_down.swap(false, Relaxed),
+                        None => fresh.contains(&key),
+                    };
+                    self.running.insert(id, spawn(monitor.clone(), member.clone(), starts_down));
+                }
+            }
+        }
+        self.running.retain(|id, _| wanted.contains(id));
+    }
+}
+
+fn spawn(monitor: LbMonitor, member: Arc<MemberState>, starts_down: bool) -> Running {
+    let voting_down = Arc::new(AtomicBool::new(starts_down));
+    let task = tokio::spawn(probe_loop(monitor.clone(), member.clone(), voting_down.clone())).abort_handle();
+    Running {
+        monitor,
+        member,
+        voting_down,
+        task,
+    }
+}
+
+async fn probe_loop(monitor: LbMonitor, member: Arc<MemberState>, voting_down: Arc<AtomicBool>) {
+    let addr = SocketAddr::new(member.key.addr.ip(), monitor.dest_port.unwrap_or(member.key.addr.port()));
+    let (mut failures, mut successes) = (0u32, 0u32);
+    loop {
+        let started = Instant::now();
+        let outcome = match tokio::time::timeout(monitor.resp_timeout, probe(&monitor.probe, addr)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(format!("no response within {:?}", monitor.resp_timeout)),
+        };
+        let down = voting_down.load(Relaxed);
+        match outcome {
+            Ok(()) => {
+                failures = 0;
+                successes += 1;
+                member.probe_succeeded();
+                if down && successes >= monitor.success_retries {
+                    voting_down.store(false, Relaxed);
+                    member.monitor_verdict(true, &format!("monitor {} probe succeeded", monitor.name));
+                }
+            }
+            Err(reason) => {
+                successes = 0;
+                failures += 1;
+                if !down && failures >= monitor.retries {
+                    voting_down.store(true, Relaxed);
+                    member.monitor_verdict(false, &format!("monitor {}: {reason}", monitor.name));
+                }
+            }
+        }
+        let pause = if voting_down.load(Relaxed) { monitor.down_time } else { monitor.interval };
+        tokio::time::sleep_until(started + pause).await;
+    }
+}
+
+/// One probe; `Err` says why it failed.
+async fn probe(probe: &Probe, addr: SocketAddr) -> Result<(), String> {
+    let mut stream = TcpStream::connect(addr).await.map_err(|e| format!("connect to {addr}: {e}"))?;
+    let Probe::Http { method, path, resp_codes } = probe else {
+        return Ok(());
+    };
+    let _ = stream.set_nodelay(true);
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: ballast-monitor\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.map_err(|e| format!("send request: {e}"))?;
+    let mut head = [0u8; 64];
+    let mut len = 0;
+    while len < head.len() && !head[..len].contains(&b'\n') {
+        let n = stream.read(&mut head[len..]).await.map_err(|e| format!("read response: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        len += n;
+    }
+    let line = String::from_utf8_lossy(&head[..len]);
+    let code = line
+        .strip_prefix("HTTP/1.")
+        .and_then(|rest| rest.get(2..5))
+        .and_then(|code| code.parse::<u16>().ok())
+        .ok_or_else(|| format!("not an HTTP response: {:?}", line.lines().next().unwrap_or("")))?;
+    if resp_codes.iter().any(|range| range.contains(&code)) {
+        Ok(())
+    } else {
+        Err(format!("status {code} is not an expected respcode"))
+    }
+}
+
+/// Ends passive DOWNs of members that no monitor watches (see [`crate::member::PASSIVE_DOWNTIME`]).
+pub async fn expire_passive_downs(snapshot: Arc<ArcSwap<Snapshot>>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let current = snapshot.load();
+        for group in current.groups.values().filter(|g| !g.monitored) {
+            group.members.iter().for_each(|m| m.expire_passive_down());
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! Ballast's data plane, config model and composition root.
+//!
+//! Data flow, top to bottom (see `DESIGN.md`):
+//!
+//! - [`config`]: the TOML file → a validated [`config::Config`], every problem in one pass.
+//! - [`writer`]: the one config writer: binds listeners, keeps member state, compiles and
+//!   publishes each [`snapshot::Snapshot`] with arc-swap, reconciles monitors.
+//! - [`snapshot`]: what the data plane reads: vservers, balancers, TLS configs, member lists.
+//! - [`member`]: per-member runtime state (health, drain, counts, response time, load), shared
+//!   by every snapshot. [`stats`]: per-vserver counters.
+//! - [`listener`]: accept loops; each connection goes to [`http`] (`HTTP`, `SSL`) or [`l4`]
+//!   (`TCP`, `SSL_TCP`), with [`tls`] termination in front where configured.
+//! - [`lb`]: the load-balancing methods.
+//! - [`health`]: `TCP` and `HTTP` monitors.
+//! - [`app`]: starts it all for `main`; [`workload`]: the `ballast vm` backend program.
+//!
+//! The data-plane modules import no control-plane crate.
+
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod config;
+pub mod health;
+pub mod http;
+pub mod l4;
+pub mod lb;
+pub mod listener;
+pub mod member;
+pub mod snapshot;
+pub mod stats;
+pub mod tls;
+pub mod workload;
+pub mod writer;

@@ -1,0 +1,160 @@
+//! `ballast`: the whole system on one screen.
+//!
+//! `run` loads the config, starts the data plane (listeners → HTTP/TCP proxy → members, with
+//! health monitors), then waits for signals: SIGHUP re-reads the file through the same
+//! validation, SIGTERM/SIGINT drain and exit. `check` validates a file. `vm` is the backend
+//! workload that local-cloud VMs run.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use ballast_proxy::app::App;
+use ballast_proxy::config::Config;
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio::signal::unix::{SignalKind, signal};
+
+#[derive(Debug, Parser)]
+#[command(name = "ballast", version, about = "A load-balancing proxy that keeps its own fleet the right size")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the proxy with a config file.
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
+    },
+    /// Validate a config file, print every problem, exit 1 on any.
+    Check {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// The HTTP workload a local-cloud VM runs (also a handy test backend).
+    Vm {
+        #[arg(long)]
+        listen: SocketAddr,
+        #[arg(long, default_value = "vm")]
+        name: String,
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check { config } => return check(&config),
+        Command::Run { config, log_format } => {
+            init_logging(log_format);
+            run(&config)
+        }
+        Command::Vm { listen, name, log_format } => {
+            init_logging(log_format);
+            runtime(Some(1)).and_then(|rt| Ok(rt.block_on(ballast_proxy::workload::serve(listen, name))?))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("ballast: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check(path: &Path) -> ExitCode {
+    match Config::load(path) {
+        Ok(config) => {
+            println!(
+                "{}: OK ({} lbvserver, {} servicegroup, {} lbmonitor, {} sslcertkey)",
+                path.display(),
+                config.vservers.len(),
+                config.service_groups.len(),
+                config.monitors.len(),
+                config.cert_keys.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{}: {error}", path.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(path: &Path) -> anyhow::Result<()> {
+    let config = Config::load(path).with_context(|| format!("cannot start with {}", path.display()))?;
+    runtime(config.settings.workers)?.block_on(async {
+        let shutdown_timeout = config.settings.shutdown_timeout;
+        let vservers = config.vservers.len();
+        let app = App::start(config).await?;
+        tracing::info!(vservers, config = %path.display(), "ballast ready");
+
+        let mut hangup = signal(SignalKind::hangup())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        loop {
+            tokio::select! {
+                _ = hangup.recv() => reload(&app, path).await,
+                _ = terminate.recv() => break,
+                _ = interrupt.recv() => break,
+            }
+        }
+
+        tracing::info!(in_flight = app.in_flight(), "shutting down");
+        if !app.shutdown(shutdown_timeout).await {
+            tracing::warn!(timeout = ?shutdown_timeout, "in-flight work did not finish in time");
+        }
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+/// SIGHUP: the same validation as at start; a bad file changes nothing.
+async fn reload(app: &App, path: &Path) {
+    let config = match Config::load(path) {
+        Ok(config) => config,
+        Err(error) => {
+            let problems: Vec<String> = error.problems.iter().map(ToString::to_string).collect();
+            tracing::error!(problems = problems.join("\n"), "config rejected");
+            return;
+        }
+    };
+    let (vservers, servicegroups) = (config.vservers.len(), config.service_groups.len());
+    match app.apply(config).await {
+        Ok(()) => tracing::info!(vservers, servicegroups, "config reloaded"),
+        Err(error) => tracing::error!(problems = %error, "config rejected"),
+    }
+}
+
+fn runtime(workers: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = workers {
+        builder.worker_threads(workers);
+    }
+    Ok(builder.enable_all().build()?)
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}

@@ -1,0 +1,295 @@
+//! Per-member runtime state: health, drain, connection counts, response time and load.
+//!
+//! This lives outside the config snapshot, keyed by a stable [`MemberKey`], so it survives
+//! every snapshot swap: the writer hands the same `Arc<MemberState>` to each new snapshot for as
+//! long as the member stays bound. Everything here is atomics; the data plane never locks.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::http::pool::Pool;
+
+/// A member is one `ip:port` bound to one servicegroup.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MemberKey {
+    pub group: Arc<str>,
+    pub addr: SocketAddr,
+}
+
+/// The state an operator sees, with NetScaler's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberStatus {
+    Up,
+    Down,
+    OutOfService,
+    GoingOutOfService,
+}
+
+impl MemberStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberStatus::Up => "UP",
+            MemberStatus::Down => "DOWN",
+            MemberStatus::OutOfService => "OUT OF SERVICE",
+            MemberStatus::GoingOutOfService => "GOING OUT OF SERVICE",
+        }
+    }
+}
+
+impl fmt::Display for MemberStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Runtime state of one member.
+#[derive(Debug)]
+pub struct MemberState {
+    pub key: MemberKey,
+    /// `ip:port`, the label used in logs and metrics.
+    pub label: Arc<str>,
+    /// How many bound monitors currently say DOWN.
+    monitors_down: AtomicU32,
+    /// Real connects failed `retries` times in a row.
+    passive_down: AtomicBool,
+    /// Disabled by config or the API, or unbound: takes no new traffic, finishes what it has.
+    draining: AtomicBool,
+    /// Over an active LOAD monitor's threshold: kept, but takes no new traffic.
+    busy: AtomicBool,
+    /// In-flight requests (HTTP) or open connections (TCP).
+    active: AtomicU64,
+    /// The last status that was logged, so every change is logged exactly once.
+    reported: AtomicU8,
+    connect_failures_in_row: AtomicU32,
+    /// When passive detection marked the member DOWN (ms since `epoch`).
+    passive_down_at: AtomicU64,
+    epoch: Instant,
+    /// Response-time EWMA in microseconds (0: no sample yet).
+    response_time_us: AtomicU64,
+    /// Load reported by an SNMP LOAD monitor; `u32::MAX` when none was reported.
+    load: AtomicU32,
+    pub counters: MemberCounters,
+    /// Keep-alive connections to this member (HTTP servicegroups).
+    pub pool: Pool,
+}
+
+/// Lock-free counters, read by stats and metrics.
+#[derive(Debug, Default)]
+pub struct MemberCounters {
+    pub requests: AtomicU64,
+    pub responses: AtomicU64,
+    pub connect_failures: AtomicU64,
+    /// Bytes of requests (or client-to-member bytes for TCP) sent to the member.
+    pub request_bytes: AtomicU64,
+    /// Bytes of responses (or member-to-client bytes for TCP) received from the member.
+    pub response_bytes: AtomicU64,
+}
+
+/// How long a member marked DOWN by passive detection stays DOWN when no monitor is bound.
+pub const PASSIVE_DOWNTIME: Duration = Duration::from_secs(5);
+
+const STATUSES: [MemberStatus; 4] = [
+    MemberStatus::Up,
+    MemberStatus::Down,
+    MemberStatus::OutOfService,
+    MemberStatus::GoingOutOfService,
+];
+
+impl MemberState {
+    /// A new member; `monitors_down` monitors start out saying DOWN until their first probe.
+    pub fn new(key: MemberKey, monitors_down: u32) -> Arc<MemberState> {
+        let label: Arc<str> = key.addr.to_string().into();
+        let member = MemberState {
+            label,
+            monitors_down: AtomicU32::new(monitors_down),
+            passive_down: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+            busy: AtomicBool::new(false),
+            active: AtomicU64::new(0),
+            reported: AtomicU8::new(0),
+            connect_failures_in_row: AtomicU32::new(0),
+            passive_down_at: AtomicU64::new(0),
+            epoch: Instant::now(),
+            response_time_us: AtomicU64::new(0),
+            load: AtomicU32::new(u32::MAX),
+            counters: MemberCounters::default(),
+            pool: Pool::new(key.addr),
+            key,
+        };
+        member.reported.store(member.status() as u8, Relaxed);
+        Arc::new(member)
+    }
+
+    /// UP, enabled, not draining and not busy: may take new traffic.
+    #[inline]
+    pub fn is_eligible(&self) -> bool {
+        self.is_up() && !self.draining.load(Relaxed) && !self.busy.load(Relaxed)
+    }
+
+    #[inline]
+    fn is_up(&self) -> bool {
+        self.monitors_down.load(Relaxed) == 0 && !self.passive_down.load(Relaxed)
+    }
+
+    pub fn status(&self) -> MemberStatus {
+        if self.draining.load(Relaxed) {
+            if self.active.load(Relaxed) > 0 {
+                MemberStatus::GoingOutOfService
+            } else {
+                MemberStatus::OutOfService
+            }
+        } else if self.is_up() {
+            MemberStatus::Up
+        } else {
+            MemberStatus::Down
+        }
+    }
+
+    pub fn active(&self) -> u64 {
+        self.active.load(Relaxed)
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Relaxed)
+    }
+
+    /// Starts (or ends) a drain. Idle pooled connections are closed at once; busy ones close
+    /// after their current response.
+    pub fn set_draining(&self, draining: bool, reason: &str) {
+        if self.draining.swap(draining, Relaxed) != draining {
+            if draining {
+                self.pool.close();
+            } else {
+                self.pool.reopen();
+            }
+            self.report(reason);
+        }
+    }
+
+    /// Marks the member busy (over a LOAD threshold) or not.
+    pub fn set_busy(&self, busy: bool) {
+        self.busy.store(busy, Relaxed);
+    }
+
+    pub fn response_time_us(&self) -> u64 {
+        self.response_time_us.load(Relaxed)
+    }
+
+    /// Folds one time-to-first-byte sample into the EWMA (weight 1/8).
+    pub fn record_response_time(&self, elapsed: Duration) {
+        let sample = (elapsed.as_micros().min(u64::MAX as u128) as u64).max(1);
+        let old = self.response_time_us.load(Relaxed);
+        let new = if old == 0 { sample } else { (old * 7 + sample) / 8 };
+        self.response_time_us.store(new.max(1), Relaxed);
+    }
+
+    /// SNMP load, lower is better; `None` until a LOAD monitor reported one.
+    pub fn load(&self) -> Option<u32> {
+        Some(self.load.load(Relaxed)).filter(|load| *load != u32::MAX)
+    }
+
+    pub fn set_load(&self, load: Option<u32>) {
+        self.load.store(load.map_or(u32::MAX, |l| l.min(u32::MAX - 1)), Relaxed);
+    }
+
+    /// Counts one in-flight request or connection until the guard drops.
+    pub fn begin(self: &Arc<Self>) -> ActiveGuard {
+        self.active.fetch_add(1, Relaxed);
+        ActiveGuard(self.clone())
+    }
+
+    /// One monitor changed its verdict.
+    pub fn monitor_verdict(&self, up: bool, reason: &str) {
+        if up {
+            self.monitors_down.fetch_sub(1, Relaxed);
+            // A monitor that sees the member healthy also ends a passive DOWN.
+            self.clear_passive_down();
+        } else {
+            self.monitors_down.fetch_add(1, Relaxed);
+        }
+        self.report(reason);
+    }
+
+    /// A monitor probe succeeded: a passive DOWN is over.
+    pub fn probe_succeeded(&self) {
+        if self.passive_down.load(Relaxed) {
+            self.clear_passive_down();
+            self.report("monitor probe succeeded");
+        }
+    }
+
+    /// A real connect to the member worked.
+    #[inline]
+    pub fn connect_succeeded(&self) {
+        if self.connect_failures_in_row.load(Relaxed) != 0 {
+            self.connect_failures_in_row.store(0, Relaxed);
+        }
+    }
+
+    /// A real connect to the member failed (passive detection): `retries` in a row mark it DOWN.
+    pub fn connect_failed(&self, retries: u32, reason: &str) {
+        self.counters.connect_failures.fetch_add(1, Relaxed);
+        let failures = self.connect_failures_in_row.fetch_add(1, Relaxed) + 1;
+        if failures >= retries && !self.passive_down.swap(true, Relaxed) {
+            let now = self.epoch.elapsed().as_millis() as u64;
+            self.passive_down_at.store(now, Relaxed);
+            self.report(reason);
+        }
+    }
+
+    /// With no monitor bound, a passively-DOWN member comes back after [`PASSIVE_DOWNTIME`].
+    pub fn expire_passive_down(&self) {
+        if !self.passive_down.load(Relaxed) {
+            return;
+        }
+        let now = self.epoch.elapsed().as_millis() as u64;
+        if now.saturating_sub(self.passive_down_at.load(Relaxed)) >= PASSIVE_DOWNTIME.as_millis() as u64 {
+            self.clear_passive_down();
+            self.report("passive downtime over");
+        }
+    }
+
+    fn clear_passive_down(&self) {
+        self.connect_failures_in_row.store(0, Relaxed);
+        self.passive_down.store(false, Relaxed);
+    }
+
+    /// Logs the status if it changed since the last report.
+    fn report(&self, reason: &str) {
+        let status = self.status();
+        let previous = self.reported.swap(status as u8, Relaxed);
+        if previous == status as u8 {
+            return;
+        }
+        let from = STATUSES[previous as usize];
+        if status == MemberStatus::Down {
+            tracing::warn!(servicegroup = %self.key.group, member = %self.label, from = %from, to = %status, reason, "member state changed");
+        } else {
+            tracing::info!(servicegroup = %self.key.group, member = %self.label, from = %from, to = %status, reason, "member state changed");
+        }
+    }
+}
+
+/// One in-flight request or connection on a member.
+#[derive(Debug)]
+pub struct ActiveGuard(Arc<MemberState>);
+
+impl ActiveGuard {
+    pub fn member(&self) -> &Arc<MemberState> {
+        &self.0
+    }
+}
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        let before = self.0.active.fetch_sub(1, Relaxed);
+        if before == 1 && self.0.is_draining() {
+            self.0.report("drained: no connections left");
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! The immutable snapshot that the data plane reads: vservers with their balancers, TLS configs
+//! and member lists, compiled from a [`Config`] by the one config writer.
+//!
+//! Connections and requests load the current snapshot from an `ArcSwap` (a few nanoseconds, no
+//! lock). An HTTP request uses the snapshot current when it arrives; a TCP connection keeps the
+//! one it started with. Runtime state (member health, counters) is shared across snapshots.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{Config, HttpProfile, LbMethod, ServiceType};
+use crate::lb::Balancer;
+use crate::member::MemberState;
+use crate::stats::VserverStats;
+
+/// Everything the data plane needs, for one version of the config.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub config: Arc<Config>,
+    pub vservers: HashMap<Arc<str>, Arc<VserverPlan>>,
+    pub groups: HashMap<String, Arc<GroupPlan>>,
+    pub http_profile: HttpProfile,
+}
+
+/// One vserver, ready to serve.
+#[derive(Debug)]
+pub struct VserverPlan {
+    pub name: Arc<str>,
+    pub service_type: ServiceType,
+    pub addr: SocketAddr,
+    pub lb_method: LbMethod,
+    pub group: Option<Arc<GroupPlan>>,
+    pub balancer: Balancer,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub stats: Arc<VserverStats>,
+}
+
+/// A servicegroup's members as one snapshot sees them.
+#[derive(Debug)]
+pub struct GroupPlan {
+    pub name: Arc<str>,
+    pub members: Vec<Arc<MemberState>>,
+    pub weights: Vec<u32>,
+    pub server_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Connect failures in a row that mark a member DOWN (passive detection).
+    pub passive_retries: u32,
+    /// Whether any monitor is bound (if not, passive DOWNs expire on their own).
+    pub monitored: bool,
+}
+
+impl Snapshot {
+    pub fn empty() -> Snapshot {
+        Snapshot {
+            config: Arc::new(Config::empty()),
+            vservers: HashMap::new(),
+            groups: HashMap::new(),
+            http_profile: Config::empty().http_profile,
+        }
+    }
+
+    pub fn vserver(&self, name: &str) -> Option<&Arc<VserverPlan>> {
+        self.vservers.get(name)
+    }
+}
+
+/// No vservers, all defaults: what runs before the first config is applied.
+impl Config {
+    pub fn empty() -> Config {
+        crate::config::validate::from_toml("", std::path::Path::new("."))
+            .expect("an empty config is valid")
+    }
+}
+
+/// Compiles the snapshot; `member` and `stats` look up (or create) the runtime state that
+/// outlives snapshots.
+pub fn compile(
+    config: Arc<Config>,
+    mut member: impl FnMut(&str, SocketAddr) -> Arc<MemberState>,
+    mut stats: impl FnMut(&str) -> Arc<VserverStats>,
+) -> Snapshot {
+    let mut groups = HashMap::new();
+    for group in &config.service_groups {
+        let name: Arc<str> = group.name.as_str().into();
+        let members = group.members.iter().map(|m| member(&group.name, m.addr)).collect();
+        let passive_retries = group
+            .monitors
+            .first()
+            .and_then(|name| config.monitor(name))
+            .map_or(3, |monitor| monitor.retries);
+        groups.insert(
+            group.name.clone(),
+            Arc::new(GroupPlan {
+                name,
+                members,
+                weights: group.members.iter().map(|m| m.weight).collect(),
+                server_timeout: group.server_timeout,
+                connect_timeout: group.connect_timeout,
+                passive_retries,
+                monitored: !group.monitors.is_empty(),
+            }),
+        );
+    }
+    let mut vservers = HashMap::new();
+    for vserver in config.vservers.iter().filter(|v| v.enabled) {
+        let group = vserver.service_group.as_ref().and_then(|name| groups.get(name)).cloned();
+        let balancer = match &group {
+            Some(group) => Balancer::new(vserver.lb_method, &group.members, &group.weights),
+            None => Balancer::new(vserver.lb_method, &[], &[]),
+        };
+        let tls = vserver.service_type.is_tls().then(|| {
+            let certs = vserver
+                .cert_keys
+                .iter()
+                .filter_map(|name| config.cert_key(name))
+                .map(|ck| ck.certified.clone())
+                .collect();
+            crate::tls::server_config(certs, vserver.service_type == ServiceType::Ssl)
+        });
+        let name: Arc<str> = vserver.name.as_str().into();
+        vservers.insert(
+            name.clone(),
+            Arc::new(VserverPlan {
+                stats: stats(&vserver.name),
+                name,
+                service_type: vserver.service_type,
+                addr: vserver.addr,
+                lb_method: vserver.lb_method,
+                group,
+                balancer,
+                tls,
+            }),
+        );
+    }
+    Snapshot {
+        http_profile: config.http_profile.clone(),
+        config,
+        vservers,
+        groups,
+    }
+}

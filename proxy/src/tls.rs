@@ -1,0 +1,50 @@
+//! TLS termination for `SSL` and `SSL_TCP` vservers: SNI picks the certificate.
+//!
+//! Each handshake's server name is checked against the bound certificates in order (with
+//! webpki's name matching, so wildcards and SANs work as clients expect); the first bound
+//! certificate is served when the client sends no SNI or no certificate matches.
+
+use std::sync::Arc;
+
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::ServerName;
+
+/// Builds the rustls config of one vserver. `alpn_http` offers `h2` and `http/1.1`.
+pub fn server_config(certs: Vec<Arc<CertifiedKey>>, alpn_http: bool) -> Arc<rustls::ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(SniResolver { certs }));
+    if alpn_http {
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    }
+    Arc::new(config)
+}
+
+/// Picks a certificate by the client's server name.
+#[derive(Debug)]
+struct SniResolver {
+    certs: Vec<Arc<CertifiedKey>>,
+}
+
+impl ResolvesServerCert for SniResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let by_name = hello
+            .server_name()
+            .and_then(|name| ServerName::try_from(name).ok())
+            .and_then(|name| self.certs.iter().find(|cert| matches(cert, &name)));
+        by_name.or_else(|| self.certs.first()).cloned()
+    }
+}
+
+fn matches(cert: &CertifiedKey, name: &ServerName<'_>) -> bool {
+    let Some(leaf) = cert.cert.first() else {
+        return false;
+    };
+    webpki::EndEntityCert::try_from(leaf)
+        .map(|leaf| leaf.verify_is_valid_for_subject_name(name).is_ok())
+        .unwrap_or(false)
+}
