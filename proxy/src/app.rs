@@ -28,7 +28,12 @@ impl App {
         let tracker = TaskTracker::new();
         let shutdown = CancellationToken::new();
         let writer = ConfigWriter::start(snapshot.clone(), tracker.clone(), shutdown.clone());
-        let first_probe = config.monitors.iter().map(|m| m.resp_timeout).max().unwrap_or_default();
+        let first_probe = config
+            .monitors
+            .iter()
+            .map(|m| m.resp_timeout)
+            .max()
+            .unwrap_or_default();
         writer.apply(config).await?;
         wait_for_first_probes(&snapshot, first_probe).await;
         tokio::spawn(crate::health::expire_passive_downs(snapshot.clone()));
@@ -65,7 +70,9 @@ impl App {
     pub async fn shutdown(self, timeout: Duration) -> bool {
         self.shutdown.cancel();
         self.tracker.close();
-        tokio::time::timeout(timeout, self.tracker.wait()).await.is_ok()
+        tokio::time::timeout(timeout, self.tracker.wait())
+            .await
+            .is_ok()
     }
 }
 
@@ -75,7 +82,11 @@ async fn wait_for_first_probes(snapshot: &ArcSwap<Snapshot>, limit: Duration) {
     let deadline = tokio::time::Instant::now() + limit + Duration::from_millis(50);
     let all_up = || {
         let current = snapshot.load();
-        current.groups.values().flat_map(|g| &g.members).all(|m| m.status() != crate::member::MemberStatus::Down)
+        current
+            .groups
+            .values()
+            .flat_map(|g| &g.members)
+            .all(|m| m.status() != crate::member::MemberStatus::Down)
     };
     while !all_up() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;

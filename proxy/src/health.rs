@@ -62,9 +62,13 @@ impl Monitors {
                     group: group.name.as_str().into(),
                     addr: member_config.addr,
                 };
-                let Some(member) = members.get(&key) else { continue };
+                let Some(member) = members.get(&key) else {
+                    continue;
+                };
                 for name in &group.monitors {
-                    let Some(monitor) = config.monitor(name) else { continue };
+                    let Some(monitor) = config.monitor(name) else {
+                        continue;
+                    };
                     let id = (key.clone(), name.clone());
                     wanted.insert(id.clone());
                     if self.running.get(&id).is_some_and(|r| r.monitor == *monitor) {
@@ -75,7 +79,8 @@ impl Monitors {
                         Some(previous) => previous.voting_down.swap(false, Relaxed),
                         None => fresh.contains(&key),
                     };
-                    self.running.insert(id, spawn(monitor.clone(), member.clone(), starts_down));
+                    self.running
+                        .insert(id, spawn(monitor.clone(), member.clone(), starts_down));
                 }
             }
         }
@@ -85,7 +90,12 @@ impl Monitors {
 
 fn spawn(monitor: LbMonitor, member: Arc<MemberState>, starts_down: bool) -> Running {
     let voting_down = Arc::new(AtomicBool::new(starts_down));
-    let task = tokio::spawn(probe_loop(monitor.clone(), member.clone(), voting_down.clone())).abort_handle();
+    let task = tokio::spawn(probe_loop(
+        monitor.clone(),
+        member.clone(),
+        voting_down.clone(),
+    ))
+    .abort_handle();
     Running {
         monitor,
         member,
@@ -95,14 +105,18 @@ fn spawn(monitor: LbMonitor, member: Arc<MemberState>, starts_down: bool) -> Run
 }
 
 async fn probe_loop(monitor: LbMonitor, member: Arc<MemberState>, voting_down: Arc<AtomicBool>) {
-    let addr = SocketAddr::new(member.key.addr.ip(), monitor.dest_port.unwrap_or(member.key.addr.port()));
+    let addr = SocketAddr::new(
+        member.key.addr.ip(),
+        monitor.dest_port.unwrap_or(member.key.addr.port()),
+    );
     let (mut failures, mut successes) = (0u32, 0u32);
     loop {
         let started = Instant::now();
-        let outcome = match tokio::time::timeout(monitor.resp_timeout, probe(&monitor.probe, addr)).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(format!("no response within {:?}", monitor.resp_timeout)),
-        };
+        let outcome =
+            match tokio::time::timeout(monitor.resp_timeout, probe(&monitor.probe, addr)).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(format!("no response within {:?}", monitor.resp_timeout)),
+            };
         let down = voting_down.load(Relaxed);
         match outcome {
             Ok(()) => {
@@ -111,7 +125,10 @@ async fn probe_loop(monitor: LbMonitor, member: Arc<MemberState>, voting_down: A
                 member.probe_succeeded();
                 if down && successes >= monitor.success_retries {
                     voting_down.store(false, Relaxed);
-                    member.monitor_verdict(true, &format!("monitor {} probe succeeded", monitor.name));
+                    member.monitor_verdict(
+                        true,
+                        &format!("monitor {} probe succeeded", monitor.name),
+                    );
                 }
             }
             Err(reason) => {
@@ -123,26 +140,43 @@ async fn probe_loop(monitor: LbMonitor, member: Arc<MemberState>, voting_down: A
                 }
             }
         }
-        let pause = if voting_down.load(Relaxed) { monitor.down_time } else { monitor.interval };
+        let pause = if voting_down.load(Relaxed) {
+            monitor.down_time
+        } else {
+            monitor.interval
+        };
         tokio::time::sleep_until(started + pause).await;
     }
 }
 
 /// One probe; `Err` says why it failed.
 async fn probe(probe: &Probe, addr: SocketAddr) -> Result<(), String> {
-    let mut stream = TcpStream::connect(addr).await.map_err(|e| format!("connect to {addr}: {e}"))?;
-    let Probe::Http { method, path, resp_codes } = probe else {
+    let mut stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect to {addr}: {e}"))?;
+    let Probe::Http {
+        method,
+        path,
+        resp_codes,
+    } = probe
+    else {
         return Ok(());
     };
     let _ = stream.set_nodelay(true);
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: ballast-monitor\r\nConnection: close\r\n\r\n"
     );
-    stream.write_all(request.as_bytes()).await.map_err(|e| format!("send request: {e}"))?;
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| format!("send request: {e}"))?;
     let mut head = [0u8; 64];
     let mut len = 0;
     while len < head.len() && !head[..len].contains(&b'\n') {
-        let n = stream.read(&mut head[len..]).await.map_err(|e| format!("read response: {e}"))?;
+        let n = stream
+            .read(&mut head[len..])
+            .await
+            .map_err(|e| format!("read response: {e}"))?;
         if n == 0 {
             break;
         }
@@ -153,7 +187,12 @@ async fn probe(probe: &Probe, addr: SocketAddr) -> Result<(), String> {
         .strip_prefix("HTTP/1.")
         .and_then(|rest| rest.get(2..5))
         .and_then(|code| code.parse::<u16>().ok())
-        .ok_or_else(|| format!("not an HTTP response: {:?}", line.lines().next().unwrap_or("")))?;
+        .ok_or_else(|| {
+            format!(
+                "not an HTTP response: {:?}",
+                line.lines().next().unwrap_or("")
+            )
+        })?;
     if resp_codes.iter().any(|range| range.contains(&code)) {
         Ok(())
     } else {

@@ -32,12 +32,16 @@ where
     };
     let mut tried = Vec::new();
     while tried.len() < MAX_ATTEMPTS {
-        let Some(index) = plan.balancer.pick(&group.members, &group.weights, key, &tried) else {
+        let Some(index) = plan
+            .balancer
+            .pick(&group.members, &group.weights, key, &tried)
+        else {
             break;
         };
         tried.push(index);
         let member = &group.members[index];
-        let connected = tokio::time::timeout(group.connect_timeout, TcpStream::connect(member.key.addr)).await;
+        let connected =
+            tokio::time::timeout(group.connect_timeout, TcpStream::connect(member.key.addr)).await;
         let mut server = match connected {
             Ok(Ok(stream)) => stream,
             Ok(Err(_)) | Err(_) => {

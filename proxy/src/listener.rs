@@ -127,7 +127,9 @@ impl Connection {
             ServiceType::Ssl | ServiceType::SslTcp => {
                 let Some(tls) = plan.tls.clone() else { return };
                 let handshake = TlsAcceptor::from(tls).accept(stream);
-                let stream = match tokio::time::timeout(profile.client_header_timeout, handshake).await {
+                let stream = match tokio::time::timeout(profile.client_header_timeout, handshake)
+                    .await
+                {
                     Ok(Ok(stream)) => stream,
                     Ok(Err(error)) => {
                         tracing::debug!(vserver = %self.name, client = %self.client, %error, "TLS handshake failed");

@@ -16,7 +16,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tokio::signal::unix::{SignalKind, signal};
 
 #[derive(Debug, Parser)]
-#[command(name = "ballast", version, about = "A load-balancing proxy that keeps its own fleet the right size")]
+#[command(
+    name = "ballast",
+    version,
+    about = "A load-balancing proxy that keeps its own fleet the right size"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -61,9 +65,14 @@ fn main() -> ExitCode {
             init_logging(log_format);
             run(&config)
         }
-        Command::Vm { listen, name, log_format } => {
+        Command::Vm {
+            listen,
+            name,
+            log_format,
+        } => {
             init_logging(log_format);
-            runtime(Some(1)).and_then(|rt| Ok(rt.block_on(ballast_proxy::workload::serve(listen, name))?))
+            runtime(Some(1))
+                .and_then(|rt| Ok(rt.block_on(ballast_proxy::workload::serve(listen, name))?))
         }
     };
     match result {
@@ -97,7 +106,8 @@ fn check(path: &Path) -> ExitCode {
 }
 
 fn run(path: &Path) -> anyhow::Result<()> {
-    let config = Config::load(path).with_context(|| format!("cannot start with {}", path.display()))?;
+    let config =
+        Config::load(path).with_context(|| format!("cannot start with {}", path.display()))?;
     runtime(config.settings.workers)?.block_on(async {
         let shutdown_timeout = config.settings.shutdown_timeout;
         let vservers = config.vservers.len();
@@ -152,7 +162,9 @@ fn runtime(workers: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime> {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),

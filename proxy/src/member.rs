@@ -184,7 +184,11 @@ impl MemberState {
     pub fn record_response_time(&self, elapsed: Duration) {
         let sample = (elapsed.as_micros().min(u64::MAX as u128) as u64).max(1);
         let old = self.response_time_us.load(Relaxed);
-        let new = if old == 0 { sample } else { (old * 7 + sample) / 8 };
+        let new = if old == 0 {
+            sample
+        } else {
+            (old * 7 + sample) / 8
+        };
         self.response_time_us.store(new.max(1), Relaxed);
     }
 
@@ -194,7 +198,8 @@ impl MemberState {
     }
 
     pub fn set_load(&self, load: Option<u32>) {
-        self.load.store(load.map_or(u32::MAX, |l| l.min(u32::MAX - 1)), Relaxed);
+        self.load
+            .store(load.map_or(u32::MAX, |l| l.min(u32::MAX - 1)), Relaxed);
     }
 
     /// Counts one in-flight request or connection until the guard drops.
@@ -248,7 +253,9 @@ impl MemberState {
             return;
         }
         let now = self.epoch.elapsed().as_millis() as u64;
-        if now.saturating_sub(self.passive_down_at.load(Relaxed)) >= PASSIVE_DOWNTIME.as_millis() as u64 {
+        if now.saturating_sub(self.passive_down_at.load(Relaxed))
+            >= PASSIVE_DOWNTIME.as_millis() as u64
+        {
             self.clear_passive_down();
             self.report("passive downtime over");
         }

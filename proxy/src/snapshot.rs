@@ -84,7 +84,11 @@ pub fn compile(
     let mut groups = HashMap::new();
     for group in &config.service_groups {
         let name: Arc<str> = group.name.as_str().into();
-        let members = group.members.iter().map(|m| member(&group.name, m.addr)).collect();
+        let members = group
+            .members
+            .iter()
+            .map(|m| member(&group.name, m.addr))
+            .collect();
         let passive_retries = group
             .monitors
             .first()
@@ -105,7 +109,11 @@ pub fn compile(
     }
     let mut vservers = HashMap::new();
     for vserver in config.vservers.iter().filter(|v| v.enabled) {
-        let group = vserver.service_group.as_ref().and_then(|name| groups.get(name)).cloned();
+        let group = vserver
+            .service_group
+            .as_ref()
+            .and_then(|name| groups.get(name))
+            .cloned();
         let balancer = match &group {
             Some(group) => Balancer::new(vserver.lb_method, &group.members, &group.weights),
             None => Balancer::new(vserver.lb_method, &[], &[]),

@@ -31,7 +31,10 @@ pub async fn serve(listen: SocketAddr, name: String) -> std::io::Result<()> {
     }
 }
 
-async fn respond(request: Request<Incoming>, name: Arc<str>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn respond(
+    request: Request<Incoming>,
+    name: Arc<str>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let body = if request.uri().path() == "/healthz" {
         Bytes::from_static(b"ok\n")
     } else {

@@ -36,16 +36,23 @@ pub enum ApplyError {
     Stopped,
 }
 
+/// A config to apply, and where to send the outcome.
+type Command = (Arc<Config>, oneshot::Sender<Result<(), ApplyError>>);
+
 /// A handle to the writer task.
 #[derive(Debug, Clone)]
 pub struct ConfigWriter {
-    commands: mpsc::Sender<(Arc<Config>, oneshot::Sender<Result<(), ApplyError>>)>,
+    commands: mpsc::Sender<Command>,
 }
 
 impl ConfigWriter {
     /// Starts the writer. `tracker` tracks accept loops and connections; `shutdown` stops them.
-    pub fn start(snapshot: Arc<ArcSwap<Snapshot>>, tracker: TaskTracker, shutdown: CancellationToken) -> ConfigWriter {
-        let (commands, mut inbox) = mpsc::channel::<(Arc<Config>, oneshot::Sender<_>)>(16);
+    pub fn start(
+        snapshot: Arc<ArcSwap<Snapshot>>,
+        tracker: TaskTracker,
+        shutdown: CancellationToken,
+    ) -> ConfigWriter {
+        let (commands, mut inbox) = mpsc::channel::<Command>(16);
         let mut state = WriterState {
             snapshot,
             tracker,
@@ -89,16 +96,30 @@ impl WriterState {
         // 1. Listeners: which vservers keep theirs, which need a new one.
         let wanted: Vec<_> = config.vservers.iter().filter(|v| v.enabled).collect();
         let keeps = |running: &RunningVserver| {
-            wanted
-                .iter()
-                .any(|v| *v.name == *running.name && v.addr == running.addr && v.service_type == running.service_type)
+            wanted.iter().any(|v| {
+                *v.name == *running.name
+                    && v.addr == running.addr
+                    && v.service_type == running.service_type
+            })
         };
-        let stopping: Vec<Arc<str>> = self.listeners.values().filter(|r| !keeps(r)).map(|r| r.name.clone()).collect();
-        let held_by_stopping: HashSet<_> = stopping.iter().map(|name| self.listeners[name].addr).collect();
+        let stopping: Vec<Arc<str>> = self
+            .listeners
+            .values()
+            .filter(|r| !keeps(r))
+            .map(|r| r.name.clone())
+            .collect();
+        let held_by_stopping: HashSet<_> = stopping
+            .iter()
+            .map(|name| self.listeners[name].addr)
+            .collect();
         let mut bound: Vec<(usize, TcpListener)> = Vec::new();
         let mut rebind_later = Vec::new();
         for (index, vserver) in wanted.iter().enumerate() {
-            if self.listeners.get(vserver.name.as_str()).is_some_and(&keeps) {
+            if self
+                .listeners
+                .get(vserver.name.as_str())
+                .is_some_and(&keeps)
+            {
                 continue;
             }
             if held_by_stopping.contains(&vserver.addr) {
@@ -126,7 +147,14 @@ impl WriterState {
                     fresh.insert(key.clone());
                     MemberState::new(key.clone(), group.monitors.len() as u32)
                 });
-                state.set_draining(!member.enabled, if member.enabled { "enabled" } else { "disabled" });
+                state.set_draining(
+                    !member.enabled,
+                    if member.enabled {
+                        "enabled"
+                    } else {
+                        "disabled"
+                    },
+                );
                 live.insert(key);
             }
         }
@@ -137,8 +165,10 @@ impl WriterState {
             }
             keep
         });
-        let vserver_names: HashSet<&str> = config.vservers.iter().map(|v| v.name.as_str()).collect();
-        self.stats.retain(|name, _| vserver_names.contains(name.as_str()));
+        let vserver_names: HashSet<&str> =
+            config.vservers.iter().map(|v| v.name.as_str()).collect();
+        self.stats
+            .retain(|name, _| vserver_names.contains(name.as_str()));
 
         // 3. Publish.
         let members = &self.members;
@@ -167,13 +197,22 @@ impl WriterState {
             let vserver = wanted[index];
             match listener::bind(vserver.addr) {
                 Ok(listener) => bound.push((index, listener)),
-                Err(error) => tracing::error!(vserver = %vserver.name, address = %vserver.addr, %error, "cannot listen"),
+                Err(error) => {
+                    tracing::error!(vserver = %vserver.name, address = %vserver.addr, %error, "cannot listen")
+                }
             }
         }
         for (index, tcp) in bound {
             let vserver = wanted[index];
             let name: Arc<str> = vserver.name.as_str().into();
-            match listener::spawn(tcp, name.clone(), vserver.service_type, self.snapshot.clone(), self.tracker.clone(), self.shutdown.clone()) {
+            match listener::spawn(
+                tcp,
+                name.clone(),
+                vserver.service_type,
+                self.snapshot.clone(),
+                self.tracker.clone(),
+                self.shutdown.clone(),
+            ) {
                 Ok(running) => {
                     tracing::info!(vserver = %name, address = %running.addr, servicetype = vserver.service_type.as_str(), "vserver listening");
                     self.listeners.insert(name, running);

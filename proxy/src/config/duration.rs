@@ -7,7 +7,9 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("`{text}` has no unit; write it as \"500ms\", \"10s\", \"2m\" or \"1h\""))?;
+        .ok_or_else(|| {
+            format!("`{text}` has no unit; write it as \"500ms\", \"10s\", \"2m\" or \"1h\"")
+        })?;
     let (number, unit) = text.split_at(split);
     let value: f64 = number
         .parse()
@@ -17,7 +19,11 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         "s" => 1.0,
         "m" => 60.0,
         "h" => 3600.0,
-        other => return Err(format!("unknown unit `{other}` in `{text}`; use ms, s, m or h")),
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{text}`; use ms, s, m or h"
+            ));
+        }
     };
     let seconds = value * seconds_per_unit;
     if !seconds.is_finite() || seconds > 365.0 * 24.0 * 3600.0 {
@@ -31,11 +37,11 @@ pub fn format(duration: Duration) -> String {
     let millis = duration.as_millis();
     if millis == 0 {
         "0s".to_owned()
-    } else if millis % 3_600_000 == 0 {
+    } else if millis.is_multiple_of(3_600_000) {
         format!("{}h", millis / 3_600_000)
-    } else if millis % 60_000 == 0 {
+    } else if millis.is_multiple_of(60_000) {
         format!("{}m", millis / 60_000)
-    } else if millis % 1000 == 0 {
+    } else if millis.is_multiple_of(1000) {
         format!("{}s", millis / 1000)
     } else {
         format!("{millis}ms")

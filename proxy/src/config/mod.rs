@@ -28,3 +28,6 @@ impl Config {
         validate::from_toml(&text, base_dir)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -217,7 +217,9 @@ impl Config {
             }),
             httpprofile: Some(HttpProfileFile {
                 maxheaderlen: Some(self.http_profile.max_header_len as i64),
-                clientheadertimeout: Some(duration::format(self.http_profile.client_header_timeout)),
+                clientheadertimeout: Some(duration::format(
+                    self.http_profile.client_header_timeout,
+                )),
                 cltimeout: Some(duration::format(self.http_profile.client_idle_timeout)),
             }),
             sslcertkey: self
@@ -230,7 +232,11 @@ impl Config {
                 })
                 .collect(),
             lbmonitor: self.monitors.iter().map(LbMonitor::to_file).collect(),
-            servicegroup: self.service_groups.iter().map(ServiceGroup::to_file).collect(),
+            servicegroup: self
+                .service_groups
+                .iter()
+                .map(ServiceGroup::to_file)
+                .collect(),
             lbvserver: self.vservers.iter().map(LbVserver::to_file).collect(),
         }
     }

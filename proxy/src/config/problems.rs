@@ -28,7 +28,11 @@ pub struct ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let count = self.problems.len();
-        write!(f, "{count} problem{} in config", if count == 1 { "" } else { "s" })?;
+        write!(
+            f,
+            "{count} problem{} in config",
+            if count == 1 { "" } else { "s" }
+        )?;
         for problem in &self.problems {
             write!(f, "\n  {problem}")?;
         }

@@ -47,7 +47,10 @@ fn parse_file(text: &str, problems: &mut Problems) -> (FileConfig, Names) {
     let table: toml::Table = match toml::from_str(text) {
         Ok(table) => table,
         Err(error) => {
-            problems.add("", format!("not valid TOML: {}", error.to_string().trim_end()));
+            problems.add(
+                "",
+                format!("not valid TOML: {}", error.to_string().trim_end()),
+            );
             return (file, broken);
         }
     };
@@ -80,11 +83,25 @@ fn element<T: DeserializeOwned>(
         Ok(parsed) => Some(parsed),
         Err(error) => {
             let inner = error.path().to_string();
-            let at = if inner == "." { path.to_owned() } else { format!("{path}.{inner}") };
-            problems.add(at, error.into_inner().to_string());
+            let at = if inner == "." {
+                path.to_owned()
+            } else {
+                format!("{path}.{inner}")
+            };
+            problems.add(at, serde_message(&error.into_inner().to_string()));
             None
         }
     }
+}
+
+/// The first line of a deserializer error, in config words rather than Rust types.
+fn serde_message(raw: &str) -> String {
+    raw.lines()
+        .next()
+        .unwrap_or(raw)
+        .trim()
+        .replace("expected i64", "expected an integer")
+        .replace("expected a sequence", "expected an array")
 }
 
 fn elements<T: DeserializeOwned>(
@@ -95,12 +112,18 @@ fn elements<T: DeserializeOwned>(
     broken: &mut Names,
 ) -> Vec<T> {
     let toml::Value::Array(items) = value else {
-        problems.add(section, format!("expected an array of tables, written [[{section}]]"));
+        problems.add(
+            section,
+            format!("expected an array of tables, written [[{section}]]"),
+        );
         return Vec::new();
     };
     let mut parsed = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
-        let name = item.get(name_key).and_then(|v| v.as_str()).map(str::to_owned);
+        let name = item
+            .get(name_key)
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
         match element(&format!("{section}[{index}]"), item, problems, broken) {
             Some(value) => parsed.push(value),
             None => {
@@ -126,10 +149,32 @@ fn validate(
     let service_groups = each(&file.servicegroup, "servicegroup", p, service_group);
     let vservers = each(&file.lbvserver, "lbvserver", p, lb_vserver);
 
-    unique(file.sslcertkey.iter().map(|c| c.certkey.as_str()), "sslcertkey", "certkey", p);
-    unique(file.lbmonitor.iter().map(|m| m.monitorname.as_str()), "lbmonitor", "monitorname", p);
-    unique(file.servicegroup.iter().map(|g| g.servicegroupname.as_str()), "servicegroup", "servicegroupname", p);
-    unique(file.lbvserver.iter().map(|v| v.name.as_str()), "lbvserver", "name", p);
+    unique(
+        file.sslcertkey.iter().map(|c| c.certkey.as_str()),
+        "sslcertkey",
+        "certkey",
+        p,
+    );
+    unique(
+        file.lbmonitor.iter().map(|m| m.monitorname.as_str()),
+        "lbmonitor",
+        "monitorname",
+        p,
+    );
+    unique(
+        file.servicegroup
+            .iter()
+            .map(|g| g.servicegroupname.as_str()),
+        "servicegroup",
+        "servicegroupname",
+        p,
+    );
+    unique(
+        file.lbvserver.iter().map(|v| v.name.as_str()),
+        "lbvserver",
+        "name",
+        p,
+    );
     references(file, broken, p);
     port_clashes(&file.lbvserver, p);
 
@@ -166,7 +211,12 @@ fn settings(file: &FileConfig, p: &mut Problems) -> Option<Settings> {
             .check("ballast.workers", in_range(n, 0..=1024))
             .map(|n| Some(n as usize)),
     };
-    let shutdown_timeout = opt_duration(&section.shutdowntimeout, "ballast.shutdowntimeout", Duration::from_secs(30), p);
+    let shutdown_timeout = opt_duration(
+        &section.shutdowntimeout,
+        "ballast.shutdowntimeout",
+        Duration::from_secs(30),
+        p,
+    );
     Some(Settings {
         workers: workers?,
         shutdown_timeout: shutdown_timeout?,
@@ -177,10 +227,23 @@ fn http_profile(file: &FileConfig, p: &mut Problems) -> Option<HttpProfile> {
     let section = file.httpprofile.clone().unwrap_or_default();
     let max_header_len = p.check(
         "httpprofile.maxheaderlen",
-        in_range(section.maxheaderlen.unwrap_or(32 * 1024), 8192..=1024 * 1024),
+        in_range(
+            section.maxheaderlen.unwrap_or(32 * 1024),
+            8192..=1024 * 1024,
+        ),
     );
-    let header_timeout = opt_duration(&section.clientheadertimeout, "httpprofile.clientheadertimeout", Duration::from_secs(10), p);
-    let idle_timeout = opt_duration(&section.cltimeout, "httpprofile.cltimeout", Duration::from_secs(180), p);
+    let header_timeout = opt_duration(
+        &section.clientheadertimeout,
+        "httpprofile.clientheadertimeout",
+        Duration::from_secs(10),
+        p,
+    );
+    let idle_timeout = opt_duration(
+        &section.cltimeout,
+        "httpprofile.cltimeout",
+        Duration::from_secs(180),
+        p,
+    );
     Some(HttpProfile {
         max_header_len: max_header_len? as usize,
         client_header_timeout: positive(header_timeout?, "httpprofile.clientheadertimeout", p)?,
@@ -188,35 +251,60 @@ fn http_profile(file: &FileConfig, p: &mut Problems) -> Option<HttpProfile> {
     })
 }
 
-fn cert_key(file: &SslCertKeyFile, base_dir: &Path, path: &str, p: &mut Problems) -> Option<SslCertKey> {
+fn cert_key(
+    file: &SslCertKeyFile,
+    base_dir: &Path,
+    path: &str,
+    p: &mut Problems,
+) -> Option<SslCertKey> {
     let name = name(&file.certkey, &format!("{path}.certkey"), p);
     let cert_path = base_dir.join(&file.cert);
     let key_path = base_dir.join(&file.key);
-    let certs: Result<Vec<CertificateDer<'static>>, _> = CertificateDer::pem_file_iter(&cert_path)
-        .and_then(|iter| iter.collect());
+    let certs: Result<Vec<CertificateDer<'static>>, _> =
+        CertificateDer::pem_file_iter(&cert_path).and_then(|iter| iter.collect());
     let certs = match certs {
         Ok(certs) if certs.is_empty() => {
-            p.add(format!("{path}.cert"), format!("{} holds no PEM certificate", cert_path.display()));
+            p.add(
+                format!("{path}.cert"),
+                format!("{} holds no PEM certificate", cert_path.display()),
+            );
             None
         }
         Ok(certs) => Some(certs),
         Err(error) => {
-            p.add(format!("{path}.cert"), format!("cannot read {}: {error}", cert_path.display()));
+            p.add(
+                format!("{path}.cert"),
+                format!("cannot read {}: {error}", cert_path.display()),
+            );
             None
         }
     };
     let key = match PrivateKeyDer::from_pem_file(&key_path) {
         Ok(key) => rustls::crypto::ring::sign::any_supported_type(&key)
-            .map_err(|error| p.add(format!("{path}.key"), format!("{}: unusable private key: {error}", key_path.display())))
+            .map_err(|error| {
+                p.add(
+                    format!("{path}.key"),
+                    format!("{}: unusable private key: {error}", key_path.display()),
+                )
+            })
             .ok(),
         Err(error) => {
-            p.add(format!("{path}.key"), format!("cannot read {}: {error}", key_path.display()));
+            p.add(
+                format!("{path}.key"),
+                format!("cannot read {}: {error}", key_path.display()),
+            );
             None
         }
     };
     let certified = CertifiedKey::new(certs?, key?);
     if let Err(error) = certified.keys_match() {
-        p.add(format!("{path}.key"), format!("does not belong to the certificate in {}: {error}", cert_path.display()));
+        p.add(
+            format!("{path}.key"),
+            format!(
+                "does not belong to the certificate in {}: {error}",
+                cert_path.display()
+            ),
+        );
         return None;
     }
     Some(SslCertKey {
@@ -229,44 +317,76 @@ fn cert_key(file: &SslCertKeyFile, base_dir: &Path, path: &str, p: &mut Problems
 
 fn lb_monitor(file: &LbMonitorFile, path: &str, p: &mut Problems) -> Option<LbMonitor> {
     let name = name(&file.monitorname, &format!("{path}.monitorname"), p);
-    let interval = opt_duration(&file.interval, &format!("{path}.interval"), Duration::from_secs(5), p)
-        .and_then(|d| positive(d, &format!("{path}.interval"), p));
-    let resp_timeout = opt_duration(&file.resptimeout, &format!("{path}.resptimeout"), Duration::from_secs(2), p)
-        .and_then(|d| positive(d, &format!("{path}.resptimeout"), p));
+    let interval = opt_duration(
+        &file.interval,
+        &format!("{path}.interval"),
+        Duration::from_secs(5),
+        p,
+    )
+    .and_then(|d| positive(d, &format!("{path}.interval"), p));
+    let resp_timeout = opt_duration(
+        &file.resptimeout,
+        &format!("{path}.resptimeout"),
+        Duration::from_secs(2),
+        p,
+    )
+    .and_then(|d| positive(d, &format!("{path}.resptimeout"), p));
     if let (Some(interval), Some(timeout)) = (interval, resp_timeout)
         && timeout >= interval
     {
         p.add(
             format!("{path}.resptimeout"),
-            format!("must be shorter than interval ({})", duration::format(interval)),
+            format!(
+                "must be shorter than interval ({})",
+                duration::format(interval)
+            ),
         );
     }
     let down_time = match &file.downtime {
         None => interval,
-        Some(_) => opt_duration(&file.downtime, &format!("{path}.downtime"), Duration::ZERO, p)
-            .and_then(|d| positive(d, &format!("{path}.downtime"), p)),
+        Some(_) => opt_duration(
+            &file.downtime,
+            &format!("{path}.downtime"),
+            Duration::ZERO,
+            p,
+        )
+        .and_then(|d| positive(d, &format!("{path}.downtime"), p)),
     };
-    let retries = p.check(format!("{path}.retries"), in_range(file.retries.unwrap_or(3), 1..=127));
+    let retries = p.check(
+        format!("{path}.retries"),
+        in_range(file.retries.unwrap_or(3), 1..=127),
+    );
     let success_retries = p.check(
         format!("{path}.successretries"),
         in_range(file.successretries.unwrap_or(1), 1..=32),
     );
     let dest_port = match file.destport {
         None => Some(None),
-        Some(port) => p.check(format!("{path}.destport"), in_range(port, 1..=65535)).map(|n| Some(n as u16)),
+        Some(port) => p
+            .check(format!("{path}.destport"), in_range(port, 1..=65535))
+            .map(|n| Some(n as u16)),
     };
     let probe = match file.kind.as_str() {
         "TCP" => {
-            for (key, present) in [("httprequest", file.httprequest.is_some()), ("respcode", file.respcode.is_some())] {
+            for (key, present) in [
+                ("httprequest", file.httprequest.is_some()),
+                ("respcode", file.respcode.is_some()),
+            ] {
                 if present {
-                    p.add(format!("{path}.{key}"), "only HTTP monitors take this field");
+                    p.add(
+                        format!("{path}.{key}"),
+                        "only HTTP monitors take this field",
+                    );
                 }
             }
             Some(Probe::Tcp)
         }
         "HTTP" => http_probe(file, path, p),
         other => {
-            p.add(format!("{path}.type"), format!("unknown monitor type `{other}`; expected TCP or HTTP"));
+            p.add(
+                format!("{path}.type"),
+                format!("unknown monitor type `{other}`; expected TCP or HTTP"),
+            );
             None
         }
     };
@@ -299,7 +419,10 @@ fn http_probe(file: &LbMonitorFile, path: &str, p: &mut Problems) -> Option<Prob
             None
         }
     };
-    let codes = file.respcode.clone().unwrap_or_else(|| vec!["200".to_owned()]);
+    let codes = file
+        .respcode
+        .clone()
+        .unwrap_or_else(|| vec!["200".to_owned()]);
     let mut resp_codes = Vec::with_capacity(codes.len());
     for (index, code) in codes.iter().enumerate() {
         if let Some(range) = p.check(format!("{path}.respcode[{index}]"), status_range(code)) {
@@ -327,7 +450,9 @@ fn status_range(text: &str) -> Result<RangeInclusive<u16>, String> {
             .parse::<u16>()
             .ok()
             .filter(|code| (100..=599).contains(code))
-            .ok_or_else(|| format!("`{text}` is not a status code (100..=599) or a range such as \"200-299\""))
+            .ok_or_else(|| {
+                format!("`{text}` is not a status code (100..=599) or a range such as \"200-299\"")
+            })
     };
     match text.split_once('-') {
         Some((low, high)) => {
@@ -342,7 +467,11 @@ fn status_range(text: &str) -> Result<RangeInclusive<u16>, String> {
 }
 
 fn service_group(file: &ServiceGroupFile, path: &str, p: &mut Problems) -> Option<ServiceGroup> {
-    let name = name(&file.servicegroupname, &format!("{path}.servicegroupname"), p);
+    let name = name(
+        &file.servicegroupname,
+        &format!("{path}.servicegroupname"),
+        p,
+    );
     let backend_type = match file.servicetype.as_str() {
         "HTTP" => Some(BackendType::Http),
         "TCP" => Some(BackendType::Tcp),
@@ -354,10 +483,20 @@ fn service_group(file: &ServiceGroupFile, path: &str, p: &mut Problems) -> Optio
             None
         }
     };
-    let server_timeout = opt_duration(&file.svrtimeout, &format!("{path}.svrtimeout"), Duration::from_secs(360), p)
-        .and_then(|d| positive(d, &format!("{path}.svrtimeout"), p));
-    let connect_timeout = opt_duration(&file.connecttimeout, &format!("{path}.connecttimeout"), Duration::from_secs(3), p)
-        .and_then(|d| positive(d, &format!("{path}.connecttimeout"), p));
+    let server_timeout = opt_duration(
+        &file.svrtimeout,
+        &format!("{path}.svrtimeout"),
+        Duration::from_secs(360),
+        p,
+    )
+    .and_then(|d| positive(d, &format!("{path}.svrtimeout"), p));
+    let connect_timeout = opt_duration(
+        &file.connecttimeout,
+        &format!("{path}.connecttimeout"),
+        Duration::from_secs(3),
+        p,
+    )
+    .and_then(|d| positive(d, &format!("{path}.connecttimeout"), p));
     let members = each(&file.members, &format!("{path}.members"), p, member);
     let mut seen = HashSet::new();
     for (index, m) in file.members.iter().enumerate() {
@@ -381,7 +520,10 @@ fn service_group(file: &ServiceGroupFile, path: &str, p: &mut Problems) -> Optio
 fn member(file: &MemberFile, path: &str, p: &mut Problems) -> Option<Member> {
     let ip = ip(&file.ip, &format!("{path}.ip"), p);
     let port = p.check(format!("{path}.port"), in_range(file.port, 1..=65535));
-    let weight = p.check(format!("{path}.weight"), in_range(file.weight.unwrap_or(1), 1..=100));
+    let weight = p.check(
+        format!("{path}.weight"),
+        in_range(file.weight.unwrap_or(1), 1..=100),
+    );
     let enabled = state(&file.state, &format!("{path}.state"), p);
     Some(Member {
         addr: SocketAddr::new(ip?, port? as u16),
@@ -395,20 +537,38 @@ fn lb_vserver(file: &LbVserverFile, path: &str, p: &mut Problems) -> Option<LbVs
     let service_type = lookup(&file.servicetype, &ServiceType::ALL, "servicetype", path, p);
     let ip = ip(&file.ipv46, &format!("{path}.ipv46"), p);
     let port = p.check(format!("{path}.port"), in_range(file.port, 1..=65535));
-    let lb_method = lookup(file.lbmethod.as_deref().unwrap_or("LEASTCONNECTION"), &LbMethod::ALL, "lbmethod", path, p);
+    let lb_method = lookup(
+        file.lbmethod.as_deref().unwrap_or("LEASTCONNECTION"),
+        &LbMethod::ALL,
+        "lbmethod",
+        path,
+        p,
+    );
     let enabled = state(&file.state, &format!("{path}.state"), p);
     if let Some(service_type) = service_type {
         if lb_method == Some(LbMethod::UrlHash) && service_type.backend_type() == BackendType::Tcp {
-            p.add(format!("{path}.lbmethod"), format!("URLHASH needs HTTP; a {} vserver has no URL", service_type.as_str()));
+            p.add(
+                format!("{path}.lbmethod"),
+                format!(
+                    "URLHASH needs HTTP; a {} vserver has no URL",
+                    service_type.as_str()
+                ),
+            );
         }
         match (service_type.is_tls(), file.sslcertkey.is_empty()) {
             (true, true) => p.add(
                 format!("{path}.sslcertkey"),
-                format!("a {} vserver needs at least one sslcertkey", service_type.as_str()),
+                format!(
+                    "a {} vserver needs at least one sslcertkey",
+                    service_type.as_str()
+                ),
             ),
             (false, false) => p.add(
                 format!("{path}.sslcertkey"),
-                format!("only SSL and SSL_TCP vservers take certificates, this one is {}", service_type.as_str()),
+                format!(
+                    "only SSL and SSL_TCP vservers take certificates, this one is {}",
+                    service_type.as_str()
+                ),
             ),
             _ => {}
         }
@@ -426,9 +586,16 @@ fn lb_vserver(file: &LbVserverFile, path: &str, p: &mut Problems) -> Option<LbVs
 
 /// Cross-references: vservers → servicegroups and certificates, servicegroups → monitors.
 fn references(file: &FileConfig, broken: &Names, p: &mut Problems) {
-    let groups: HashMap<&str, &ServiceGroupFile> =
-        file.servicegroup.iter().map(|g| (g.servicegroupname.as_str(), g)).collect();
-    let monitors: HashSet<&str> = file.lbmonitor.iter().map(|m| m.monitorname.as_str()).collect();
+    let groups: HashMap<&str, &ServiceGroupFile> = file
+        .servicegroup
+        .iter()
+        .map(|g| (g.servicegroupname.as_str(), g))
+        .collect();
+    let monitors: HashSet<&str> = file
+        .lbmonitor
+        .iter()
+        .map(|m| m.monitorname.as_str())
+        .collect();
     let certs: HashSet<&str> = file.sslcertkey.iter().map(|c| c.certkey.as_str()).collect();
     let missing = |name: &str| !broken.0.contains(name);
 
@@ -450,7 +617,9 @@ fn references(file: &FileConfig, broken: &Names, p: &mut Problems) {
                         Some(BackendType::Tcp) => "TCP",
                         None => continue,
                     };
-                    if group.servicetype != wanted_word && ["HTTP", "TCP"].contains(&group.servicetype.as_str()) {
+                    if group.servicetype != wanted_word
+                        && ["HTTP", "TCP"].contains(&group.servicetype.as_str())
+                    {
                         p.add(
                             format!("{path}.servicegroupname"),
                             format!(
@@ -465,14 +634,20 @@ fn references(file: &FileConfig, broken: &Names, p: &mut Problems) {
         }
         for (i, cert) in vserver.sslcertkey.iter().enumerate() {
             if !certs.contains(cert.as_str()) && missing(cert) {
-                p.add(format!("{path}.sslcertkey[{i}]"), format!("no sslcertkey named `{cert}`"));
+                p.add(
+                    format!("{path}.sslcertkey[{i}]"),
+                    format!("no sslcertkey named `{cert}`"),
+                );
             }
         }
     }
     for (index, group) in file.servicegroup.iter().enumerate() {
         for (i, monitor) in group.monitor.iter().enumerate() {
             if !monitors.contains(monitor.as_str()) && missing(monitor) {
-                p.add(format!("servicegroup[{index}].monitor[{i}]"), format!("no lbmonitor named `{monitor}`"));
+                p.add(
+                    format!("servicegroup[{index}].monitor[{i}]"),
+                    format!("no lbmonitor named `{monitor}`"),
+                );
             }
         }
     }
@@ -482,11 +657,13 @@ fn references(file: &FileConfig, broken: &Names, p: &mut Problems) {
 fn port_clashes(vservers: &[LbVserverFile], p: &mut Problems) {
     let mut taken: Vec<(IpAddr, i64, usize)> = Vec::new();
     for (index, vserver) in vservers.iter().enumerate() {
-        let Ok(ip) = vserver.ipv46.parse::<IpAddr>() else { continue };
-        if let Some((_, _, other)) = taken
-            .iter()
-            .find(|(other_ip, port, _)| *port == vserver.port && (*other_ip == ip || other_ip.is_unspecified() || ip.is_unspecified()))
-        {
+        let Ok(ip) = vserver.ipv46.parse::<IpAddr>() else {
+            continue;
+        };
+        if let Some((_, _, other)) = taken.iter().find(|(other_ip, port, _)| {
+            *port == vserver.port
+                && (*other_ip == ip || other_ip.is_unspecified() || ip.is_unspecified())
+        }) {
             p.add(
                 format!("lbvserver[{index}].port"),
                 format!(
@@ -514,7 +691,9 @@ fn unique<'a>(names: impl Iterator<Item = &'a str>, section: &str, key: &str, p:
 fn name(text: &str, path: &str, p: &mut Problems) -> Option<String> {
     let ok = !text.is_empty()
         && text.len() <= 127
-        && text.chars().all(|c| c.is_ascii_alphanumeric() || "_-.:@#".contains(c));
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.:@#".contains(c));
     if !ok {
         p.add(path, format!("`{text}` is not a valid name: 1 to 127 characters of letters, digits and _ - . : @ #"));
         return None;
@@ -523,7 +702,11 @@ fn name(text: &str, path: &str, p: &mut Problems) -> Option<String> {
 }
 
 fn ip(text: &str, path: &str, p: &mut Problems) -> Option<IpAddr> {
-    p.check(path, text.parse().map_err(|_| format!("`{text}` is not an IPv4 or IPv6 address")))
+    p.check(
+        path,
+        text.parse()
+            .map_err(|_| format!("`{text}` is not an IPv4 or IPv6 address")),
+    )
 }
 
 fn state(text: &Option<String>, path: &str, p: &mut Problems) -> Option<bool> {
@@ -537,12 +720,24 @@ fn state(text: &Option<String>, path: &str, p: &mut Problems) -> Option<bool> {
     }
 }
 
-fn lookup<T: Copy>(text: &str, table: &[(&str, T)], key: &str, path: &str, p: &mut Problems) -> Option<T> {
+fn lookup<T: Copy>(
+    text: &str,
+    table: &[(&str, T)],
+    key: &str,
+    path: &str,
+    p: &mut Problems,
+) -> Option<T> {
     match table.iter().find(|(word, _)| *word == text) {
         Some((_, value)) => Some(*value),
         None => {
             let words: Vec<&str> = table.iter().map(|(word, _)| *word).collect();
-            p.add(format!("{path}.{key}"), format!("unknown {key} `{text}`; expected one of {}", words.join(", ")));
+            p.add(
+                format!("{path}.{key}"),
+                format!(
+                    "unknown {key} `{text}`; expected one of {}",
+                    words.join(", ")
+                ),
+            );
             None
         }
     }
@@ -552,11 +747,20 @@ fn in_range(value: i64, range: RangeInclusive<i64>) -> Result<i64, String> {
     if range.contains(&value) {
         Ok(value)
     } else {
-        Err(format!("expected {}..={}, got {value}", range.start(), range.end()))
+        Err(format!(
+            "expected {}..={}, got {value}",
+            range.start(),
+            range.end()
+        ))
     }
 }
 
-fn opt_duration(text: &Option<String>, path: &str, default: Duration, p: &mut Problems) -> Option<Duration> {
+fn opt_duration(
+    text: &Option<String>,
+    path: &str,
+    default: Duration,
+    p: &mut Problems,
+) -> Option<Duration> {
     match text {
         None => Some(default),
         Some(text) => p.check(path, duration::parse(text)),

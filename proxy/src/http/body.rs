@@ -34,12 +34,17 @@ impl Body for RequestBody {
     type Data = Bytes;
     type Error = hyper::Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
         if let Some(Ok(frame)) = &frame
             && let Some(data) = frame.data_ref()
         {
-            self.stats.request_bytes.fetch_add(data.len() as u64, Relaxed);
+            self.stats
+                .request_bytes
+                .fetch_add(data.len() as u64, Relaxed);
         }
         Poll::Ready(frame)
     }
@@ -81,17 +86,26 @@ impl Body for ResponseBody {
     type Data = Bytes;
     type Error = hyper::Error;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         match self.get_mut() {
             ResponseBody::Message(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
             ResponseBody::Upstream { inner, exchange } => {
                 let frame = ready!(Pin::new(&mut *inner).poll_frame(cx));
                 match &frame {
                     Some(Ok(frame)) => {
-                        if let (Some(data), Some(exchange)) = (frame.data_ref(), exchange.as_ref()) {
+                        if let (Some(data), Some(exchange)) = (frame.data_ref(), exchange.as_ref())
+                        {
                             let len = data.len() as u64;
                             exchange.stats.response_bytes.fetch_add(len, Relaxed);
-                            exchange.guard.member().counters.response_bytes.fetch_add(len, Relaxed);
+                            exchange
+                                .guard
+                                .member()
+                                .counters
+                                .response_bytes
+                                .fetch_add(len, Relaxed);
                         }
                         if inner.is_end_stream() {
                             finish(exchange);

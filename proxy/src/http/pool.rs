@@ -66,7 +66,12 @@ impl Pool {
     pub async fn connect(&self, timeout: Duration) -> io::Result<Sender> {
         let stream = tokio::time::timeout(timeout, TcpStream::connect(self.addr))
             .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("connect timed out after {timeout:?}")))??;
+            .map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("connect timed out after {timeout:?}"),
+                )
+            })??;
         stream.set_nodelay(true)?;
         let (sender, connection) = http1::Builder::new()
             .handshake(TokioIo::new(stream))

@@ -37,7 +37,10 @@ pub struct ConnContext {
 pub async fn handle(request: Request<Incoming>, ctx: &ConnContext) -> Response<ResponseBody> {
     let snapshot = ctx.snapshot.load();
     let Some(plan) = snapshot.vserver(&ctx.vserver) else {
-        return message(StatusCode::SERVICE_UNAVAILABLE, format!("lbvserver `{}` is no longer configured\n", ctx.vserver));
+        return message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("lbvserver `{}` is no longer configured\n", ctx.vserver),
+        );
     };
     let plan = plan.clone();
     drop(snapshot);
@@ -47,13 +50,25 @@ pub async fn handle(request: Request<Incoming>, ctx: &ConnContext) -> Response<R
     response
 }
 
-async fn forward(request: Request<Incoming>, ctx: &ConnContext, plan: &VserverPlan) -> Response<ResponseBody> {
+async fn forward(
+    request: Request<Incoming>,
+    ctx: &ConnContext,
+    plan: &VserverPlan,
+) -> Response<ResponseBody> {
     let Some(group) = &plan.group else {
-        return message(StatusCode::SERVICE_UNAVAILABLE, format!("lbvserver `{}` has no servicegroup bound\n", plan.name));
+        return message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("lbvserver `{}` has no servicegroup bound\n", plan.name),
+        );
     };
     let (mut parts, body) = request.into_parts();
-    let url = (plan.lb_method == LbMethod::UrlHash)
-        .then(|| parts.uri.path_and_query().map_or("/", |pq| pq.as_str()).to_owned());
+    let url = (plan.lb_method == LbMethod::UrlHash).then(|| {
+        parts
+            .uri
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str())
+            .to_owned()
+    });
     rewrite_request_head(&mut parts, ctx);
     let mut request = Request::from_parts(parts, RequestBody::new(body, plan.stats.clone()));
     let key = PickKey {
@@ -63,7 +78,10 @@ async fn forward(request: Request<Incoming>, ctx: &ConnContext, plan: &VserverPl
 
     let mut tried = Vec::new();
     while tried.len() < MAX_ATTEMPTS {
-        let Some(index) = plan.balancer.pick(&group.members, &group.weights, key, &tried) else {
+        let Some(index) = plan
+            .balancer
+            .pick(&group.members, &group.weights, key, &tried)
+        else {
             break;
         };
         tried.push(index);
@@ -85,7 +103,8 @@ async fn forward(request: Request<Incoming>, ctx: &ConnContext, plan: &VserverPl
         };
         member.counters.requests.fetch_add(1, Relaxed);
         let started = Instant::now();
-        let sent = tokio::time::timeout(group.server_timeout, sender.try_send_request(request)).await;
+        let sent =
+            tokio::time::timeout(group.server_timeout, sender.try_send_request(request)).await;
         let response = match sent {
             Ok(Ok(response)) => response,
             Ok(Err(mut error)) => match error.take_message() {
@@ -97,21 +116,39 @@ async fn forward(request: Request<Incoming>, ctx: &ConnContext, plan: &VserverPl
                 }
                 None => {
                     tracing::debug!(vserver = %plan.name, member = %member.label, error = %error.error(), "member failed before responding");
-                    return message(StatusCode::BAD_GATEWAY, format!("member {} of servicegroup `{}` failed before responding\n", member.label, group.name));
+                    return message(
+                        StatusCode::BAD_GATEWAY,
+                        format!(
+                            "member {} of servicegroup `{}` failed before responding\n",
+                            member.label, group.name
+                        ),
+                    );
                 }
             },
             Err(_) => {
                 return message(
                     StatusCode::GATEWAY_TIMEOUT,
-                    format!("member {} of servicegroup `{}` did not respond within {:?}\n", member.label, group.name, group.server_timeout),
+                    format!(
+                        "member {} of servicegroup `{}` did not respond within {:?}\n",
+                        member.label, group.name, group.server_timeout
+                    ),
                 );
             }
         };
         let elapsed = started.elapsed();
         member.record_response_time(elapsed);
         member.counters.responses.fetch_add(1, Relaxed);
-        plan.stats.response_time_us_total.fetch_add(elapsed.as_micros() as u64, Relaxed);
-        return relay_response(response, Exchange { guard, sender, stats: plan.stats.clone() });
+        plan.stats
+            .response_time_us_total
+            .fetch_add(elapsed.as_micros() as u64, Relaxed);
+        return relay_response(
+            response,
+            Exchange {
+                guard,
+                sender,
+                stats: plan.stats.clone(),
+            },
+        );
     }
     no_member(plan, group)
 }
@@ -162,8 +199,9 @@ fn no_member(plan: &VserverPlan, group: &GroupPlan) -> Response<ResponseBody> {
 pub fn message(status: StatusCode, text: String) -> Response<ResponseBody> {
     let mut response = Response::new(ResponseBody::message(format!("{} {}", status, text)));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }

@@ -18,8 +18,12 @@ use tokio_util::sync::CancellationToken;
 use super::proxy::{ConnContext, handle};
 use crate::config::HttpProfile;
 
-pub async fn serve_http<IO>(io: IO, ctx: Arc<ConnContext>, profile: &HttpProfile, shutdown: CancellationToken)
-where
+pub async fn serve_http<IO>(
+    io: IO,
+    ctx: Arc<ConnContext>,
+    profile: &HttpProfile,
+    shutdown: CancellationToken,
+) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut builder = auto::Builder::new(TokioExecutor::new());

@@ -37,7 +37,9 @@ pub fn pick(
     }
     // Load only ranks members once every usable one reported a load.
     let by_load = score == Score::Load
-        && (0..len).filter(|i| usable(*i)).all(|i| members[i].load().is_some());
+        && (0..len)
+            .filter(|i| usable(*i))
+            .all(|i| members[i].load().is_some());
     let start = rotation.0.fetch_add(1, Relaxed);
     let mut best: Option<(usize, u128)> = None;
     for offset in 0..len {

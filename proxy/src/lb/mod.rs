@@ -41,8 +41,12 @@ impl Balancer {
     pub fn new(method: LbMethod, members: &[Arc<MemberState>], weights: &[u32]) -> Balancer {
         match method {
             LbMethod::RoundRobin => Balancer::RoundRobin(SmoothWeighted::new(weights)),
-            LbMethod::LeastConnection => Balancer::Least(least::Score::Connections, least::Rotation::default()),
-            LbMethod::LeastResponseTime => Balancer::Least(least::Score::ResponseTime, least::Rotation::default()),
+            LbMethod::LeastConnection => {
+                Balancer::Least(least::Score::Connections, least::Rotation::default())
+            }
+            LbMethod::LeastResponseTime => {
+                Balancer::Least(least::Score::ResponseTime, least::Rotation::default())
+            }
             LbMethod::CustomLoad => Balancer::Least(least::Score::Load, least::Rotation::default()),
             LbMethod::SourceIpHash => Balancer::SourceIpHash(HashRing::new(members, weights)),
             LbMethod::UrlHash => Balancer::UrlHash(HashRing::new(members, weights)),
@@ -60,7 +64,9 @@ impl Balancer {
         let usable = |index: usize| members[index].is_eligible() && !tried.contains(&index);
         match self {
             Balancer::RoundRobin(sequence) => sequence.pick(usable),
-            Balancer::Least(score, rotation) => least::pick(*score, rotation, members, weights, usable),
+            Balancer::Least(score, rotation) => {
+                least::pick(*score, rotation, members, weights, usable)
+            }
             Balancer::SourceIpHash(ring) => ring.pick(&key.client, usable),
             Balancer::UrlHash(ring) => ring.pick(&key.url.unwrap_or("/"), usable),
         }

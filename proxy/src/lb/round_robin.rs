@@ -22,7 +22,10 @@ impl SmoothWeighted {
     pub fn new(weights: &[u32]) -> SmoothWeighted {
         let total: u64 = weights.iter().map(|w| u64::from(*w)).sum();
         let scale = total.div_ceil(MAX_SEQUENCE).max(1);
-        let weights: Vec<i64> = weights.iter().map(|w| (u64::from(*w) / scale).max(1) as i64).collect();
+        let weights: Vec<i64> = weights
+            .iter()
+            .map(|w| (u64::from(*w) / scale).max(1) as i64)
+            .collect();
         let total: i64 = weights.iter().sum();
         let mut current = vec![0i64; weights.len()];
         let mut sequence = Vec::with_capacity(total as usize);

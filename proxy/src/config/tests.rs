@@ -1,0 +1,187 @@
+//! Validation as an operator meets it: every problem in one pass, each with its path.
+
+use std::path::Path;
+
+use super::validate::from_toml;
+use super::*;
+
+fn problems(text: &str) -> Vec<String> {
+    match from_toml(text, Path::new(".")) {
+        Ok(_) => Vec::new(),
+        Err(error) => error.problems.iter().map(ToString::to_string).collect(),
+    }
+}
+
+const GOOD: &str = r#"
+[[lbmonitor]]
+monitorname = "h"
+type = "HTTP"
+httprequest = "GET /healthz"
+respcode = ["200", "300-399"]
+interval = "1s"
+resptimeout = "500ms"
+
+[[servicegroup]]
+servicegroupname = "pool"
+servicetype = "HTTP"
+monitor = ["h"]
+members = [{ ip = "127.0.0.2", port = 80, weight = 3 }, { ip = "::1", port = 81, state = "DISABLED" }]
+
+[[lbvserver]]
+name = "web"
+servicetype = "HTTP"
+ipv46 = "127.0.0.1"
+port = 8080
+lbmethod = "URLHASH"
+servicegroupname = "pool"
+"#;
+
+#[test]
+fn a_good_config_becomes_typed_values() {
+    let config = from_toml(GOOD, Path::new(".")).expect("valid");
+    let group = config.service_group("pool").unwrap();
+    assert_eq!(group.members[0].weight, 3);
+    assert!(!group.members[1].enabled);
+    assert_eq!(config.vservers[0].lb_method, LbMethod::UrlHash);
+    assert_eq!(config.monitors[0].retries, 3, "NetScaler's default");
+    match &config.monitors[0].probe {
+        Probe::Http { path, resp_codes, .. } => {
+            assert_eq!(path, "/healthz");
+            assert_eq!(resp_codes, &vec![200..=200, 300..=399]);
+        }
+        other => panic!("expected an HTTP probe, got {other:?}"),
+    }
+}
+
+#[test]
+fn every_problem_is_reported_in_one_pass_with_its_path() {
+    let text = r#"
+[[servicegroup]]
+servicegroupname = "pool"
+servicetype = "HTTP"
+members = [{ ip = "127.0.0.2", port = 70000 }, { ip = "not-an-ip", port = 80, weight = 0 }]
+
+[[lbvserver]]
+name = "web"
+servicetype = "HTTP"
+ipv46 = "127.0.0.1"
+port = 8080
+lbmethod = "FASTEST"
+servicegroupname = "missing"
+"#;
+    let found = problems(text);
+    for expected in [
+        "servicegroup[0].members[0].port: expected 1..=65535, got 70000",
+        "servicegroup[0].members[1].ip: `not-an-ip` is not an IPv4 or IPv6 address",
+        "servicegroup[0].members[1].weight: expected 1..=100, got 0",
+        "lbvserver[0].lbmethod: unknown lbmethod `FASTEST`",
+        "lbvserver[0].servicegroupname: no servicegroup named `missing`",
+    ] {
+        assert!(found.iter().any(|p| p.starts_with(expected)), "missing {expected:?} in {found:#?}");
+    }
+    assert_eq!(found.len(), 5, "{found:#?}");
+}
+
+#[test]
+fn unknown_keys_and_wrong_types_name_their_path() {
+    let text = r#"
+[[servicegroup]]
+servicegroupname = "a"
+servicetype = "HTTP"
+members = [{ ip = "127.0.0.2", port = "eighty" }]
+
+[[servicegroup]]
+servicegroupname = "b"
+servicetype = "HTTP"
+timeout = "5s"
+
+[[lbvserver]]
+name = "web"
+servicetype = "HTTP"
+ipv46 = "127.0.0.1"
+port = 8080
+servicegroupname = "a"
+"#;
+    let found = problems(text);
+    assert!(found.iter().any(|p| *p == "servicegroup[0].members[0].port: invalid type: string \"eighty\", expected an integer"), "{found:#?}");
+    assert!(found.iter().any(|p| p.starts_with("servicegroup[1].timeout: unknown field `timeout`")), "{found:#?}");
+    // `a` failed to parse, so the vserver's reference to it is not reported a second time.
+    assert_eq!(found.len(), 2, "{found:#?}");
+}
+
+#[test]
+fn cross_checks_duplicates_clashes_and_types() {
+    let text = r#"
+[[lbmonitor]]
+monitorname = "m"
+type = "TCP"
+interval = "1s"
+resptimeout = "2s"
+respcode = ["200"]
+
+[[servicegroup]]
+servicegroupname = "tcp"
+servicetype = "TCP"
+monitor = ["m", "nope"]
+members = [{ ip = "127.0.0.2", port = 80 }, { ip = "127.0.0.2", port = 80 }]
+
+[[lbvserver]]
+name = "a"
+servicetype = "HTTP"
+ipv46 = "0.0.0.0"
+port = 8080
+servicegroupname = "tcp"
+
+[[lbvserver]]
+name = "a"
+servicetype = "SSL"
+ipv46 = "127.0.0.1"
+port = 8080
+"#;
+    let found = problems(text);
+    for expected in [
+        "lbmonitor[0].resptimeout: must be shorter than interval (1s)",
+        "lbmonitor[0].respcode: only HTTP monitors take this field",
+        "servicegroup[0].monitor[1]: no lbmonitor named `nope`",
+        "servicegroup[0].members[1]: 127.0.0.2:80 is bound twice",
+        "lbvserver[0].servicegroupname: a HTTP vserver needs a HTTP servicegroup, `tcp` is TCP",
+        "lbvserver[1].name: `a` is already the name of lbvserver[0]",
+        "lbvserver[1].port: 127.0.0.1:8080 is already used by lbvserver `a`",
+        "lbvserver[1].sslcertkey: a SSL vserver needs at least one sslcertkey",
+    ] {
+        assert!(found.iter().any(|p| p.starts_with(expected)), "missing {expected:?} in {found:#?}");
+    }
+}
+
+#[test]
+fn bad_durations_and_toml_syntax_are_explained() {
+    let found = problems("[httpprofile]\nclientheadertimeout = \"10\"\ncltimeout = \"3 fortnights\"\n");
+    assert!(found[0].contains("httpprofile.clientheadertimeout: `10` has no unit"), "{found:#?}");
+    assert!(found[1].contains("httpprofile.cltimeout: unknown unit"), "{found:#?}");
+    let found = problems("[[lbvserver]\nname = 1");
+    assert!(found[0].starts_with("not valid TOML"), "{found:#?}");
+}
+
+#[test]
+fn saving_and_loading_round_trips() {
+    let config = from_toml(GOOD, Path::new(".")).unwrap();
+    let text = toml::to_string(&config.to_file()).unwrap();
+    let again = from_toml(&text, Path::new(".")).unwrap();
+    assert_eq!(again.to_file(), config.to_file());
+    assert_eq!(again.service_groups, config.service_groups);
+    assert_eq!(again.vservers, config.vservers);
+    assert_eq!(again.monitors, config.monitors);
+}
+
+#[test]
+fn missing_certificate_files_are_reported() {
+    let text = r#"
+[[sslcertkey]]
+certkey = "site"
+cert = "/nonexistent/site.pem"
+key = "/nonexistent/site.key"
+"#;
+    let found = problems(text);
+    assert!(found[0].starts_with("sslcertkey[0].cert: cannot read /nonexistent/site.pem"), "{found:#?}");
+    assert!(found[1].starts_with("sslcertkey[0].key: cannot read /nonexistent/site.key"), "{found:#?}");
+}
