@@ -44,10 +44,9 @@ pub struct BallastFile {
 pub struct HttpProfileFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maxheaderlen: Option<i64>,
+    /// Also the idle timeout of keep-alive HTTP/1.1 connections.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clientheadertimeout: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cltimeout: Option<String>,
 }
 
 /// `[[sslcertkey]]`: a certificate and its private key, both PEM files.

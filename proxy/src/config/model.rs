@@ -41,10 +41,9 @@ pub struct Settings {
 pub struct HttpProfile {
     /// Largest request head (request line and headers) in bytes; more gets `431`.
     pub max_header_len: usize,
-    /// A client must send its whole request head within this time.
+    /// A client must send its whole request head within this time; an idle HTTP/1.1 keep-alive
+    /// connection must start its next request within it too.
     pub client_header_timeout: Duration,
-    /// An idle keep-alive client connection is closed after this long.
-    pub client_idle_timeout: Duration,
 }
 
 /// `[[sslcertkey]]`, with the certificate chain and key already loaded.
@@ -220,7 +219,6 @@ impl Config {
                 clientheadertimeout: Some(duration::format(
                     self.http_profile.client_header_timeout,
                 )),
-                cltimeout: Some(duration::format(self.http_profile.client_idle_timeout)),
             }),
             sslcertkey: self
                 .cert_keys

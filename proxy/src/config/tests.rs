@@ -45,7 +45,9 @@ fn a_good_config_becomes_typed_values() {
     assert_eq!(config.vservers[0].lb_method, LbMethod::UrlHash);
     assert_eq!(config.monitors[0].retries, 3, "NetScaler's default");
     match &config.monitors[0].probe {
-        Probe::Http { path, resp_codes, .. } => {
+        Probe::Http {
+            path, resp_codes, ..
+        } => {
             assert_eq!(path, "/healthz");
             assert_eq!(resp_codes, &vec![200..=200, 300..=399]);
         }
@@ -77,7 +79,10 @@ servicegroupname = "missing"
         "lbvserver[0].lbmethod: unknown lbmethod `FASTEST`",
         "lbvserver[0].servicegroupname: no servicegroup named `missing`",
     ] {
-        assert!(found.iter().any(|p| p.starts_with(expected)), "missing {expected:?} in {found:#?}");
+        assert!(
+            found.iter().any(|p| p.starts_with(expected)),
+            "missing {expected:?} in {found:#?}"
+        );
     }
     assert_eq!(found.len(), 5, "{found:#?}");
 }
@@ -104,7 +109,12 @@ servicegroupname = "a"
 "#;
     let found = problems(text);
     assert!(found.iter().any(|p| *p == "servicegroup[0].members[0].port: invalid type: string \"eighty\", expected an integer"), "{found:#?}");
-    assert!(found.iter().any(|p| p.starts_with("servicegroup[1].timeout: unknown field `timeout`")), "{found:#?}");
+    assert!(
+        found
+            .iter()
+            .any(|p| p.starts_with("servicegroup[1].timeout: unknown field `timeout`")),
+        "{found:#?}"
+    );
     // `a` failed to parse, so the vserver's reference to it is not reported a second time.
     assert_eq!(found.len(), 2, "{found:#?}");
 }
@@ -149,15 +159,30 @@ port = 8080
         "lbvserver[1].port: 127.0.0.1:8080 is already used by lbvserver `a`",
         "lbvserver[1].sslcertkey: a SSL vserver needs at least one sslcertkey",
     ] {
-        assert!(found.iter().any(|p| p.starts_with(expected)), "missing {expected:?} in {found:#?}");
+        assert!(
+            found.iter().any(|p| p.starts_with(expected)),
+            "missing {expected:?} in {found:#?}"
+        );
     }
 }
 
 #[test]
 fn bad_durations_and_toml_syntax_are_explained() {
-    let found = problems("[httpprofile]\nclientheadertimeout = \"10\"\ncltimeout = \"3 fortnights\"\n");
-    assert!(found[0].contains("httpprofile.clientheadertimeout: `10` has no unit"), "{found:#?}");
-    assert!(found[1].contains("httpprofile.cltimeout: unknown unit"), "{found:#?}");
+    let found = problems(
+        "[httpprofile]\nclientheadertimeout = \"10\"\n[ballast]\nshutdowntimeout = \"3 fortnights\"\n",
+    );
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("httpprofile.clientheadertimeout: `10` has no unit")),
+        "{found:#?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("ballast.shutdowntimeout: unknown unit")),
+        "{found:#?}"
+    );
     let found = problems("[[lbvserver]\nname = 1");
     assert!(found[0].starts_with("not valid TOML"), "{found:#?}");
 }
@@ -182,6 +207,12 @@ cert = "/nonexistent/site.pem"
 key = "/nonexistent/site.key"
 "#;
     let found = problems(text);
-    assert!(found[0].starts_with("sslcertkey[0].cert: cannot read /nonexistent/site.pem"), "{found:#?}");
-    assert!(found[1].starts_with("sslcertkey[0].key: cannot read /nonexistent/site.key"), "{found:#?}");
+    assert!(
+        found[0].starts_with("sslcertkey[0].cert: cannot read /nonexistent/site.pem"),
+        "{found:#?}"
+    );
+    assert!(
+        found[1].starts_with("sslcertkey[0].key: cannot read /nonexistent/site.key"),
+        "{found:#?}"
+    );
 }

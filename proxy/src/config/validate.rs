@@ -238,16 +238,9 @@ fn http_profile(file: &FileConfig, p: &mut Problems) -> Option<HttpProfile> {
         Duration::from_secs(10),
         p,
     );
-    let idle_timeout = opt_duration(
-        &section.cltimeout,
-        "httpprofile.cltimeout",
-        Duration::from_secs(180),
-        p,
-    );
     Some(HttpProfile {
         max_header_len: max_header_len? as usize,
         client_header_timeout: positive(header_timeout?, "httpprofile.clientheadertimeout", p)?,
-        client_idle_timeout: positive(idle_timeout?, "httpprofile.cltimeout", p)?,
     })
 }
 

@@ -17,16 +17,23 @@ use super::pool::{self, Sender};
 use crate::member::ActiveGuard;
 use crate::stats::VserverStats;
 
-/// A client's request body on its way to a member.
+/// A client's request body on its way to a member (`None`: a replayed request without body).
 #[derive(Debug)]
 pub struct RequestBody {
-    inner: Incoming,
+    inner: Option<Incoming>,
     stats: Arc<VserverStats>,
 }
 
 impl RequestBody {
     pub fn new(inner: Incoming, stats: Arc<VserverStats>) -> RequestBody {
-        RequestBody { inner, stats }
+        RequestBody {
+            inner: Some(inner),
+            stats,
+        }
+    }
+
+    pub fn empty(stats: Arc<VserverStats>) -> RequestBody {
+        RequestBody { inner: None, stats }
     }
 }
 
@@ -38,7 +45,10 @@ impl Body for RequestBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        let Some(inner) = self.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let frame = ready!(Pin::new(inner).poll_frame(cx));
         if let Some(Ok(frame)) = &frame
             && let Some(data) = frame.data_ref()
         {
@@ -50,11 +60,13 @@ impl Body for RequestBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(Incoming::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or(SizeHint::with_exact(0), Incoming::size_hint)
     }
 }
 

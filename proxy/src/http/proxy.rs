@@ -3,14 +3,15 @@
 //! Order of events: load the current snapshot → pick an eligible member → take a connection
 //! (pooled or new) → only then hand over the request. A connect failure therefore leaves the
 //! request intact, and it is retried on another member (passive detection counts the failure).
-//! Once bytes went to a member the request is never replayed.
+//! Once bytes went to a member a request is replayed only if it is idempotent, has no body, and
+//! the connection was a reused keep-alive one that the member closed under it (once).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use arc_swap::ArcSwap;
-use http::{HeaderValue, Request, Response, StatusCode, Uri, header};
+use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, header};
 use http_body::Body as _;
 use hyper::body::Incoming;
 use tokio::time::Instant;
@@ -77,6 +78,7 @@ async fn forward(
     };
 
     let mut tried = Vec::new();
+    let mut replayed = false;
     while tried.len() < MAX_ATTEMPTS {
         let Some(index) = plan
             .balancer
@@ -87,12 +89,12 @@ async fn forward(
         tried.push(index);
         let member = &group.members[index];
         let guard = member.begin();
-        let mut sender = match member.pool.checkout() {
-            Some(sender) => sender,
+        let (mut sender, reused) = match member.pool.checkout() {
+            Some(sender) => (sender, true),
             None => match member.pool.connect(group.connect_timeout).await {
                 Ok(sender) => {
                     member.connect_succeeded();
-                    sender
+                    (sender, false)
                 }
                 Err(error) => {
                     member.connect_failed(group.passive_retries, "connect failed");
@@ -102,6 +104,9 @@ async fn forward(
             },
         };
         member.counters.requests.fetch_add(1, Relaxed);
+        let replay = (reused && !replayed)
+            .then(|| replayable(&request, &plan.stats))
+            .flatten();
         let started = Instant::now();
         let sent =
             tokio::time::timeout(group.server_timeout, sender.try_send_request(request)).await;
@@ -111,6 +116,13 @@ async fn forward(
                 // The pooled connection closed before the request went out: nothing was sent.
                 Some(unsent) => {
                     request = unsent;
+                    tried.pop();
+                    continue;
+                }
+                None if replay.is_some() => {
+                    // A reused connection closed under the request: send it again, once.
+                    request = replay.expect("checked by the guard");
+                    replayed = true;
                     tried.pop();
                     continue;
                 }
@@ -169,6 +181,26 @@ fn rewrite_request_head(parts: &mut http::request::Parts, ctx: &ConnContext) {
     parts.version = http::Version::HTTP_11;
     headers::strip_hop_by_hop(&mut parts.headers);
     headers::add_forwarded(&mut parts.headers, ctx.client.ip(), ctx.https);
+}
+
+/// A copy of a request that is safe to send twice: idempotent method, no body.
+fn replayable(
+    request: &Request<RequestBody>,
+    stats: &Arc<crate::stats::VserverStats>,
+) -> Option<Request<RequestBody>> {
+    let idempotent = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    );
+    if !idempotent || !request.body().is_end_stream() {
+        return None;
+    }
+    let mut copy = Request::new(RequestBody::empty(stats.clone()));
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    Some(copy)
 }
 
 fn relay_response(response: Response<Incoming>, exchange: Exchange) -> Response<ResponseBody> {
