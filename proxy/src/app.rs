@@ -1,6 +1,7 @@
 //! The composition root's helper: starts the data plane for a config and holds the handles
 //! that `main` needs (apply a new config, shut down).
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,9 +9,14 @@ use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::api::AdminApi;
+use crate::api::auth::Auth;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::snapshot::Snapshot;
 use crate::writer::{ApplyError, ConfigWriter};
+
+use anyhow::Context;
 
 /// A running Ballast.
 #[derive(Debug)]
@@ -23,11 +29,24 @@ pub struct App {
 
 impl App {
     /// Binds every vserver of `config` and starts serving.
-    pub async fn start(config: Config) -> Result<App, ApplyError> {
+    /// Binds every vserver of `config` (loaded from `config_path`) and starts serving, with the
+    /// admin API and `/metrics` if the config asks for them.
+    pub async fn start(config: Config, config_path: &Path) -> anyhow::Result<App> {
+        let base_dir = config_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let admin = config.admin.clone();
+        let metrics = config.metrics.clone();
         let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::empty()));
         let tracker = TaskTracker::new();
         let shutdown = CancellationToken::new();
-        let writer = ConfigWriter::start(snapshot.clone(), tracker.clone(), shutdown.clone());
+        let writer = ConfigWriter::start(
+            snapshot.clone(),
+            base_dir,
+            tracker.clone(),
+            shutdown.clone(),
+        );
         let first_probe = config
             .monitors
             .iter()
@@ -37,6 +56,35 @@ impl App {
         writer.apply(config).await?;
         wait_for_first_probes(&snapshot, first_probe).await;
         tokio::spawn(crate::health::expire_passive_downs(snapshot.clone()));
+
+        if let Some(settings) = metrics {
+            let listener = crate::listener::bind(settings.listen)
+                .with_context(|| format!("metrics cannot listen on {}", settings.listen))?;
+            let registry = Arc::new(Metrics::new(snapshot.clone(), writer.outcomes.clone()));
+            tokio::spawn(crate::metrics::serve(
+                listener,
+                registry,
+                shutdown.child_token(),
+            ));
+            tracing::info!(address = %settings.listen, "metrics listening");
+        }
+        if let Some(settings) = admin {
+            let auth = Auth::load(&settings).map_err(anyhow::Error::msg)?;
+            let listener = crate::listener::bind(settings.listen)
+                .with_context(|| format!("admin API cannot listen on {}", settings.listen))?;
+            let save_path = settings
+                .save_path
+                .clone()
+                .unwrap_or_else(|| config_path.to_path_buf());
+            let api = Arc::new(AdminApi::new(
+                writer.clone(),
+                snapshot.clone(),
+                auth,
+                save_path,
+            ));
+            tokio::spawn(crate::api::serve(listener, api, shutdown.child_token()));
+            tracing::info!(address = %settings.listen, user = settings.user, "admin API listening");
+        }
         Ok(App {
             writer,
             snapshot,
@@ -48,6 +96,16 @@ impl App {
     /// Applies a new validated config through the one writer.
     pub async fn apply(&self, config: Config) -> Result<(), ApplyError> {
         self.writer.apply(config).await
+    }
+
+    /// The one config writer (for the admin API and, later, the autoscaler).
+    pub fn writer(&self) -> &ConfigWriter {
+        &self.writer
+    }
+
+    /// The published snapshot (for stats and metrics).
+    pub fn shared_snapshot(&self) -> Arc<ArcSwap<Snapshot>> {
+        self.snapshot.clone()
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {

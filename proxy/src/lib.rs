@@ -18,6 +18,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod app;
 pub mod config;
 pub mod health;
@@ -26,6 +27,8 @@ pub mod l4;
 pub mod lb;
 pub mod listener;
 pub mod member;
+pub mod metrics;
+pub mod save;
 pub mod snapshot;
 pub mod stats;
 pub mod tls;

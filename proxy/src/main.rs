@@ -111,7 +111,7 @@ fn run(path: &Path) -> anyhow::Result<()> {
     runtime(config.settings.workers)?.block_on(async {
         let shutdown_timeout = config.settings.shutdown_timeout;
         let vservers = config.vservers.len();
-        let app = App::start(config).await?;
+        let app = App::start(config, path).await?;
         tracing::info!(vservers, config = %path.display(), "ballast ready");
 
         let mut hangup = signal(SignalKind::hangup())?;

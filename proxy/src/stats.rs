@@ -15,11 +15,64 @@ pub struct VserverStats {
     pub response_bytes: AtomicU64,
     pub current_client_connections: AtomicU64,
     pub total_client_connections: AtomicU64,
-    /// Sum of response times (time to first byte) in microseconds, for an average.
-    pub response_time_us_total: AtomicU64,
+    /// Response times (time to first byte from the member).
+    pub response_time: LatencyHistogram,
+}
+
+/// Upper bounds of the response-time buckets, in seconds.
+pub const LATENCY_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// A lock-free histogram with fixed buckets (one atomic increment per observation).
+#[derive(Debug, Default)]
+pub struct LatencyHistogram {
+    /// Per-bucket counts (not cumulative); the last slot counts values above every bound.
+    buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+    sum_us: AtomicU64,
+}
+
+impl LatencyHistogram {
+    pub fn observe(&self, elapsed: std::time::Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let slot = LATENCY_BUCKETS
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        self.buckets[slot].fetch_add(1, Relaxed);
+        self.sum_us.fetch_add(elapsed.as_micros() as u64, Relaxed);
+    }
+
+    /// `(sum in seconds, count, cumulative (bound, count) buckets)` as Prometheus wants them.
+    pub fn snapshot(&self) -> (f64, u64, Vec<(f64, u64)>) {
+        let mut cumulative = 0;
+        let mut buckets = Vec::with_capacity(LATENCY_BUCKETS.len() + 1);
+        for (slot, bound) in LATENCY_BUCKETS
+            .iter()
+            .chain([f64::INFINITY].iter())
+            .enumerate()
+        {
+            cumulative += self.buckets[slot].load(Relaxed);
+            buckets.push((*bound, cumulative));
+        }
+        let sum = self.sum_us.load(Relaxed) as f64 / 1e6;
+        (sum, cumulative, buckets)
+    }
+
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().map(|b| b.load(Relaxed)).sum()
+    }
+
+    pub fn sum_us(&self) -> u64 {
+        self.sum_us.load(Relaxed)
+    }
 }
 
 impl VserverStats {
+    pub fn responses_total(&self) -> u64 {
+        self.responses.iter().map(|r| r.load(Relaxed)).sum()
+    }
+
     pub fn record_status(&self, status: u16) {
         let class = (status / 100).clamp(1, 5) as usize - 1;
         self.responses[class].fetch_add(1, Relaxed);

@@ -1,5 +1,7 @@
-//! The one config writer. Every change (the file at start, SIGHUP, later the admin API and the
-//! autoscaler) goes through [`ConfigWriter::apply`], which runs on a single task:
+//! The one config writer. Every change (the file at start, SIGHUP, the admin API, later the
+//! autoscaler) goes through [`ConfigWriter::apply`] (a whole new config) or
+//! [`ConfigWriter::edit`] (a change to the running config's file form, validated whole), which
+//! run one at a time on a single task, so concurrent edits never lose each other:
 //!
 //! 1. bind the listeners of new vservers (an address in use rejects the change, nothing moved);
 //! 2. look up or create the runtime state of every member (state outlives snapshots), drain
@@ -8,7 +10,9 @@
 //! 4. start the new accept loops, stop the removed ones, and reconcile health monitors.
 
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
@@ -17,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::config::file::FileConfig;
 use crate::health::Monitors;
 use crate::listener::{self, RunningVserver};
 use crate::member::{MemberKey, MemberState};
@@ -36,24 +41,64 @@ pub enum ApplyError {
     Stopped,
 }
 
-/// A config to apply, and where to send the outcome.
-type Command = (Arc<Config>, oneshot::Sender<Result<(), ApplyError>>);
+/// Why an edit was not applied. The running config is untouched.
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    /// The edit names something that does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// Something with that name already exists.
+    #[error("{0}")]
+    Exists(String),
+    /// The thing to delete is still referenced.
+    #[error("{0}")]
+    InUse(String),
+    /// The request itself is wrong (a field, a value, a shape).
+    #[error("{0}")]
+    Rejected(String),
+    /// The edited config does not validate.
+    #[error("{0}")]
+    Invalid(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+}
+
+/// A change to the running config's file form.
+pub type Edit = Box<dyn FnOnce(&mut FileConfig) -> Result<(), EditError> + Send>;
+
+/// Outcomes of reloads and edits, for metrics.
+#[derive(Debug, Default)]
+pub struct WriterOutcomes {
+    pub applied: AtomicU64,
+    pub rejected: AtomicU64,
+}
+
+enum Command {
+    Replace(Arc<Config>, oneshot::Sender<Result<(), ApplyError>>),
+    Edit(Edit, oneshot::Sender<Result<(), EditError>>),
+    Save(PathBuf, oneshot::Sender<std::io::Result<()>>),
+}
 
 /// A handle to the writer task.
 #[derive(Debug, Clone)]
 pub struct ConfigWriter {
     commands: mpsc::Sender<Command>,
+    pub outcomes: Arc<WriterOutcomes>,
 }
 
 impl ConfigWriter {
     /// Starts the writer. `tracker` tracks accept loops and connections; `shutdown` stops them.
     pub fn start(
         snapshot: Arc<ArcSwap<Snapshot>>,
+        base_dir: PathBuf,
         tracker: TaskTracker,
         shutdown: CancellationToken,
     ) -> ConfigWriter {
-        let (commands, mut inbox) = mpsc::channel::<Command>(16);
+        let (commands, mut inbox) = mpsc::channel::<Command>(64);
+        let outcomes = Arc::new(WriterOutcomes::default());
         let mut state = WriterState {
+            outcomes: outcomes.clone(),
+            base_dir,
             snapshot,
             tracker,
             shutdown,
@@ -63,25 +108,72 @@ impl ConfigWriter {
             monitors: Monitors::default(),
         };
         tokio::spawn(async move {
-            while let Some((config, reply)) = inbox.recv().await {
-                let _ = reply.send(state.apply(config));
+            while let Some(command) = inbox.recv().await {
+                match command {
+                    Command::Replace(config, reply) => {
+                        let _ = reply.send(state.apply(config));
+                    }
+                    Command::Edit(edit, reply) => {
+                        let _ = reply.send(state.edit(edit));
+                    }
+                    Command::Save(path, reply) => {
+                        let _ = reply.send(state.save(&path));
+                    }
+                }
             }
         });
-        ConfigWriter { commands }
+        ConfigWriter { commands, outcomes }
     }
 
     /// Applies a validated config; returns once it is live (or was rejected).
     pub async fn apply(&self, config: Config) -> Result<(), ApplyError> {
         let (reply, answer) = oneshot::channel();
+        let command = Command::Replace(Arc::new(config), reply);
         self.commands
-            .send((Arc::new(config), reply))
+            .send(command)
             .await
             .map_err(|_| ApplyError::Stopped)?;
         answer.await.map_err(|_| ApplyError::Stopped)?
     }
+
+    /// Edits the running config: `edit` changes its file form, the result is validated whole
+    /// and applied; any failure leaves the running config as it was. Returns what `edit` returned.
+    pub async fn edit<T: Send + 'static>(
+        &self,
+        edit: impl FnOnce(&mut FileConfig) -> Result<T, EditError> + Send + 'static,
+    ) -> Result<T, EditError> {
+        let (value_tx, value_rx) = oneshot::channel();
+        let erased: Edit = Box::new(move |file: &mut FileConfig| {
+            let value = edit(file)?;
+            let _ = value_tx.send(value);
+            Ok(())
+        });
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Edit(erased, reply))
+            .await
+            .map_err(|_| ApplyError::Stopped)?;
+        answer.await.map_err(|_| ApplyError::Stopped)??;
+        value_rx
+            .await
+            .map_err(|_| EditError::Apply(ApplyError::Stopped))
+    }
+
+    /// Writes the running config to `path` atomically (see [`crate::save`]).
+    pub async fn save(&self, path: PathBuf) -> std::io::Result<()> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || std::io::Error::other("the config writer has stopped");
+        self.commands
+            .send(Command::Save(path, reply))
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
 }
 
 struct WriterState {
+    outcomes: Arc<WriterOutcomes>,
+    base_dir: PathBuf,
     snapshot: Arc<ArcSwap<Snapshot>>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
@@ -92,7 +184,37 @@ struct WriterState {
 }
 
 impl WriterState {
+    fn edit(&mut self, edit: Edit) -> Result<(), EditError> {
+        let mut file = self.snapshot.load().config.to_file();
+        let validated = edit(&mut file)
+            .and_then(|()| Ok(crate::config::validate::from_file(&file, &self.base_dir)?));
+        match validated {
+            Ok(config) => Ok(self.apply(Arc::new(config))?),
+            Err(error) => {
+                self.outcomes.rejected.fetch_add(1, Relaxed);
+                Err(error)
+            }
+        }
+    }
+
+    fn save(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let file = self.snapshot.load().config.to_file();
+        let text = toml::to_string(&file).map_err(std::io::Error::other)?;
+        crate::save::atomic_write(path, text.as_bytes())
+    }
+
     fn apply(&mut self, config: Arc<Config>) -> Result<(), ApplyError> {
+        let result = self.apply_inner(config);
+        let counter = if result.is_ok() {
+            &self.outcomes.applied
+        } else {
+            &self.outcomes.rejected
+        };
+        counter.fetch_add(1, Relaxed);
+        result
+    }
+
+    fn apply_inner(&mut self, config: Arc<Config>) -> Result<(), ApplyError> {
         // 1. Listeners: which vservers keep theirs, which need a new one.
         let wanted: Vec<_> = config.vservers.iter().filter(|v| v.enabled).collect();
         let keeps = |running: &RunningVserver| {

@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::lenient;
+
 /// The whole file. Each top-level array is deserialized element by element, so one broken
 /// `[[servicegroup]]` does not hide the problems of the others.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -16,6 +18,10 @@ pub struct FileConfig {
     pub ballast: Option<BallastFile>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub httpprofile: Option<HttpProfileFile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin: Option<AdminFile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsFile>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sslcertkey: Vec<SslCertKeyFile>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -24,6 +30,12 @@ pub struct FileConfig {
     pub servicegroup: Vec<ServiceGroupFile>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lbvserver: Vec<LbVserverFile>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lbmetrictable: Vec<LbMetricTableFile>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub autoscaleprofile: Vec<AutoscaleProfileFile>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub autoscalegroup: Vec<AutoscaleGroupFile>,
 }
 
 /// `[ballast]`: process-wide settings.
@@ -31,7 +43,11 @@ pub struct FileConfig {
 #[serde(deny_unknown_fields)]
 pub struct BallastFile {
     /// Worker threads; 0 or absent means one per CPU.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_int",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub workers: Option<i64>,
     /// How long SIGTERM waits for in-flight requests before exiting anyway.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -42,7 +58,11 @@ pub struct BallastFile {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct HttpProfileFile {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_int",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub maxheaderlen: Option<i64>,
     /// Also the idle timeout of keep-alive HTTP/1.1 connections.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -69,13 +89,25 @@ pub struct LbMonitorFile {
     pub interval: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resptimeout: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_int",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub retries: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_int",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub successretries: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub downtime: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_int",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub destport: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub httprequest: Option<String>,
@@ -104,8 +136,13 @@ pub struct ServiceGroupFile {
 #[serde(deny_unknown_fields)]
 pub struct MemberFile {
     pub ip: String,
+    #[serde(deserialize_with = "lenient::int")]
     pub port: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_int",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub weight: Option<i64>,
     /// `ENABLED` (default) or `DISABLED`; disabling drains the member.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -119,6 +156,7 @@ pub struct LbVserverFile {
     pub name: String,
     pub servicetype: String,
     pub ipv46: String,
+    #[serde(deserialize_with = "lenient::int")]
     pub port: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lbmethod: Option<String>,
@@ -130,4 +168,133 @@ pub struct LbVserverFile {
     pub sslcertkey: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+}
+
+/// `[admin]`: the NITRO-like admin API. Absent: no admin API.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AdminFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Name of the environment variable that holds the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passwordenv: Option<String>,
+    /// A file whose first line is the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passwordfile: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessiontimeout: Option<String>,
+    /// Where `nsconfig?action=save` writes; the file Ballast was started with by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saveconfig: Option<String>,
+}
+
+/// `[metrics]`: the Prometheus endpoint. Absent: no metrics listener.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+}
+
+/// `[[lbmetrictable]]`: metric names and the SNMP OIDs that LOAD monitors read for them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LbMetricTableFile {
+    pub metrictable: String,
+    #[serde(default)]
+    pub metrics: Vec<MetricFile>,
+}
+
+/// One `lbmetrictable_metric_binding`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricFile {
+    pub metric: String,
+    pub snmpoid: String,
+    /// `integer`, `gauge`, `counter` or `string` (a number written as text, such as laLoad).
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+/// `[[autoscaleprofile]]`: where and how to create VMs (a CloudStack-compatible API).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AutoscaleProfileFile {
+    pub name: String,
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    pub url: String,
+    pub apikey: String,
+    pub sharedsecret: String,
+    pub zoneid: String,
+    pub templateid: String,
+    pub serviceofferingid: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networkids: Vec<String>,
+    #[serde(deserialize_with = "lenient::int")]
+    pub memberport: i64,
+}
+
+/// `[[autoscalegroup]]`: a vserver and servicegroup kept at the right size.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AutoscaleGroupFile {
+    pub name: String,
+    pub vserver: String,
+    pub servicegroupname: String,
+    pub profilename: String,
+    #[serde(deserialize_with = "lenient::int")]
+    pub minmembers: i64,
+    #[serde(deserialize_with = "lenient::int")]
+    pub maxmembers: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watchtime: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cooldown: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiettime: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destroygraceperiod: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthgraceperiod: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_int",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub step: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub victim: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub metrics: Vec<AutoscaleMetricFile>,
+}
+
+/// One scaling metric of an autoscale group.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AutoscaleMetricFile {
+    pub name: String,
+    /// `snmp` (a metric of the group's LOAD monitor), `connections`, `requestrate` or `responsetime`.
+    pub source: String,
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_float",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub upper: Option<f64>,
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_float",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub lower: Option<f64>,
 }

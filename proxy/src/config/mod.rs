@@ -6,6 +6,7 @@
 
 pub mod duration;
 pub mod file;
+pub mod lenient;
 pub mod model;
 pub mod problems;
 pub mod validate;

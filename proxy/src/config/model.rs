@@ -11,16 +11,19 @@ use std::time::Duration;
 
 use rustls::sign::CertifiedKey;
 
-use super::duration;
-use super::file::{
-    BallastFile, FileConfig, HttpProfileFile, LbMonitorFile, LbVserverFile, MemberFile,
-    ServiceGroupFile, SslCertKeyFile,
-};
+use super::file::FileConfig;
 
 /// A whole validated config.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// What was validated; saving writes this back.
+    pub source: FileConfig,
     pub settings: Settings,
+    pub admin: Option<AdminSettings>,
+    pub metrics: Option<MetricsSettings>,
+    pub metric_tables: Vec<LbMetricTable>,
+    pub autoscale_profiles: Vec<AutoscaleProfile>,
+    pub autoscale_groups: Vec<AutoscaleGroup>,
     pub http_profile: HttpProfile,
     pub cert_keys: Vec<SslCertKey>,
     pub monitors: Vec<LbMonitor>,
@@ -207,117 +210,123 @@ impl Config {
         self.cert_keys.iter().find(|cert_key| cert_key.name == name)
     }
 
-    /// The file form of this config; `validate(to_file())` gives the same config back.
+    /// The file form of this config, exactly as it was validated (so a save writes back what
+    /// the operator wrote, with defaults left implicit).
     pub fn to_file(&self) -> FileConfig {
-        FileConfig {
-            ballast: Some(BallastFile {
-                workers: self.settings.workers.map(|n| n as i64),
-                shutdowntimeout: Some(duration::format(self.settings.shutdown_timeout)),
-            }),
-            httpprofile: Some(HttpProfileFile {
-                maxheaderlen: Some(self.http_profile.max_header_len as i64),
-                clientheadertimeout: Some(duration::format(
-                    self.http_profile.client_header_timeout,
-                )),
-            }),
-            sslcertkey: self
-                .cert_keys
-                .iter()
-                .map(|ck| SslCertKeyFile {
-                    certkey: ck.name.clone(),
-                    cert: ck.cert_path.display().to_string(),
-                    key: ck.key_path.display().to_string(),
-                })
-                .collect(),
-            lbmonitor: self.monitors.iter().map(LbMonitor::to_file).collect(),
-            servicegroup: self
-                .service_groups
-                .iter()
-                .map(ServiceGroup::to_file)
-                .collect(),
-            lbvserver: self.vservers.iter().map(LbVserver::to_file).collect(),
-        }
+        self.source.clone()
     }
 }
 
-impl LbMonitor {
-    fn to_file(&self) -> LbMonitorFile {
-        let (kind, httprequest, respcode) = match &self.probe {
-            Probe::Tcp => ("TCP", None, None),
-            Probe::Http {
-                method,
-                path,
-                resp_codes,
-            } => (
-                "HTTP",
-                Some(format!("{method} {path}")),
-                Some(
-                    resp_codes
-                        .iter()
-                        .map(|r| match r.start() == r.end() {
-                            true => r.start().to_string(),
-                            false => format!("{}-{}", r.start(), r.end()),
-                        })
-                        .collect(),
-                ),
-            ),
-        };
-        LbMonitorFile {
-            monitorname: self.name.clone(),
-            kind: kind.to_owned(),
-            interval: Some(duration::format(self.interval)),
-            resptimeout: Some(duration::format(self.resp_timeout)),
-            retries: Some(self.retries.into()),
-            successretries: Some(self.success_retries.into()),
-            downtime: Some(duration::format(self.down_time)),
-            destport: self.dest_port.map(i64::from),
-            httprequest,
-            respcode,
-        }
-    }
+/// `[admin]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminSettings {
+    pub listen: SocketAddr,
+    pub user: String,
+    pub password: PasswordSource,
+    /// A login session ends after this long without a request.
+    pub session_timeout: Duration,
+    /// Where `nsconfig?action=save` writes; `None`: the file Ballast was started with.
+    pub save_path: Option<PathBuf>,
 }
 
-impl ServiceGroup {
-    fn to_file(&self) -> ServiceGroupFile {
-        ServiceGroupFile {
-            servicegroupname: self.name.clone(),
-            servicetype: match self.backend_type {
-                BackendType::Http => "HTTP",
-                BackendType::Tcp => "TCP",
-            }
-            .to_owned(),
-            svrtimeout: Some(duration::format(self.server_timeout)),
-            connecttimeout: Some(duration::format(self.connect_timeout)),
-            monitor: self.monitors.clone(),
-            members: self
-                .members
-                .iter()
-                .map(|m| MemberFile {
-                    ip: m.addr.ip().to_string(),
-                    port: m.addr.port().into(),
-                    weight: Some(m.weight.into()),
-                    state: Some(enabled_word(m.enabled).to_owned()),
-                })
-                .collect(),
-        }
-    }
+/// Where the admin password comes from (never the command line or the config itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordSource {
+    Env(String),
+    File(PathBuf),
 }
 
-impl LbVserver {
-    fn to_file(&self) -> LbVserverFile {
-        LbVserverFile {
-            name: self.name.clone(),
-            servicetype: self.service_type.as_str().to_owned(),
-            ipv46: self.addr.ip().to_string(),
-            port: self.addr.port().into(),
-            lbmethod: Some(self.lb_method.as_str().to_owned()),
-            servicegroupname: self.service_group.clone(),
-            sslcertkey: self.cert_keys.clone(),
-            state: Some(enabled_word(self.enabled).to_owned()),
-        }
-    }
+/// `[metrics]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsSettings {
+    pub listen: SocketAddr,
 }
 
-fn enabled_word(enabled: bool) -> &'static str {
-    if enabled { "ENABLED" } else { "DISABLED" }
+/// `[[lbmetrictable]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LbMetricTable {
+    pub name: String,
+    pub metrics: Vec<TableMetric>,
+}
+
+/// One metric of a table: its name, OID and how to read the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableMetric {
+    pub name: String,
+    pub oid: Vec<u32>,
+    pub kind: MetricKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    Integer,
+    Gauge,
+    Counter,
+    /// A number written as an OCTET STRING, such as UCD's laLoad `"1.09"`.
+    String,
+}
+
+/// `[[autoscaleprofile]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AutoscaleProfile {
+    pub name: String,
+    pub url: String,
+    pub api_key: String,
+    pub secret: String,
+    pub zone_id: String,
+    pub template_id: String,
+    pub service_offering_id: String,
+    pub network_ids: Vec<String>,
+    pub member_port: u16,
+}
+
+/// `[[autoscalegroup]]` (see DESIGN.md, "Autoscale engine", for what each field means).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AutoscaleGroup {
+    pub name: String,
+    pub vserver: String,
+    pub service_group: String,
+    pub profile: String,
+    pub min_members: u32,
+    pub max_members: u32,
+    pub interval: Duration,
+    pub watch_time: Duration,
+    pub cooldown: Duration,
+    pub quiet_time: Duration,
+    pub destroy_grace_period: Duration,
+    pub warmup: Duration,
+    pub health_grace_period: Duration,
+    pub step: u32,
+    pub victim: Victim,
+    pub enabled: bool,
+    pub metrics: Vec<ScalingMetric>,
+}
+
+/// Which member a scale-in removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Victim {
+    Newest,
+    Oldest,
+    LeastConnections,
+}
+
+/// One metric that drives scaling, with its thresholds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScalingMetric {
+    pub name: String,
+    pub source: MetricSource,
+    pub upper: Option<f64>,
+    pub lower: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricSource {
+    /// A metric of the servicegroup's SNMP LOAD monitor.
+    Snmp,
+    /// Active connections (or in-flight requests) per member.
+    Connections,
+    /// Requests per second per member.
+    RequestRate,
+    /// Response time (time to first byte), in milliseconds.
+    ResponseTime,
 }

@@ -17,7 +17,9 @@ use serde::de::DeserializeOwned;
 
 use super::duration;
 use super::file::{
-    FileConfig, LbMonitorFile, LbVserverFile, MemberFile, ServiceGroupFile, SslCertKeyFile,
+    AdminFile, AutoscaleGroupFile, AutoscaleMetricFile, AutoscaleProfileFile, FileConfig,
+    LbMetricTableFile, LbMonitorFile, LbVserverFile, MemberFile, MetricsFile, ServiceGroupFile,
+    SslCertKeyFile,
 };
 use super::model::*;
 use super::problems::{ConfigError, Problems};
@@ -58,6 +60,17 @@ fn parse_file(text: &str, problems: &mut Problems) -> (FileConfig, Names) {
         match key.as_str() {
             "ballast" => file.ballast = element(&key, value, problems, &mut broken),
             "httpprofile" => file.httpprofile = element(&key, value, problems, &mut broken),
+            "admin" => file.admin = element(&key, value, problems, &mut broken),
+            "metrics" => file.metrics = element(&key, value, problems, &mut broken),
+            "lbmetrictable" => {
+                file.lbmetrictable = elements(&key, "metrictable", value, problems, &mut broken)
+            }
+            "autoscaleprofile" => {
+                file.autoscaleprofile = elements(&key, "name", value, problems, &mut broken)
+            }
+            "autoscalegroup" => {
+                file.autoscalegroup = elements(&key, "name", value, problems, &mut broken)
+            }
             "sslcertkey" => file.sslcertkey = elements(&key, "certkey", value, problems, &mut broken),
             "lbmonitor" => file.lbmonitor = elements(&key, "monitorname", value, problems, &mut broken),
             "servicegroup" => {
@@ -66,7 +79,8 @@ fn parse_file(text: &str, problems: &mut Problems) -> (FileConfig, Names) {
             "lbvserver" => file.lbvserver = elements(&key, "name", value, problems, &mut broken),
             other => problems.add(
                 other,
-                "unknown section; expected one of ballast, httpprofile, sslcertkey, lbmonitor, servicegroup, lbvserver",
+                "unknown section; expected one of ballast, httpprofile, admin, metrics, sslcertkey, lbmonitor, \
+                 servicegroup, lbvserver, lbmetrictable, autoscaleprofile, autoscalegroup",
             ),
         }
     }
@@ -148,6 +162,19 @@ fn validate(
     let monitors = each(&file.lbmonitor, "lbmonitor", p, lb_monitor);
     let service_groups = each(&file.servicegroup, "servicegroup", p, service_group);
     let vservers = each(&file.lbvserver, "lbvserver", p, lb_vserver);
+    let admin = file
+        .admin
+        .as_ref()
+        .map(|admin| admin_settings(admin, base_dir, p));
+    let metrics = file.metrics.as_ref().map(|m| metrics_settings(m, p));
+    let metric_tables = each(&file.lbmetrictable, "lbmetrictable", p, metric_table);
+    let autoscale_profiles = each(
+        &file.autoscaleprofile,
+        "autoscaleprofile",
+        p,
+        autoscale_profile,
+    );
+    let autoscale_groups = each(&file.autoscalegroup, "autoscalegroup", p, autoscale_group);
 
     unique(
         file.sslcertkey.iter().map(|c| c.certkey.as_str()),
@@ -175,11 +202,32 @@ fn validate(
         "name",
         p,
     );
+    let tables = file.lbmetrictable.iter().map(|t| t.metrictable.as_str());
+    unique(tables, "lbmetrictable", "metrictable", p);
+    unique(
+        file.autoscaleprofile.iter().map(|a| a.name.as_str()),
+        "autoscaleprofile",
+        "name",
+        p,
+    );
+    unique(
+        file.autoscalegroup.iter().map(|a| a.name.as_str()),
+        "autoscalegroup",
+        "name",
+        p,
+    );
     references(file, broken, p);
+    autoscale_references(file, broken, p);
     port_clashes(&file.lbvserver, p);
 
     Some(Config {
+        source: file.clone(),
         settings: settings?,
+        admin: admin.map_or(Some(None), |a| a.map(Some))?,
+        metrics: metrics.map_or(Some(None), |m| m.map(Some))?,
+        metric_tables: metric_tables?,
+        autoscale_profiles: autoscale_profiles?,
+        autoscale_groups: autoscale_groups?,
         http_profile: http_profile?,
         cert_keys: cert_keys?,
         monitors: monitors?,
@@ -768,3 +816,367 @@ fn positive(value: Duration, path: &str, p: &mut Problems) -> Option<Duration> {
         Some(value)
     }
 }
+
+fn admin_settings(file: &AdminFile, base_dir: &Path, p: &mut Problems) -> Option<AdminSettings> {
+    let listen = socket_addr(
+        file.listen.as_deref().unwrap_or("127.0.0.1:9080"),
+        "admin.listen",
+        p,
+    );
+    let user = name(file.user.as_deref().unwrap_or("nsroot"), "admin.user", p);
+    let password = match (&file.passwordenv, &file.passwordfile) {
+        (Some(_), Some(_)) => {
+            p.add(
+                "admin.passwordfile",
+                "give passwordenv or passwordfile, not both",
+            );
+            None
+        }
+        (None, Some(path)) => Some(PasswordSource::File(base_dir.join(path))),
+        (env, None) => Some(PasswordSource::Env(
+            env.clone()
+                .unwrap_or_else(|| "BALLAST_ADMIN_PASSWORD".to_owned()),
+        )),
+    };
+    let session_timeout = opt_duration(
+        &file.sessiontimeout,
+        "admin.sessiontimeout",
+        Duration::from_secs(1800),
+        p,
+    )
+    .and_then(|d| positive(d, "admin.sessiontimeout", p));
+    Some(AdminSettings {
+        listen: listen?,
+        user: user?,
+        password: password?,
+        session_timeout: session_timeout?,
+        save_path: file.saveconfig.as_ref().map(|path| base_dir.join(path)),
+    })
+}
+
+fn metrics_settings(file: &MetricsFile, p: &mut Problems) -> Option<MetricsSettings> {
+    let listen = socket_addr(
+        file.listen.as_deref().unwrap_or("127.0.0.1:9464"),
+        "metrics.listen",
+        p,
+    );
+    Some(MetricsSettings { listen: listen? })
+}
+
+fn socket_addr(text: &str, path: &str, p: &mut Problems) -> Option<SocketAddr> {
+    p.check(
+        path,
+        text.parse()
+            .map_err(|_| format!("`{text}` is not an address such as 127.0.0.1:9080")),
+    )
+}
+
+fn metric_table(file: &LbMetricTableFile, path: &str, p: &mut Problems) -> Option<LbMetricTable> {
+    let table_name = name(&file.metrictable, &format!("{path}.metrictable"), p);
+    let metrics = each(
+        &file.metrics,
+        &format!("{path}.metrics"),
+        p,
+        |m, path, p| {
+            let metric_name = name(&m.metric, &format!("{path}.metric"), p);
+            let oid = p.check(format!("{path}.snmpoid"), oid(&m.snmpoid));
+            let kind = match m.kind.as_deref().unwrap_or("gauge") {
+                "integer" => Some(MetricKind::Integer),
+                "gauge" => Some(MetricKind::Gauge),
+                "counter" => Some(MetricKind::Counter),
+                "string" => Some(MetricKind::String),
+                other => {
+                    p.add(
+                    format!("{path}.type"),
+                    format!("unknown metric type `{other}`; expected integer, gauge, counter or string"),
+                );
+                    None
+                }
+            };
+            Some(TableMetric {
+                name: metric_name?,
+                oid: oid?,
+                kind: kind?,
+            })
+        },
+    );
+    unique(
+        file.metrics.iter().map(|m| m.metric.as_str()),
+        &format!("{path}.metrics"),
+        "metric",
+        p,
+    );
+    Some(LbMetricTable {
+        name: table_name?,
+        metrics: metrics?,
+    })
+}
+
+fn oid(text: &str) -> Result<Vec<u32>, String> {
+    let arcs: Option<Vec<u32>> = text
+        .trim_start_matches('.')
+        .split('.')
+        .map(|arc| arc.parse().ok())
+        .collect();
+    match arcs {
+        Some(arcs) if arcs.len() >= 2 && arcs[0] <= 2 => Ok(arcs),
+        _ => Err(format!(
+            "`{text}` is not a numeric OID such as 1.3.6.1.4.1.2021.11.9.0"
+        )),
+    }
+}
+
+fn autoscale_profile(
+    file: &AutoscaleProfileFile,
+    path: &str,
+    p: &mut Problems,
+) -> Option<AutoscaleProfile> {
+    let profile_name = name(&file.name, &format!("{path}.name"), p);
+    if let Some(kind) = file.kind.as_deref()
+        && kind != "CLOUDSTACK"
+    {
+        p.add(
+            format!("{path}.type"),
+            format!("unknown type `{kind}`; the only cloud type is CLOUDSTACK"),
+        );
+    }
+    let url_ok =
+        (file.url.starts_with("http://") || file.url.starts_with("https://")) && file.url.len() > 8;
+    if !url_ok {
+        p.add(
+            format!("{path}.url"),
+            format!("`{}` is not an http:// or https:// URL", file.url),
+        );
+    }
+    for (key, value) in [
+        ("apikey", &file.apikey),
+        ("sharedsecret", &file.sharedsecret),
+        ("zoneid", &file.zoneid),
+        ("templateid", &file.templateid),
+        ("serviceofferingid", &file.serviceofferingid),
+    ] {
+        if value.trim().is_empty() {
+            p.add(format!("{path}.{key}"), "must not be empty");
+        }
+    }
+    let member_port = p.check(
+        format!("{path}.memberport"),
+        in_range(file.memberport, 1..=65535),
+    );
+    if !url_ok {
+        return None;
+    }
+    Some(AutoscaleProfile {
+        name: profile_name?,
+        url: file.url.clone(),
+        api_key: file.apikey.clone(),
+        secret: file.sharedsecret.clone(),
+        zone_id: file.zoneid.clone(),
+        template_id: file.templateid.clone(),
+        service_offering_id: file.serviceofferingid.clone(),
+        network_ids: file.networkids.clone(),
+        member_port: member_port? as u16,
+    })
+}
+
+fn autoscale_group(
+    file: &AutoscaleGroupFile,
+    path: &str,
+    p: &mut Problems,
+) -> Option<AutoscaleGroup> {
+    let group_name = name(&file.name, &format!("{path}.name"), p);
+    let min = p.check(
+        format!("{path}.minmembers"),
+        in_range(file.minmembers, 0..=1000),
+    );
+    let max = p.check(
+        format!("{path}.maxmembers"),
+        in_range(file.maxmembers, 1..=1000),
+    );
+    if let (Some(min), Some(max)) = (min, max)
+        && min > max
+    {
+        p.add(
+            format!("{path}.maxmembers"),
+            format!("must be at least minmembers ({min})"),
+        );
+    }
+    let mut duration = |key: &str, value: &Option<String>, default: u64, zero_ok: bool| {
+        let at = format!("{path}.{key}");
+        let parsed = opt_duration(value, &at, Duration::from_secs(default), p);
+        if zero_ok {
+            parsed
+        } else {
+            parsed.and_then(|d| positive(d, &at, p))
+        }
+    };
+    let interval = duration("interval", &file.interval, 10, false);
+    let watch_time = duration("watchtime", &file.watchtime, 60, true);
+    let cooldown = duration("cooldown", &file.cooldown, 120, true);
+    let quiet_time = duration("quiettime", &file.quiettime, 60, true);
+    let destroy_grace_period = duration("destroygraceperiod", &file.destroygraceperiod, 0, true);
+    let warmup = duration("warmup", &file.warmup, 30, true);
+    let health_grace_period = duration("healthgraceperiod", &file.healthgraceperiod, 60, true);
+    let step = p.check(
+        format!("{path}.step"),
+        in_range(file.step.unwrap_or(1), 1..=100),
+    );
+    let victim = match file.victim.as_deref().unwrap_or("newest") {
+        "newest" => Some(Victim::Newest),
+        "oldest" => Some(Victim::Oldest),
+        "leastconnections" => Some(Victim::LeastConnections),
+        other => {
+            p.add(
+                format!("{path}.victim"),
+                format!("unknown victim `{other}`; expected newest, oldest or leastconnections"),
+            );
+            None
+        }
+    };
+    let enabled = state(&file.state, &format!("{path}.state"), p);
+    if file.metrics.is_empty() {
+        p.add(
+            format!("{path}.metrics"),
+            "needs at least one metric to scale on",
+        );
+    }
+    let metrics = each(&file.metrics, &format!("{path}.metrics"), p, scaling_metric);
+    Some(AutoscaleGroup {
+        name: group_name?,
+        vserver: file.vserver.clone(),
+        service_group: file.servicegroupname.clone(),
+        profile: file.profilename.clone(),
+        min_members: min? as u32,
+        max_members: max? as u32,
+        interval: interval?,
+        watch_time: watch_time?,
+        cooldown: cooldown?,
+        quiet_time: quiet_time?,
+        destroy_grace_period: destroy_grace_period?,
+        warmup: warmup?,
+        health_grace_period: health_grace_period?,
+        step: step? as u32,
+        victim: victim?,
+        enabled: enabled?,
+        metrics: metrics?,
+    })
+}
+
+fn scaling_metric(
+    file: &AutoscaleMetricFile,
+    path: &str,
+    p: &mut Problems,
+) -> Option<ScalingMetric> {
+    let metric_name = name(&file.name, &format!("{path}.name"), p);
+    let source = match file.source.as_str() {
+        "snmp" => Some(MetricSource::Snmp),
+        "connections" => Some(MetricSource::Connections),
+        "requestrate" => Some(MetricSource::RequestRate),
+        "responsetime" => Some(MetricSource::ResponseTime),
+        other => {
+            p.add(
+                format!("{path}.source"),
+                format!("unknown source `{other}`; expected snmp, connections, requestrate or responsetime"),
+            );
+            None
+        }
+    };
+    match (file.upper, file.lower) {
+        (None, None) => p.add(path, "needs an upper or a lower threshold (or both)"),
+        (Some(upper), Some(lower)) if lower >= upper => p.add(
+            format!("{path}.lower"),
+            format!("must be below upper ({upper})"),
+        ),
+        _ => {}
+    }
+    for (key, value) in [("upper", file.upper), ("lower", file.lower)] {
+        if value.is_some_and(|v| v < 0.0) {
+            p.add(format!("{path}.{key}"), "must not be negative");
+        }
+    }
+    Some(ScalingMetric {
+        name: metric_name?,
+        source: source?,
+        upper: file.upper,
+        lower: file.lower,
+    })
+}
+
+/// Autoscale groups name a vserver bound to their servicegroup, a profile, and SNMP metrics that
+/// some metric table (or the built-in `linux` table) defines; a servicegroup has one scaler.
+fn autoscale_references(file: &FileConfig, broken: &Names, p: &mut Problems) {
+    let missing = |name: &str| !broken.0.contains(name);
+    let mut snmp_metrics: HashSet<&str> = BUILTIN_LINUX_METRICS.iter().copied().collect();
+    snmp_metrics.extend(
+        file.lbmetrictable
+            .iter()
+            .flat_map(|t| t.metrics.iter().map(|m| m.metric.as_str())),
+    );
+    let mut claimed: HashMap<&str, usize> = HashMap::new();
+    for (index, group) in file.autoscalegroup.iter().enumerate() {
+        let path = format!("autoscalegroup[{index}]");
+        match file.lbvserver.iter().find(|v| v.name == group.vserver) {
+            None if missing(&group.vserver) => p.add(
+                format!("{path}.vserver"),
+                format!("no lbvserver named `{}`", group.vserver),
+            ),
+            Some(vserver)
+                if vserver.servicegroupname.as_deref() != Some(group.servicegroupname.as_str()) =>
+            {
+                p.add(
+                    format!("{path}.servicegroupname"),
+                    format!(
+                        "lbvserver `{}` is not bound to servicegroup `{}`",
+                        group.vserver, group.servicegroupname
+                    ),
+                )
+            }
+            _ => {}
+        }
+        if !file
+            .servicegroup
+            .iter()
+            .any(|g| g.servicegroupname == group.servicegroupname)
+            && missing(&group.servicegroupname)
+        {
+            p.add(
+                format!("{path}.servicegroupname"),
+                format!("no servicegroup named `{}`", group.servicegroupname),
+            );
+        }
+        if let Some(other) = claimed.insert(&group.servicegroupname, index) {
+            p.add(
+                format!("{path}.servicegroupname"),
+                format!(
+                    "servicegroup `{}` is already scaled by autoscalegroup[{other}]",
+                    group.servicegroupname
+                ),
+            );
+        }
+        if !file
+            .autoscaleprofile
+            .iter()
+            .any(|a| a.name == group.profilename)
+            && missing(&group.profilename)
+        {
+            p.add(
+                format!("{path}.profilename"),
+                format!("no autoscaleprofile named `{}`", group.profilename),
+            );
+        }
+        for (i, metric) in group.metrics.iter().enumerate() {
+            if metric.source == "snmp" && !snmp_metrics.contains(metric.name.as_str()) {
+                p.add(
+                    format!("{path}.metrics[{i}].name"),
+                    format!(
+                        "no lbmetrictable defines metric `{}` (built-in: cpu, memory, load)",
+                        metric.name
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Metric names of the built-in `linux` table (UCD-SNMP-MIB).
+pub const BUILTIN_LINUX_METRICS: [&str; 3] = ["cpu", "memory", "load"];

@@ -150,9 +150,7 @@ async fn forward(
         let elapsed = started.elapsed();
         member.record_response_time(elapsed);
         member.counters.responses.fetch_add(1, Relaxed);
-        plan.stats
-            .response_time_us_total
-            .fetch_add(elapsed.as_micros() as u64, Relaxed);
+        plan.stats.response_time.observe(elapsed);
         return relay_response(
             response,
             Exchange {

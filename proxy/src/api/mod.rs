@@ -1,0 +1,459 @@
+//! The NITRO-like admin API (`[admin] listen`): change Ballast while it carries traffic, the way
+//! a NetScaler is driven through NITRO.
+//!
+//! - [`request`]: `/nitro/v1/<config|stat>/<resource>[/<name>]`, query options, JSON bodies.
+//! - [`auth`]: `X-NITRO-USER`/`X-NITRO-PASS` or a `NITRO_AUTH_TOKEN` session.
+//! - [`resources`]: CRUD on `lbvserver`, `servicegroup`, `lbmonitor`, `sslcertkey`,
+//!   `lbmetrictable`, `autoscaleprofile`, `autoscalegroup`.
+//! - [`bindings`]: the three `*_binding` resources.
+//! - [`stat`]: `stat/lbvserver`, `stat/servicegroup`, `stat/autoscalegroup`.
+//! - [`reply`]: NITRO envelopes and error codes.
+//!
+//! Every change goes through the one config writer as an edit of the running config; the edited
+//! config is validated whole before it is applied, so a bad request changes nothing.
+
+pub mod auth;
+pub mod bindings;
+pub mod reply;
+pub mod request;
+pub mod resources;
+pub mod stat;
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use self::auth::Auth;
+use self::reply::{NitroError, code, done};
+use self::request::{Area, Target};
+use crate::snapshot::Snapshot;
+use crate::writer::{ConfigWriter, EditError};
+
+type Reply = Result<Response<Full<Bytes>>, NitroError>;
+
+/// Everything the admin API needs.
+#[derive(Debug)]
+pub struct AdminApi {
+    writer: ConfigWriter,
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    auth: Auth,
+    save_path: PathBuf,
+    rates: Arc<stat::Rates>,
+}
+
+impl AdminApi {
+    pub fn new(
+        writer: ConfigWriter,
+        snapshot: Arc<ArcSwap<Snapshot>>,
+        auth: Auth,
+        save_path: PathBuf,
+    ) -> AdminApi {
+        let rates = Arc::new(stat::Rates::default());
+        tokio::spawn(rates.clone().run(snapshot.clone()));
+        AdminApi {
+            writer,
+            snapshot,
+            auth,
+            save_path,
+            rates,
+        }
+    }
+}
+
+/// Serves the admin API on `listener` until `shutdown`.
+pub async fn serve(listener: TcpListener, api: Arc<AdminApi>, shutdown: CancellationToken) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = shutdown.cancelled() => return,
+        };
+        let Ok((stream, peer)) = accepted else {
+            continue;
+        };
+        let api = api.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let api = api.clone();
+                async move { Ok::<_, Infallible>(handle(&api, request, peer).await) }
+            });
+            let _ = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn handle(
+    api: &AdminApi,
+    request: Request<Incoming>,
+    peer: SocketAddr,
+) -> Response<Full<Bytes>> {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = match dispatch(api, request, peer.ip()).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    };
+    if method != Method::GET {
+        tracing::info!(client = %peer, %method, path, status = response.status().as_u16(), "admin request");
+    }
+    response
+}
+
+async fn dispatch(api: &AdminApi, request: Request<Incoming>, peer: IpAddr) -> Reply {
+    let target = Target::parse(request.uri().path(), request.uri().query())?;
+    let method = request.method().clone();
+    let headers = request.headers().clone();
+    let body = request::json_body(request.into_body()).await?;
+
+    if target.area == Area::Config && target.resource == "login" {
+        if method != Method::POST {
+            return Err(NitroError::method(
+                "log in with POST /nitro/v1/config/login",
+            ));
+        }
+        let token = api.auth.login(&body, peer).await?;
+        let mut response = done(StatusCode::CREATED, Some(("sessionid", json!(token))));
+        let cookie = format!(
+            "{}={token}; Path=/nitro/v1; HttpOnly; SameSite=Strict; Max-Age={}",
+            auth::COOKIE,
+            api.auth.session_timeout().as_secs()
+        );
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().insert(header::SET_COOKIE, value);
+        }
+        return Ok(response);
+    }
+    api.auth.check(&headers, peer).await?;
+
+    match target.area {
+        Area::Stat => stat(api, &method, &target),
+        Area::Config => config(api, &method, &target, body, &headers).await,
+    }
+}
+
+fn stat(api: &AdminApi, method: &Method, target: &Target) -> Reply {
+    if *method != Method::GET {
+        return Err(NitroError::method("statistics are read with GET"));
+    }
+    let snapshot = api.snapshot.load();
+    let name = target.name.as_deref();
+    let items = match target.resource.as_str() {
+        "lbvserver" => stat::lbvservers(&snapshot, &api.rates, name)?,
+        "servicegroup" => stat::servicegroups(&snapshot, name, target.statbindings)?,
+        "autoscalegroup" => stat::autoscalegroups(&snapshot, name)?,
+        other => {
+            return Err(NitroError::unknown(format!(
+                "no statistics for `{other}`; available: lbvserver, servicegroup, autoscalegroup"
+            )));
+        }
+    };
+    Ok(done(
+        StatusCode::OK,
+        Some((target.resource.as_str(), items)),
+    ))
+}
+
+async fn config(
+    api: &AdminApi,
+    method: &Method,
+    target: &Target,
+    body: Value,
+    headers: &http::HeaderMap,
+) -> Reply {
+    let resource = target.resource.as_str();
+    match resource {
+        "logout" => {
+            api.auth.logout(headers);
+            return Ok(done(StatusCode::OK, None));
+        }
+        "nsconfig" => return save(api, method, target).await,
+        "autoscaleevent" => {
+            if *method != Method::GET {
+                return Err(NitroError::method("autoscaleevent is read-only"));
+            }
+            return Ok(done(StatusCode::OK, Some(("autoscaleevent", json!([])))));
+        }
+        _ => {}
+    }
+    if bindings::NAMES.contains(&resource) {
+        return binding(api, method, target, body).await;
+    }
+    let Some(ops) = resources::find(resource) else {
+        return Err(NitroError::unknown(format!(
+            "no resource named `{resource}`; available: lbvserver, servicegroup, lbmonitor, sslcertkey, \
+             lbmetrictable, autoscaleprofile, autoscalegroup, autoscaleevent, {}, nsconfig, login, logout",
+            bindings::NAMES.join(", ")
+        )));
+    };
+    match (method, target.action.as_deref()) {
+        (&Method::GET, None) => {
+            let file = api.snapshot.load().config.to_file();
+            let items = ops.get(&file, target.name.as_deref())?;
+            let items = filtered(items, &target.filter);
+            Ok(done(StatusCode::OK, Some((resource, Value::Array(items)))))
+        }
+        (&Method::POST, None) => {
+            let objects = request::objects(&body, resource)?;
+            api.writer
+                .edit(move |file| {
+                    objects
+                        .into_iter()
+                        .try_for_each(|object| ops.add(file, object).map(drop))
+                })
+                .await?;
+            Ok(done(StatusCode::CREATED, None))
+        }
+        (&Method::PUT, None) => {
+            let objects = request::objects(&body, resource)?;
+            api.writer
+                .edit(move |file| {
+                    objects
+                        .into_iter()
+                        .try_for_each(|object| ops.update(file, object))
+                })
+                .await?;
+            Ok(done(StatusCode::OK, None))
+        }
+        (&Method::DELETE, None) => {
+            let name = target.name.clone().ok_or_else(|| {
+                NitroError::invalid(format!(
+                    "DELETE needs a name: /nitro/v1/config/{resource}/<name>"
+                ))
+            })?;
+            api.writer.edit(move |file| ops.delete(file, &name)).await?;
+            Ok(done(StatusCode::OK, None))
+        }
+        (&Method::POST, Some(action @ ("enable" | "disable"))) => {
+            let enable = action == "enable";
+            let objects = request::objects(&body, resource)?;
+            match resource {
+                "lbvserver" => set_vserver_state(api, objects, enable).await?,
+                "servicegroup" => set_member_state(api, objects, enable).await?,
+                _ => {
+                    return Err(NitroError::invalid(format!(
+                        "{resource} has no action `{action}`"
+                    )));
+                }
+            }
+            Ok(done(StatusCode::OK, None))
+        }
+        (_, Some(action)) => Err(NitroError::invalid(format!(
+            "{resource} has no action `{action}`"
+        ))),
+        (method, None) => Err(NitroError::method(format!(
+            "{method} is not supported on {resource}"
+        ))),
+    }
+}
+
+async fn binding(api: &AdminApi, method: &Method, target: &Target, body: Value) -> Reply {
+    let resource = target.resource.clone();
+    match *method {
+        Method::GET => {
+            let snapshot = api.snapshot.load();
+            let file = snapshot.config.to_file();
+            let items = bindings::get(&file, &snapshot, &resource, target.name.as_deref())?;
+            Ok(done(
+                StatusCode::OK,
+                Some((
+                    resource.as_str(),
+                    Value::Array(filtered(items, &target.filter)),
+                )),
+            ))
+        }
+        Method::PUT | Method::POST => {
+            let objects = request::objects(&body, &resource)?;
+            let created = api
+                .writer
+                .edit(move |file| {
+                    let mut created = false;
+                    for object in objects {
+                        created |= bindings::add(file, &resource, object)?;
+                    }
+                    Ok(created)
+                })
+                .await?;
+            Ok(done(
+                if created {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::OK
+                },
+                None,
+            ))
+        }
+        Method::DELETE => {
+            let target = target.clone();
+            api.writer
+                .edit(move |file| bindings::delete(file, &target))
+                .await?;
+            Ok(done(StatusCode::OK, None))
+        }
+        _ => Err(NitroError::method(format!(
+            "{method} is not supported on {resource}"
+        ))),
+    }
+}
+
+/// `POST lbvserver?action=enable|disable` with `{"lbvserver": {"name": …}}`.
+async fn set_vserver_state(
+    api: &AdminApi,
+    objects: Vec<Value>,
+    enable: bool,
+) -> Result<(), NitroError> {
+    let names = objects
+        .iter()
+        .map(|o| o.get("name").and_then(Value::as_str).map(str::to_owned))
+        .collect::<Option<Vec<String>>>()
+        .ok_or_else(|| {
+            NitroError::invalid("lbvserver: the body must name the vserver in `name`")
+        })?;
+    let state = if enable { "ENABLED" } else { "DISABLED" };
+    api.writer
+        .edit(move |file| {
+            names.iter().try_for_each(|name| {
+                resources::LBVSERVER_OPS.modify(file, name, &|v| v["state"] = json!(state))
+            })
+        })
+        .await?;
+    Ok(())
+}
+
+/// `POST servicegroup?action=enable|disable` with `{"servicegroup": {"servicegroupname": …,
+/// "ip"|"servername": …, "port": …, "graceful": "YES", "delay": N}}`: one member, or every
+/// member of the group when no `ip` is given. Disabling drains: in-flight work always finishes
+/// (`graceful` and `delay` are accepted; Ballast never cuts a request short).
+async fn set_member_state(
+    api: &AdminApi,
+    objects: Vec<Value>,
+    enable: bool,
+) -> Result<(), NitroError> {
+    let state = if enable { "ENABLED" } else { "DISABLED" };
+    let mut changes = Vec::new();
+    for object in &objects {
+        let group = object
+            .get("servicegroupname")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                NitroError::invalid(
+                    "servicegroup: the body must name the group in `servicegroupname`",
+                )
+            })?;
+        let ip = object
+            .get("ip")
+            .or(object.get("servername"))
+            .and_then(Value::as_str);
+        let port = match object.get("port") {
+            None => None,
+            Some(Value::Number(n)) => n.as_i64(),
+            Some(Value::String(s)) => s.parse().ok(),
+            Some(_) => None,
+        };
+        if ip.is_some() != port.is_some() {
+            return Err(NitroError::invalid(
+                "servicegroup: give both `ip` (or `servername`) and `port`, or neither",
+            ));
+        }
+        for key in object.as_object().into_iter().flat_map(|o| o.keys()) {
+            if ![
+                "servicegroupname",
+                "ip",
+                "servername",
+                "port",
+                "graceful",
+                "delay",
+            ]
+            .contains(&key.as_str())
+            {
+                return Err(NitroError::invalid(format!(
+                    "servicegroup.{key}: unknown field for action enable/disable"
+                )));
+            }
+        }
+        changes.push((group.to_owned(), ip.map(str::to_owned).zip(port)));
+    }
+    api.writer
+        .edit(move |file| {
+            for (group, member) in &changes {
+                let found = file
+                    .servicegroup
+                    .iter_mut()
+                    .find(|g| g.servicegroupname == *group)
+                    .ok_or_else(|| {
+                        EditError::NotFound(format!("no servicegroup named `{group}`"))
+                    })?;
+                let mut matched = false;
+                for m in &mut found.members {
+                    if member
+                        .as_ref()
+                        .is_none_or(|(ip, port)| m.ip == *ip && m.port == *port)
+                    {
+                        m.state = Some(state.to_owned());
+                        matched = true;
+                    }
+                }
+                if let Some((ip, port)) = member
+                    && !matched
+                {
+                    return Err(EditError::NotFound(format!(
+                        "{ip}:{port} is not bound to servicegroup `{group}`"
+                    )));
+                }
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(())
+}
+
+/// `POST nsconfig?action=save`: the running config, atomically, where it was loaded from.
+async fn save(api: &AdminApi, method: &Method, target: &Target) -> Reply {
+    if *method != Method::POST || target.action.as_deref() != Some("save") {
+        return Err(NitroError::invalid(
+            "nsconfig supports POST /nitro/v1/config/nsconfig?action=save",
+        ));
+    }
+    api.writer
+        .save(api.save_path.clone())
+        .await
+        .map_err(|error| {
+            NitroError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                code::SAVE_FAILED,
+                format!(
+                    "cannot save the config to {}: {error}",
+                    api.save_path.display()
+                ),
+            )
+        })?;
+    tracing::info!(path = %api.save_path.display(), "config saved");
+    Ok(done(StatusCode::OK, None))
+}
+
+/// NITRO's `?filter=k:v,…`: keeps objects whose fields equal every value (as text).
+fn filtered(items: Vec<Value>, filter: &[(String, String)]) -> Vec<Value> {
+    items
+        .into_iter()
+        .filter(|item| {
+            filter.iter().all(|(key, wanted)| match item.get(key) {
+                Some(Value::String(s)) => s == wanted,
+                Some(other) => *other.to_string() == **wanted,
+                None => false,
+            })
+        })
+        .collect()
+}

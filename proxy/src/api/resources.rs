@@ -1,0 +1,310 @@
+//! The config resources (`lbvserver`, `servicegroup`, `lbmonitor`, `sslcertkey`,
+//! `lbmetrictable`, `autoscaleprofile`, `autoscalegroup`): list, get, add, update and delete on
+//! the file form of the config.
+//!
+//! Each resource is a [`Resource`] value that says where its array lives in [`FileConfig`],
+//! which field is its key, which fields are secret, and what still refers to it. The
+//! operations run inside the config writer (see [`crate::writer::ConfigWriter::edit`]), so the
+//! whole config is validated after each one and a bad request changes nothing.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::config::file::*;
+use crate::writer::EditError;
+
+/// What the admin API can do with one resource type.
+pub trait ResourceOps: Sync {
+    fn name(&self) -> &'static str;
+    /// The objects, secrets removed; one by key if `key` is given.
+    fn get(&self, file: &FileConfig, key: Option<&str>) -> Result<Vec<Value>, EditError>;
+    /// Adds one object; returns its key.
+    fn add(&self, file: &mut FileConfig, object: Value) -> Result<String, EditError>;
+    /// Changes the given fields of the object the body's key names (`null` unsets a field).
+    fn update(&self, file: &mut FileConfig, object: Value) -> Result<(), EditError>;
+    fn delete(&self, file: &mut FileConfig, key: &str) -> Result<(), EditError>;
+    /// Lets `change` edit one object in place (for `?action=enable|disable`).
+    fn modify(
+        &self,
+        file: &mut FileConfig,
+        key: &str,
+        change: &dyn Fn(&mut Value),
+    ) -> Result<(), EditError>;
+}
+
+/// One resource type: an array in [`FileConfig`] of `T`, keyed by one of its fields.
+pub struct Resource<T: 'static> {
+    pub name: &'static str,
+    pub key: &'static str,
+    list: fn(&FileConfig) -> &Vec<T>,
+    list_mut: fn(&mut FileConfig) -> &mut Vec<T>,
+    key_of: fn(&T) -> &str,
+    /// Fields that are stored and saved but never returned (secrets).
+    secret: &'static [&'static str],
+    /// What still refers to the object with this key, if anything.
+    used_by: fn(&FileConfig, &str) -> Option<String>,
+}
+
+impl<T> std::fmt::Debug for Resource<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resource")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every config resource, by its NITRO name.
+pub fn find(name: &str) -> Option<&'static dyn ResourceOps> {
+    let all: [&'static dyn ResourceOps; 7] = [
+        &LBVSERVER,
+        &SERVICEGROUP,
+        &LBMONITOR,
+        &SSLCERTKEY,
+        &LBMETRICTABLE,
+        &AUTOSCALEPROFILE,
+        &AUTOSCALEGROUP,
+    ];
+    all.into_iter().find(|r| r.name() == name)
+}
+
+/// `lbvserver` as a trait object, for actions that modify a vserver.
+pub static LBVSERVER_OPS: &dyn ResourceOps = &LBVSERVER;
+
+pub static LBVSERVER: Resource<LbVserverFile> = Resource {
+    name: "lbvserver",
+    key: "name",
+    list: |f| &f.lbvserver,
+    list_mut: |f| &mut f.lbvserver,
+    key_of: |v| &v.name,
+    secret: &[],
+    used_by: |f, name| {
+        let group = f.autoscalegroup.iter().find(|g| g.vserver == name)?;
+        Some(format!("autoscalegroup `{}`", group.name))
+    },
+};
+
+pub static SERVICEGROUP: Resource<ServiceGroupFile> = Resource {
+    name: "servicegroup",
+    key: "servicegroupname",
+    list: |f| &f.servicegroup,
+    list_mut: |f| &mut f.servicegroup,
+    key_of: |g| &g.servicegroupname,
+    secret: &[],
+    used_by: |f, name| {
+        if let Some(v) = f
+            .lbvserver
+            .iter()
+            .find(|v| v.servicegroupname.as_deref() == Some(name))
+        {
+            return Some(format!("lbvserver `{}`", v.name));
+        }
+        let group = f
+            .autoscalegroup
+            .iter()
+            .find(|g| g.servicegroupname == name)?;
+        Some(format!("autoscalegroup `{}`", group.name))
+    },
+};
+
+pub static LBMONITOR: Resource<LbMonitorFile> = Resource {
+    name: "lbmonitor",
+    key: "monitorname",
+    list: |f| &f.lbmonitor,
+    list_mut: |f| &mut f.lbmonitor,
+    key_of: |m| &m.monitorname,
+    secret: &[],
+    used_by: |f, name| {
+        let group = f
+            .servicegroup
+            .iter()
+            .find(|g| g.monitor.iter().any(|m| m == name))?;
+        Some(format!("servicegroup `{}`", group.servicegroupname))
+    },
+};
+
+pub static SSLCERTKEY: Resource<SslCertKeyFile> = Resource {
+    name: "sslcertkey",
+    key: "certkey",
+    list: |f| &f.sslcertkey,
+    list_mut: |f| &mut f.sslcertkey,
+    key_of: |c| &c.certkey,
+    secret: &[],
+    used_by: |f, name| {
+        let vserver = f
+            .lbvserver
+            .iter()
+            .find(|v| v.sslcertkey.iter().any(|c| c == name))?;
+        Some(format!("lbvserver `{}`", vserver.name))
+    },
+};
+
+pub static LBMETRICTABLE: Resource<LbMetricTableFile> = Resource {
+    name: "lbmetrictable",
+    key: "metrictable",
+    list: |f| &f.lbmetrictable,
+    list_mut: |f| &mut f.lbmetrictable,
+    key_of: |t| &t.metrictable,
+    secret: &[],
+    used_by: |_, _| None,
+};
+
+pub static AUTOSCALEPROFILE: Resource<AutoscaleProfileFile> = Resource {
+    name: "autoscaleprofile",
+    key: "name",
+    list: |f| &f.autoscaleprofile,
+    list_mut: |f| &mut f.autoscaleprofile,
+    key_of: |p| &p.name,
+    secret: &["sharedsecret"],
+    used_by: |f, name| {
+        let group = f.autoscalegroup.iter().find(|g| g.profilename == name)?;
+        Some(format!("autoscalegroup `{}`", group.name))
+    },
+};
+
+pub static AUTOSCALEGROUP: Resource<AutoscaleGroupFile> = Resource {
+    name: "autoscalegroup",
+    key: "name",
+    list: |f| &f.autoscalegroup,
+    list_mut: |f| &mut f.autoscalegroup,
+    key_of: |g| &g.name,
+    secret: &[],
+    used_by: |_, _| None,
+};
+
+impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> ResourceOps for Resource<T> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn get(&self, file: &FileConfig, key: Option<&str>) -> Result<Vec<Value>, EditError> {
+        let items = (self.list)(file)
+            .iter()
+            .filter(|item| key.is_none_or(|k| (self.key_of)(item) == k));
+        let values: Vec<Value> = items.map(|item| self.public(item)).collect();
+        match key {
+            Some(key) if values.is_empty() => Err(self.missing(key)),
+            _ => Ok(values),
+        }
+    }
+
+    fn add(&self, file: &mut FileConfig, object: Value) -> Result<String, EditError> {
+        let item: T = parse(self.name, object)?;
+        let key = (self.key_of)(&item).to_owned();
+        if (self.list)(file)
+            .iter()
+            .any(|existing| (self.key_of)(existing) == key)
+        {
+            return Err(EditError::Exists(format!(
+                "{} `{key}` already exists",
+                self.name
+            )));
+        }
+        (self.list_mut)(file).push(item);
+        Ok(key)
+    }
+
+    fn update(&self, file: &mut FileConfig, object: Value) -> Result<(), EditError> {
+        let key = object
+            .get(self.key)
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                EditError::Rejected(format!(
+                    "{}: the body must name the object to update in `{}`",
+                    self.name, self.key
+                ))
+            })?
+            .to_owned();
+        let Value::Object(changes) = object else {
+            return Err(EditError::Rejected(format!(
+                "{}: expected an object",
+                self.name
+            )));
+        };
+        self.modify(file, &key, &|current| {
+            if let Value::Object(fields) = current {
+                merge(fields, &changes);
+            }
+        })
+    }
+
+    fn delete(&self, file: &mut FileConfig, key: &str) -> Result<(), EditError> {
+        let items = (self.list_mut)(file);
+        let index = items
+            .iter()
+            .position(|item| (self.key_of)(item) == key)
+            .ok_or_else(|| self.missing(key))?;
+        if let Some(user) = (self.used_by)(file, key) {
+            return Err(EditError::InUse(format!(
+                "{} `{key}` is still used by {user}; unbind it first",
+                self.name
+            )));
+        }
+        (self.list_mut)(file).remove(index);
+        Ok(())
+    }
+
+    fn modify(
+        &self,
+        file: &mut FileConfig,
+        key: &str,
+        change: &dyn Fn(&mut Value),
+    ) -> Result<(), EditError> {
+        let items = (self.list_mut)(file);
+        let item = items
+            .iter_mut()
+            .find(|item| (self.key_of)(item) == key)
+            .ok_or_else(|| self.missing(key))?;
+        let mut value =
+            serde_json::to_value(&*item).map_err(|e| EditError::Rejected(e.to_string()))?;
+        change(&mut value);
+        if value.get(self.key).and_then(Value::as_str) != Some(key) {
+            return Err(EditError::Rejected(format!(
+                "{}: `{}` cannot be changed; delete and add instead",
+                self.name, self.key
+            )));
+        }
+        *item = parse(self.name, value)?;
+        Ok(())
+    }
+}
+
+impl<T: Serialize> Resource<T> {
+    fn public(&self, item: &T) -> Value {
+        let mut value = serde_json::to_value(item).unwrap_or(Value::Null);
+        if let Value::Object(fields) = &mut value {
+            for secret in self.secret {
+                fields.remove(*secret);
+            }
+        }
+        value
+    }
+
+    fn missing(&self, key: &str) -> EditError {
+        EditError::NotFound(format!("no {} named `{key}`", self.name))
+    }
+}
+
+/// Deserializes an object of `resource`, naming the field in any error.
+pub fn parse<T: DeserializeOwned>(resource: &str, object: Value) -> Result<T, EditError> {
+    serde_path_to_error::deserialize(object).map_err(|error| {
+        let path = error.path().to_string();
+        let at = if path == "." {
+            resource.to_owned()
+        } else {
+            format!("{resource}.{path}")
+        };
+        EditError::Rejected(format!("{at}: {}", error.into_inner()))
+    })
+}
+
+/// Overlays `changes` on `fields`; a `null` removes the field (back to its default).
+fn merge(fields: &mut Map<String, Value>, changes: &Map<String, Value>) {
+    for (key, value) in changes {
+        if value.is_null() {
+            fields.remove(key);
+        } else {
+            fields.insert(key.clone(), value.clone());
+        }
+    }
+}

@@ -1,0 +1,409 @@
+//! Prometheus `/metrics`, on its own listener (`[metrics] listen`).
+//!
+//! The hot path only bumps atomics (in [`crate::stats`] and [`crate::member`]); a scrape reads
+//! them through a collector, so nothing is registered or looked up per request. The body is
+//! OpenMetrics when the scraper's `Accept` asks for it, else the classic text format 0.0.4
+//! (what `promtool check metrics` lints).
+//!
+//! Families (all prefixed `ballast_`): `build_info`; per vserver `vserver_requests_total`,
+//! `vserver_responses_total{class}`, `vserver_request_bytes_total`,
+//! `vserver_response_bytes_total`, `vserver_client_connections`,
+//! `vserver_client_connections_accepted_total`, `vserver_response_time_seconds` (histogram);
+//! per member `member_up`, `member_state{state}`, `member_active_connections`,
+//! `member_requests_total`, `member_connect_failures_total`, `member_request_bytes_total`,
+//! `member_response_bytes_total`, `member_response_time_seconds` (EWMA); and
+//! `config_reloads_total{result}`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::{Registry, Unit};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::member::MemberStatus;
+use crate::snapshot::Snapshot;
+use crate::writer::WriterOutcomes;
+
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+const TEXT_004: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The registry behind `/metrics`.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+}
+
+impl Metrics {
+    pub fn new(snapshot: Arc<ArcSwap<Snapshot>>, outcomes: Arc<WriterOutcomes>) -> Metrics {
+        let mut registry = Registry::with_prefix("ballast");
+        registry.register_collector(Box::new(BallastCollector { snapshot, outcomes }));
+        Metrics { registry }
+    }
+
+    /// The exposition, OpenMetrics or classic text.
+    pub fn render(&self, openmetrics: bool) -> String {
+        let mut text = String::with_capacity(16 * 1024);
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        if openmetrics {
+            text
+        } else {
+            to_text_004(&text)
+        }
+    }
+}
+
+/// Serves `GET /metrics` until `shutdown`.
+pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, shutdown: CancellationToken) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = shutdown.cancelled() => return,
+        };
+        let Ok((stream, _)) = accepted else { continue };
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let metrics = metrics.clone();
+                async move { Ok::<_, Infallible>(respond(&request, &metrics)) }
+            });
+            let _ = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn respond(request: &Request<Incoming>, metrics: &Metrics) -> Response<Full<Bytes>> {
+    if request.uri().path() != "/metrics" {
+        let mut response = Response::new(Full::new(Bytes::from_static(
+            b"404 Not Found: metrics are at /metrics\n",
+        )));
+        *response.status_mut() = http::StatusCode::NOT_FOUND;
+        return response;
+    }
+    let openmetrics = request
+        .headers()
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|value| value.contains("application/openmetrics-text"));
+    let body = metrics.render(openmetrics);
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let content_type = if openmetrics { OPENMETRICS } else { TEXT_004 };
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+/// OpenMetrics → text 0.0.4: counters' HELP/TYPE take the `_total` sample name, and `# UNIT`
+/// and `# EOF` go (0.0.4 has neither).
+fn to_text_004(openmetrics: &str) -> String {
+    let counters: Vec<&str> = openmetrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(&name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        out.push_str(renamed.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
+}
+
+#[derive(Debug)]
+struct BallastCollector {
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    outcomes: Arc<WriterOutcomes>,
+}
+
+type Labels<'a> = Vec<(&'static str, &'a str)>;
+
+impl Collector for BallastCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let snapshot = self.snapshot.load();
+        let mut vservers: Vec<_> = snapshot.vservers.values().collect();
+        vservers.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut groups: Vec<_> = snapshot.groups.values().collect();
+        groups.sort_by(|a, b| a.name.cmp(&b.name));
+
+        gauge(
+            &mut encoder,
+            "build_info",
+            "Version of the running Ballast (always 1).",
+            None,
+            [(vec![("version", env!("CARGO_PKG_VERSION"))], 1)],
+        )?;
+
+        let by_vserver = |f: &dyn Fn(&crate::stats::VserverStats) -> u64| {
+            vservers
+                .iter()
+                .map(|v| (vec![("vserver", &*v.name)], f(&v.stats)))
+                .collect::<Vec<_>>()
+        };
+        counter(
+            &mut encoder,
+            "vserver_requests",
+            "Requests (HTTP) or connections (TCP) received by a vserver.",
+            None,
+            by_vserver(&|s| s.requests.load(Relaxed)),
+        )?;
+        let classes = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+        let responses = vservers.iter().flat_map(|v| {
+            classes.iter().enumerate().map(|(i, class)| {
+                (
+                    vec![("vserver", &*v.name), ("class", *class)],
+                    v.stats.responses[i].load(Relaxed),
+                )
+            })
+        });
+        counter(
+            &mut encoder,
+            "vserver_responses",
+            "Responses sent by a vserver, by status class.",
+            None,
+            responses,
+        )?;
+        counter(
+            &mut encoder,
+            "vserver_request",
+            "Request body bytes received from clients (TCP: client-to-member bytes).",
+            Some(Unit::Bytes),
+            by_vserver(&|s| s.request_bytes.load(Relaxed)),
+        )?;
+        counter(
+            &mut encoder,
+            "vserver_response",
+            "Response body bytes sent to clients (TCP: member-to-client bytes).",
+            Some(Unit::Bytes),
+            by_vserver(&|s| s.response_bytes.load(Relaxed)),
+        )?;
+        gauge(
+            &mut encoder,
+            "vserver_client_connections",
+            "Client connections open now.",
+            None,
+            by_vserver(&|s| s.current_client_connections.load(Relaxed)),
+        )?;
+        counter(
+            &mut encoder,
+            "vserver_client_connections_accepted",
+            "Client connections accepted.",
+            None,
+            by_vserver(&|s| s.total_client_connections.load(Relaxed)),
+        )?;
+        {
+            let mut family = encoder.encode_descriptor(
+                "vserver_response_time",
+                "Time from sending a request to a member to its response head.",
+                Some(&Unit::Seconds),
+                MetricType::Histogram,
+            )?;
+            for vserver in &vservers {
+                let (sum, count, buckets) = vserver.stats.response_time.snapshot();
+                let labels: Labels<'_> = vec![("vserver", &*vserver.name)];
+                family
+                    .encode_family(&labels)?
+                    .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
+            }
+        }
+
+        let members: Vec<_> = groups
+            .iter()
+            .flat_map(|g| g.members.iter().map(move |m| (g, m)))
+            .collect();
+        let by_member = |f: &dyn Fn(&crate::member::MemberState) -> u64| {
+            members
+                .iter()
+                .map(|(g, m)| {
+                    (
+                        vec![("servicegroup", &*g.name), ("member", &*m.label)],
+                        f(m),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        gauge(
+            &mut encoder,
+            "member_up",
+            "1 if the member is UP (monitors and passive detection agree), else 0.",
+            None,
+            by_member(&|m| u64::from(m.status() == MemberStatus::Up)),
+        )?;
+        let states = [
+            MemberStatus::Up,
+            MemberStatus::Down,
+            MemberStatus::OutOfService,
+            MemberStatus::GoingOutOfService,
+        ];
+        let state_series = members.iter().flat_map(|(g, m)| {
+            let now = m.status();
+            states.iter().map(move |state| {
+                (
+                    vec![
+                        ("servicegroup", &*g.name),
+                        ("member", &*m.label),
+                        ("state", state.as_str()),
+                    ],
+                    u64::from(now == *state),
+                )
+            })
+        });
+        gauge(
+            &mut encoder,
+            "member_state",
+            "The member's state as NetScaler names it (1 for the current one).",
+            None,
+            state_series,
+        )?;
+        gauge(
+            &mut encoder,
+            "member_active_connections",
+            "In-flight requests (HTTP) or open connections (TCP) on a member.",
+            None,
+            by_member(&|m| m.active()),
+        )?;
+        counter(
+            &mut encoder,
+            "member_requests",
+            "Requests (HTTP) or connections (TCP) sent to a member.",
+            None,
+            by_member(&|m| m.counters.requests.load(Relaxed)),
+        )?;
+        counter(
+            &mut encoder,
+            "member_connect_failures",
+            "Failed connects to a member (passive health detection).",
+            None,
+            by_member(&|m| m.counters.connect_failures.load(Relaxed)),
+        )?;
+        counter(
+            &mut encoder,
+            "member_request",
+            "Request bytes sent to a member.",
+            Some(Unit::Bytes),
+            by_member(&|m| m.counters.request_bytes.load(Relaxed)),
+        )?;
+        counter(
+            &mut encoder,
+            "member_response",
+            "Response bytes received from a member.",
+            Some(Unit::Bytes),
+            by_member(&|m| m.counters.response_bytes.load(Relaxed)),
+        )?;
+        {
+            let mut family = encoder.encode_descriptor(
+                "member_response_time",
+                "Moving average (EWMA, 1/8) of the member's time to first byte.",
+                Some(&Unit::Seconds),
+                MetricType::Gauge,
+            )?;
+            for (group, member) in &members {
+                let labels: Labels<'_> =
+                    vec![("servicegroup", &*group.name), ("member", &*member.label)];
+                ConstGauge::new(member.response_time_us() as f64 / 1e6)
+                    .encode(family.encode_family(&labels)?)?;
+            }
+        }
+
+        counter(
+            &mut encoder,
+            "config_reloads",
+            "Config changes (file reloads and API edits) by result.",
+            None,
+            [
+                (
+                    vec![("result", "success")],
+                    self.outcomes.applied.load(Relaxed),
+                ),
+                (
+                    vec![("result", "failure")],
+                    self.outcomes.rejected.load(Relaxed),
+                ),
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+fn counter<'a>(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    unit: Option<Unit>,
+    series: impl IntoIterator<Item = (Labels<'a>, u64)>,
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(name, help, unit.as_ref(), MetricType::Counter)?;
+    for (labels, value) in series {
+        ConstCounter::new(value).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+fn gauge<'a>(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    unit: Option<Unit>,
+    series: impl IntoIterator<Item = (Labels<'a>, u64)>,
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(name, help, unit.as_ref(), MetricType::Gauge)?;
+    for (labels, value) in series {
+        ConstGauge::new(value as i64).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_004_renames_counter_metadata_and_drops_openmetrics_lines() {
+        let om = "# HELP ballast_vserver_requests Requests.\n# TYPE ballast_vserver_requests counter\nballast_vserver_requests_total{vserver=\"web\"} 3\n# HELP ballast_vserver_response_time_seconds T.\n# TYPE ballast_vserver_response_time_seconds histogram\n# UNIT ballast_vserver_response_time_seconds seconds\n# EOF\n";
+        let text = to_text_004(om);
+        assert!(
+            text.contains("# TYPE ballast_vserver_requests_total counter\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# HELP ballast_vserver_requests_total Requests.\n"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("# UNIT") && !text.contains("# EOF"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE ballast_vserver_response_time_seconds histogram\n"),
+            "{text}"
+        );
+    }
+}
