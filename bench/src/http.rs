@@ -1,0 +1,133 @@
+//! `bench http`: rounds of alternating targets under the same load, then memory.
+
+use anyhow::Result;
+
+use crate::loadgen::{self, LoadSpec};
+use crate::memory;
+use crate::procstat;
+use crate::report::{self, HttpRun, JsonOut, MemoryRun, RunId, keep_least_disturbed};
+use crate::targets::{Lab, Layer, Pinning};
+use crate::{Common, HttpArgs};
+
+pub async fn run(args: &HttpArgs, common: &Common, pin: &Pinning) -> Result<()> {
+    if args.idle_conns > 0 {
+        memory::check_fd_limit(args.idle_conns)?;
+    }
+    let mut out = JsonOut::open(common.out.as_deref())?;
+    let ballast = common.ballast_path()?;
+    let mut lab = Lab::start(Layer::Http, &common.targets, &ballast, pin).await?;
+    let names: Vec<String> = lab.targets.iter().map(|t| t.name.clone()).collect();
+
+    let mode = match args.rate {
+        Some(rate) => format!("open loop at {rate} req/s (pacer tick {:?})", args.tick),
+        None => "closed loop".to_string(),
+    };
+    println!(
+        "bench http: {mode}, {} connections, {:?} warm-up + {:?} measured, {} rounds of [{}]",
+        args.connections,
+        args.warmup,
+        args.duration,
+        common.rounds,
+        names.join(", ")
+    );
+    println!("{}", common.describe(pin, &ballast));
+    out.write(&serde_json::json!({
+        "bench": "http-config",
+        "mode": if args.rate.is_some() { "open" } else { "closed" },
+        "rate": args.rate,
+        "tick_us": args.tick.as_micros() as u64,
+        "connections": args.connections,
+        "warmup_s": args.warmup.as_secs_f64(),
+        "duration_s": args.duration.as_secs_f64(),
+        "rounds": common.rounds,
+        "targets": names,
+        "ballast": ballast.display().to_string(),
+        "pinned": pin.enabled,
+        "generator_cpu": pin.generator_cpu,
+        "proxy_cpu": pin.proxy_cpu,
+        "nice": pin.nice,
+        "clk_tck": procstat::clk_tck(),
+    }))?;
+
+    // Which process's memory each target shows: the proxy's, or the backend's for `direct`.
+    let backend_pid = lab.backend.pid();
+    let mut memory: Vec<(u32, MemoryRun)> = Vec::new();
+    for target in &lab.targets {
+        let (pid, process) = match target.proxy_pid {
+            Some(pid) => (pid, "proxy"),
+            None => (backend_pid, "backend"),
+        };
+        let rss = procstat::vm_rss(pid)?;
+        memory.push((pid, MemoryRun::new(&target.name, process, rss, 0)));
+    }
+
+    let mut runs: Vec<HttpRun> = Vec::new();
+    let n = lab.targets.len();
+    for round in 1..=common.rounds {
+        // Rotate the order each round so drift over time does not favour one target.
+        for i in 0..n {
+            let target = lab.targets[(round - 1 + i) % n].clone();
+            let mut attempts: Vec<HttpRun> = Vec::new();
+            for attempt in 1..=common.retries + 1 {
+                lab.check_alive()?;
+                let pids = lab.pids();
+                procstat::wait_quiet(&pids, common.max_foreign, common.quiet_wait).await?;
+                let spec = LoadSpec {
+                    addr: target.addr,
+                    connections: args.connections,
+                    warmup: args.warmup,
+                    duration: args.duration,
+                    rate: args.rate,
+                    tick: args.tick,
+                    sample_pids: pids,
+                };
+                let result = loadgen::run(&spec).await?;
+                let id = RunId {
+                    target: &target.name,
+                    round,
+                    attempt,
+                };
+                let record = HttpRun::new(
+                    id,
+                    &result,
+                    args.connections,
+                    args.rate,
+                    target.proxy_pid,
+                    backend_pid,
+                );
+                println!("{}", record.line());
+                let clean = record.foreign_cores <= common.max_foreign;
+                attempts.push(record);
+                if clean {
+                    break;
+                }
+            }
+            keep_least_disturbed(&mut attempts, |r| r.foreign_cores, |r| r.kept = true);
+            for record in attempts {
+                out.write(&record)?;
+                runs.push(record);
+            }
+        }
+    }
+    lab.check_alive()?;
+
+    for (i, (pid, record)) in memory.iter_mut().enumerate() {
+        record.rss_after_load_bytes = procstat::vm_rss(*pid)?;
+        if args.idle_conns > 0 {
+            let idle = memory::idle_connections(lab.targets[i].addr, args.idle_conns, *pid).await?;
+            record.idle_conns = args.idle_conns;
+            record.rss_before_idle_bytes = idle.before;
+            record.rss_with_idle_bytes = idle.with_idle;
+            record.bytes_per_idle_conn = idle.bytes_per_conn(args.idle_conns);
+            record.rss_after_close_bytes = idle.after_close;
+        }
+        out.write(record)?;
+    }
+
+    println!("\nmedians of the kept runs (latency in µs, CPU in µs per request):");
+    print!("{}", report::http_summary(&names, &runs));
+    let memory: Vec<MemoryRun> = memory.into_iter().map(|(_, m)| m).collect();
+    println!("\nmemory (VmRSS):");
+    print!("{}", report::memory_summary(&memory));
+    Ok(())
+}
