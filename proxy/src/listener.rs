@@ -117,13 +117,14 @@ impl Connection {
         };
         let _counted = plan.stats.client_connected();
         let profile = snapshot.http_profile.clone();
+        let l4_relay = snapshot.config.settings.l4_relay;
         drop(snapshot);
         match self.service_type {
             ServiceType::Http => {
                 let ctx = self.context(false);
                 crate::http::serve::serve_http(stream, ctx, &profile, self.close).await;
             }
-            ServiceType::Tcp => crate::l4::relay(stream, self.client, plan).await,
+            ServiceType::Tcp => crate::l4::relay_tcp(stream, self.client, plan, l4_relay).await,
             ServiceType::Ssl | ServiceType::SslTcp => {
                 let Some(tls) = plan.tls.clone() else { return };
                 let handshake = TlsAcceptor::from(tls).accept(stream);
@@ -144,7 +145,7 @@ impl Connection {
                     let ctx = self.context(true);
                     crate::http::serve::serve_http(stream, ctx, &profile, self.close).await;
                 } else {
-                    crate::l4::relay(stream, self.client, plan).await;
+                    crate::l4::relay_copy(stream, self.client, plan).await;
                 }
             }
         }

@@ -141,6 +141,7 @@ async fn reload(app: &App, path: &Path) {
         Err(error) => {
             let problems: Vec<String> = error.problems.iter().map(ToString::to_string).collect();
             tracing::error!(problems = problems.join("\n"), "config rejected");
+            app.writer().record_rejected();
             return;
         }
     };

@@ -159,6 +159,12 @@ impl ConfigWriter {
             .map_err(|_| EditError::Apply(ApplyError::Stopped))
     }
 
+    /// Counts a change that was rejected before it reached the writer (a reload whose file did
+    /// not validate).
+    pub fn record_rejected(&self) {
+        self.outcomes.rejected.fetch_add(1, Relaxed);
+    }
+
     /// Writes the running config to `path` atomically (see [`crate::save`]).
     pub async fn save(&self, path: PathBuf) -> std::io::Result<()> {
         let (reply, answer) = oneshot::channel();
@@ -186,8 +192,10 @@ struct WriterState {
 impl WriterState {
     fn edit(&mut self, edit: Edit) -> Result<(), EditError> {
         let mut file = self.snapshot.load().config.to_file();
-        let validated = edit(&mut file)
-            .and_then(|()| Ok(crate::config::validate::from_file(&file, &self.base_dir)?));
+        let validated = edit(&mut file).and_then(|()| {
+            crate::config::validate::from_file(&file, &self.base_dir)
+                .map_err(|invalid| EditError::Invalid(invalid.name_objects(&file)))
+        });
         match validated {
             Ok(config) => Ok(self.apply(Arc::new(config))?),
             Err(error) => {

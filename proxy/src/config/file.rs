@@ -52,6 +52,9 @@ pub struct BallastFile {
     /// How long SIGTERM waits for in-flight requests before exiting anyway.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shutdowntimeout: Option<String>,
+    /// `copy` or `splice`: how `TCP` vservers move bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub l4relay: Option<String>,
 }
 
 /// `[httpprofile]`: limits for every `HTTP` and `SSL` vserver (NetScaler's `nshttpprofile`).

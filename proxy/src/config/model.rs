@@ -37,6 +37,17 @@ pub struct Settings {
     /// Runtime worker threads; `None` means one per CPU.
     pub workers: Option<usize>,
     pub shutdown_timeout: Duration,
+    /// How `TCP` vservers move bytes.
+    pub l4_relay: L4Relay,
+}
+
+/// `[ballast] l4relay`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum L4Relay {
+    /// User-space copy (`copy_bidirectional`, 8 KiB buffers).
+    Copy,
+    /// `splice(2)` through a kernel pipe.
+    Splice,
 }
 
 /// `[httpprofile]`.

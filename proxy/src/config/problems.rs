@@ -69,3 +69,40 @@ impl Problems {
         }
     }
 }
+
+impl ConfigError {
+    /// Rewrites `lbvserver[3].port` as ``lbvserver `web`.port`` (what API users know objects by).
+    pub fn name_objects(mut self, file: &super::file::FileConfig) -> ConfigError {
+        for problem in &mut self.problems {
+            let Some((section, rest)) = problem.path.split_once('[') else {
+                continue;
+            };
+            let Some((index, tail)) = rest.split_once(']') else {
+                continue;
+            };
+            let Ok(index) = index.parse::<usize>() else {
+                continue;
+            };
+            let name = match section {
+                "lbvserver" => file.lbvserver.get(index).map(|v| v.name.as_str()),
+                "servicegroup" => file
+                    .servicegroup
+                    .get(index)
+                    .map(|g| g.servicegroupname.as_str()),
+                "lbmonitor" => file.lbmonitor.get(index).map(|m| m.monitorname.as_str()),
+                "sslcertkey" => file.sslcertkey.get(index).map(|c| c.certkey.as_str()),
+                "lbmetrictable" => file
+                    .lbmetrictable
+                    .get(index)
+                    .map(|t| t.metrictable.as_str()),
+                "autoscaleprofile" => file.autoscaleprofile.get(index).map(|a| a.name.as_str()),
+                "autoscalegroup" => file.autoscalegroup.get(index).map(|a| a.name.as_str()),
+                _ => None,
+            };
+            if let Some(name) = name {
+                problem.path = format!("{section} `{name}`{tail}");
+            }
+        }
+        self
+    }
+}

@@ -265,9 +265,21 @@ fn settings(file: &FileConfig, p: &mut Problems) -> Option<Settings> {
         Duration::from_secs(30),
         p,
     );
+    let l4_relay = match section.l4relay.as_deref().unwrap_or("copy") {
+        "copy" => Some(L4Relay::Copy),
+        "splice" => Some(L4Relay::Splice),
+        other => {
+            p.add(
+                "ballast.l4relay",
+                format!("unknown relay `{other}`; expected copy or splice"),
+            );
+            None
+        }
+    };
     Some(Settings {
         workers: workers?,
         shutdown_timeout: shutdown_timeout?,
+        l4_relay: l4_relay?,
     })
 }
 
