@@ -108,7 +108,7 @@ port = 8080
 servicegroupname = "a"
 "#;
     let found = problems(text);
-    assert!(found.iter().any(|p| *p == "servicegroup[0].members[0].port: invalid type: string \"eighty\", expected an integer"), "{found:#?}");
+    assert!(found.iter().any(|p| *p == "servicegroup[0].members[0].port: expected an integer, got \"eighty\""), "{found:#?}");
     assert!(
         found
             .iter()
