@@ -60,7 +60,11 @@ impl App {
         if let Some(settings) = metrics {
             let listener = crate::listener::bind(settings.listen)
                 .with_context(|| format!("metrics cannot listen on {}", settings.listen))?;
-            let registry = Arc::new(Metrics::new(snapshot.clone(), writer.outcomes.clone()));
+            let registry = Arc::new(Metrics::new(
+                snapshot.clone(),
+                writer.outcomes.clone(),
+                writer.snmp_stats.clone(),
+            ));
             tokio::spawn(crate::metrics::serve(
                 listener,
                 registry,

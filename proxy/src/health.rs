@@ -66,7 +66,7 @@ impl Monitors {
                     continue;
                 };
                 for name in &group.monitors {
-                    let Some(monitor) = config.monitor(name) else {
+                    let Some(monitor) = config.monitor(name).filter(|m| m.is_health_check()) else {
                         continue;
                     };
                     let id = (key.clone(), name.clone());

@@ -26,6 +26,7 @@ pub mod http;
 pub mod l4;
 pub mod lb;
 pub mod listener;
+pub mod load_monitors;
 pub mod member;
 pub mod metrics;
 pub mod save;

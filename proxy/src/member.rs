@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
 use tokio::time::Instant;
 
 use crate::http::pool::Pool;
@@ -28,6 +29,8 @@ pub enum MemberStatus {
     Down,
     OutOfService,
     GoingOutOfService,
+    /// UP, but over an active LOAD monitor's threshold: kept, gets no new traffic.
+    Busy,
 }
 
 impl MemberStatus {
@@ -37,6 +40,7 @@ impl MemberStatus {
             MemberStatus::Down => "DOWN",
             MemberStatus::OutOfService => "OUT OF SERVICE",
             MemberStatus::GoingOutOfService => "GOING OUT OF SERVICE",
+            MemberStatus::Busy => "BUSY",
         }
     }
 }
@@ -71,12 +75,17 @@ pub struct MemberState {
     epoch: Instant,
     /// Response-time EWMA in microseconds (0: no sample yet).
     response_time_us: AtomicU64,
-    /// Load reported by an SNMP LOAD monitor; `u32::MAX` when none was reported.
+    /// Load reported by an SNMP LOAD monitor, in thousandths; `u32::MAX` when none was reported.
     load: AtomicU32,
+    /// The metric values of the latest good LOAD poll.
+    metrics: ArcSwapOption<MetricValues>,
     pub counters: MemberCounters,
     /// Keep-alive connections to this member (HTTP servicegroups).
     pub pool: Pool,
 }
+
+/// Metric name → value, as a LOAD monitor read them.
+pub type MetricValues = Vec<(Arc<str>, f64)>;
 
 /// Lock-free counters, read by stats and metrics.
 #[derive(Debug, Default)]
@@ -93,11 +102,12 @@ pub struct MemberCounters {
 /// How long a member marked DOWN by passive detection stays DOWN when no monitor is bound.
 pub const PASSIVE_DOWNTIME: Duration = Duration::from_secs(5);
 
-const STATUSES: [MemberStatus; 4] = [
+const STATUSES: [MemberStatus; 5] = [
     MemberStatus::Up,
     MemberStatus::Down,
     MemberStatus::OutOfService,
     MemberStatus::GoingOutOfService,
+    MemberStatus::Busy,
 ];
 
 impl MemberState {
@@ -117,6 +127,7 @@ impl MemberState {
             epoch: Instant::now(),
             response_time_us: AtomicU64::new(0),
             load: AtomicU32::new(u32::MAX),
+            metrics: ArcSwapOption::empty(),
             counters: MemberCounters::default(),
             pool: Pool::new(key.addr),
             key,
@@ -143,10 +154,12 @@ impl MemberState {
             } else {
                 MemberStatus::OutOfService
             }
-        } else if self.is_up() {
-            MemberStatus::Up
-        } else {
+        } else if !self.is_up() {
             MemberStatus::Down
+        } else if self.busy.load(Relaxed) {
+            MemberStatus::Busy
+        } else {
+            MemberStatus::Up
         }
     }
 
@@ -172,8 +185,10 @@ impl MemberState {
     }
 
     /// Marks the member busy (over a LOAD threshold) or not.
-    pub fn set_busy(&self, busy: bool) {
-        self.busy.store(busy, Relaxed);
+    pub fn set_busy(&self, busy: bool, reason: &str) {
+        if self.busy.swap(busy, Relaxed) != busy {
+            self.report(reason);
+        }
     }
 
     pub fn response_time_us(&self) -> u64 {
@@ -192,14 +207,26 @@ impl MemberState {
         self.response_time_us.store(new.max(1), Relaxed);
     }
 
-    /// SNMP load, lower is better; `None` until a LOAD monitor reported one.
+    /// SNMP load in thousandths (lower is better); `None` until a LOAD monitor reported one.
     pub fn load(&self) -> Option<u32> {
         Some(self.load.load(Relaxed)).filter(|load| *load != u32::MAX)
     }
 
-    pub fn set_load(&self, load: Option<u32>) {
-        self.load
-            .store(load.map_or(u32::MAX, |l| l.min(u32::MAX - 1)), Relaxed);
+    /// Records the load a LOAD monitor computed (Σ weight · value / threshold).
+    pub fn set_load(&self, load: Option<f64>) {
+        let milli = load.map_or(u32::MAX, |l| {
+            (l.max(0.0) * 1000.0).min(f64::from(u32::MAX - 1)) as u32
+        });
+        self.load.store(milli, Relaxed);
+    }
+
+    /// The latest metric values a LOAD monitor read (for stats and metrics).
+    pub fn metrics(&self) -> Option<Arc<MetricValues>> {
+        self.metrics.load_full()
+    }
+
+    pub fn set_metrics(&self, values: Option<MetricValues>) {
+        self.metrics.store(values.map(Arc::new));
     }
 
     /// Counts one in-flight request or connection until the guard drops.

@@ -35,6 +35,8 @@ use prometheus_client::registry::{Registry, Unit};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use snmp_monitor::PollStats;
+
 use crate::member::MemberStatus;
 use crate::snapshot::Snapshot;
 use crate::writer::WriterOutcomes;
@@ -49,9 +51,17 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(snapshot: Arc<ArcSwap<Snapshot>>, outcomes: Arc<WriterOutcomes>) -> Metrics {
+    pub fn new(
+        snapshot: Arc<ArcSwap<Snapshot>>,
+        outcomes: Arc<WriterOutcomes>,
+        snmp: Option<Arc<PollStats>>,
+    ) -> Metrics {
         let mut registry = Registry::with_prefix("ballast");
-        registry.register_collector(Box::new(BallastCollector { snapshot, outcomes }));
+        registry.register_collector(Box::new(BallastCollector {
+            snapshot,
+            outcomes,
+            snmp,
+        }));
         Metrics { registry }
     }
 
@@ -142,6 +152,7 @@ fn to_text_004(openmetrics: &str) -> String {
 struct BallastCollector {
     snapshot: Arc<ArcSwap<Snapshot>>,
     outcomes: Arc<WriterOutcomes>,
+    snmp: Option<Arc<PollStats>>,
 }
 
 type Labels<'a> = Vec<(&'static str, &'a str)>;
@@ -262,6 +273,7 @@ impl Collector for BallastCollector {
             MemberStatus::Down,
             MemberStatus::OutOfService,
             MemberStatus::GoingOutOfService,
+            MemberStatus::Busy,
         ];
         let state_series = members.iter().flat_map(|(g, m)| {
             let now = m.status();
@@ -333,6 +345,42 @@ impl Collector for BallastCollector {
             }
         }
 
+        {
+            let mut family = encoder.encode_descriptor(
+                "member_metric",
+                "Latest value of each metric a LOAD monitor reads from the member (SNMP).",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (group, member) in &members {
+                for (metric, value) in member.metrics().iter().flat_map(|values| values.iter()) {
+                    let labels: Labels<'_> = vec![
+                        ("servicegroup", &*group.name),
+                        ("member", &*member.label),
+                        ("metric", metric),
+                    ];
+                    ConstGauge::new(*value).encode(family.encode_family(&labels)?)?;
+                }
+            }
+            let mut family = encoder.encode_descriptor(
+                "member_load",
+                "The member's load from its LOAD monitor: the sum of weight x value / threshold.",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (group, member) in &members {
+                if let Some(load) = member.load() {
+                    let labels: Labels<'_> =
+                        vec![("servicegroup", &*group.name), ("member", &*member.label)];
+                    ConstGauge::new(f64::from(load) / 1000.0)
+                        .encode(family.encode_family(&labels)?)?;
+                }
+            }
+        }
+        if let Some(snmp) = &self.snmp {
+            snmp_families(&mut encoder, snmp)?;
+        }
+
         counter(
             &mut encoder,
             "config_reloads",
@@ -351,6 +399,65 @@ impl Collector for BallastCollector {
         )?;
         Ok(())
     }
+}
+
+/// `snmp_polls_total{result}`, `snmp_replies_dropped_total{reason}`, `snmp_poll_latency_seconds`.
+fn snmp_families(
+    encoder: &mut DescriptorEncoder<'_>,
+    stats: &PollStats,
+) -> Result<(), std::fmt::Error> {
+    let snapshot = stats.snapshot();
+    let polls = snapshot
+        .polls
+        .iter()
+        .map(|(class, n)| (vec![("result", class.as_str())], *n));
+    counter(
+        encoder,
+        "snmp_polls",
+        "SNMP polls of LOAD monitors, by result.",
+        None,
+        polls,
+    )?;
+    let dropped = snapshot
+        .dropped
+        .iter()
+        .map(|(reason, n)| (vec![("reason", reason.as_str())], *n));
+    let help = "SNMP datagrams dropped (malformed, spoofed, late...), by reason.";
+    counter(encoder, "snmp_replies_dropped", help, None, dropped)?;
+    let help = "SNMP requests sent again after a timeout.";
+    counter(
+        encoder,
+        "snmp_retransmits",
+        help,
+        None,
+        [(vec![], snapshot.retransmits)],
+    )?;
+    let help = "SNMP polls skipped because the previous one ran past its interval.";
+    counter(
+        encoder,
+        "snmp_missed_intervals",
+        help,
+        None,
+        [(vec![], snapshot.missed_intervals)],
+    )?;
+    gauge(
+        encoder,
+        "snmp_agents",
+        "Members polled by LOAD monitors.",
+        None,
+        [(vec![], snapshot.agents)],
+    )?;
+    let mut family = encoder.encode_descriptor(
+        "snmp_poll_latency",
+        "Time from an SNMP request to its reply.",
+        Some(&Unit::Seconds),
+        MetricType::Histogram,
+    )?;
+    let mut buckets: Vec<(f64, u64)> = snapshot.latency_buckets.to_vec();
+    buckets.push((f64::INFINITY, snapshot.latency_count));
+    let sum = snapshot.latency_sum.as_secs_f64();
+    family.encode_histogram::<NoLabelSet>(sum, snapshot.latency_count, &buckets, None)?;
+    Ok(())
 }
 
 fn counter<'a>(

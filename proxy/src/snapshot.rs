@@ -89,11 +89,14 @@ pub fn compile(
             .iter()
             .map(|m| member(&group.name, m.addr))
             .collect();
-        let passive_retries = group
-            .monitors
-            .first()
-            .and_then(|name| config.monitor(name))
-            .map_or(3, |monitor| monitor.retries);
+        let health_checks = || {
+            let bound = group
+                .monitors
+                .iter()
+                .filter_map(|name| config.monitor(name));
+            bound.filter(|m| m.is_health_check())
+        };
+        let passive_retries = health_checks().next().map_or(3, |monitor| monitor.retries);
         groups.insert(
             group.name.clone(),
             Arc::new(GroupPlan {
@@ -103,7 +106,7 @@ pub fn compile(
                 server_timeout: group.server_timeout,
                 connect_timeout: group.connect_timeout,
                 passive_retries,
-                monitored: !group.monitors.is_empty(),
+                monitored: health_checks().next().is_some(),
             }),
         );
     }

@@ -24,6 +24,7 @@ use crate::config::Config;
 use crate::config::file::FileConfig;
 use crate::health::Monitors;
 use crate::listener::{self, RunningVserver};
+use crate::load_monitors::LoadMonitors;
 use crate::member::{MemberKey, MemberState};
 use crate::snapshot::{self, Snapshot};
 use crate::stats::VserverStats;
@@ -84,6 +85,8 @@ enum Command {
 pub struct ConfigWriter {
     commands: mpsc::Sender<Command>,
     pub outcomes: Arc<WriterOutcomes>,
+    /// SNMP poll statistics of the LOAD monitors (`None`: the poller could not start).
+    pub snmp_stats: Option<Arc<snmp_monitor::PollStats>>,
 }
 
 impl ConfigWriter {
@@ -96,7 +99,10 @@ impl ConfigWriter {
     ) -> ConfigWriter {
         let (commands, mut inbox) = mpsc::channel::<Command>(64);
         let outcomes = Arc::new(WriterOutcomes::default());
+        let load_monitors = LoadMonitors::start(snapshot.clone());
+        let snmp_stats = load_monitors.stats();
         let mut state = WriterState {
+            load_monitors,
             outcomes: outcomes.clone(),
             base_dir,
             snapshot,
@@ -122,7 +128,11 @@ impl ConfigWriter {
                 }
             }
         });
-        ConfigWriter { commands, outcomes }
+        ConfigWriter {
+            commands,
+            outcomes,
+            snmp_stats,
+        }
     }
 
     /// Applies a validated config; returns once it is live (or was rejected).
@@ -178,6 +188,7 @@ impl ConfigWriter {
 }
 
 struct WriterState {
+    load_monitors: LoadMonitors,
     outcomes: Arc<WriterOutcomes>,
     base_dir: PathBuf,
     snapshot: Arc<ArcSwap<Snapshot>>,
@@ -275,7 +286,7 @@ impl WriterState {
                 };
                 let state = self.members.entry(key.clone()).or_insert_with(|| {
                     fresh.insert(key.clone());
-                    MemberState::new(key.clone(), group.monitors.len() as u32)
+                    MemberState::new(key.clone(), health_checks(&config, group))
                 });
                 state.set_draining(
                     !member.enabled,
@@ -351,6 +362,16 @@ impl WriterState {
             }
         }
         self.monitors.reconcile(&config, &self.members, &fresh);
+        self.load_monitors.reconcile(&config);
         Ok(())
     }
+}
+
+/// How many health-check monitors (TCP, HTTP) a group binds: a new member starts DOWN for each.
+fn health_checks(config: &Config, group: &crate::config::ServiceGroup) -> u32 {
+    let checks = group
+        .monitors
+        .iter()
+        .filter_map(|name| config.monitor(name));
+    checks.filter(|m| m.is_health_check()).count() as u32
 }

@@ -178,6 +178,11 @@ pub fn servicegroups(
                         "totalresponsebytes": c.response_bytes.load(Relaxed),
                         "connectfailures": c.connect_failures.load(Relaxed),
                         "avgsvrttfb": round(m.response_time_us() as f64 / 1000.0),
+                        "load": m.load().map(|l| f64::from(l) / 1000.0),
+                        "metrics": m.metrics().map(|values| {
+                            let named = values.iter().map(|(k, v)| (k.to_string(), json!(round(*v))));
+                            named.collect::<serde_json::Map<_, _>>()
+                        }),
                     })
                 })
                 .collect();

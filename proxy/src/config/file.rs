@@ -116,6 +116,51 @@ pub struct LbMonitorFile {
     pub httprequest: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub respcode: Option<Vec<String>>,
+    /// LOAD only: `V1`, `V2` (v2c, the default) or `V3`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snmpversion: Option<String>,
+    /// LOAD, V1/V2: the community (default `public`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snmpcommunity: Option<String>,
+    /// LOAD, V3: the USM user and its authPriv protocols and passphrases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snmpv3user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snmpauthprotocol: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snmpauthpassword: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snmpprivprotocol: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snmpprivpassword: Option<String>,
+    /// LOAD: the `lbmetrictable` to poll (default: the built-in `linux`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrictable: Option<String>,
+    /// LOAD: `lbmonitor_metric_binding`s: thresholds and weights of the table's metrics.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<MonitorMetricFile>,
+    /// LOAD: only inform CUSTOMLOAD and the autoscaler; never mark a member BUSY.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passive: Option<bool>,
+}
+
+/// One `lbmonitor_metric_binding`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorMetricFile {
+    pub metric: String,
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_float",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub metricthreshold: Option<f64>,
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_float",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub metricweight: Option<f64>,
 }
 
 /// `[[servicegroup]]`: a pool of backend members and the monitors bound to it.

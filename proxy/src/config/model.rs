@@ -70,7 +70,7 @@ pub struct SslCertKey {
 }
 
 /// `[[lbmonitor]]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LbMonitor {
     pub name: String,
     pub probe: Probe,
@@ -87,8 +87,10 @@ pub struct LbMonitor {
 }
 
 /// What a monitor sends.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Probe {
+    /// SNMP GETs of a metric table (NetScaler's `LOAD` monitor): load and BUSY, never DOWN.
+    Load(LoadProbe),
     /// A TCP connect that succeeds within `resptimeout`.
     Tcp,
     /// An HTTP/1.1 request whose status code is in one of `resp_codes`.
@@ -97,6 +99,41 @@ pub enum Probe {
         path: String,
         resp_codes: Vec<RangeInclusive<u16>>,
     },
+}
+
+/// A `LOAD` monitor's SNMP side.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadProbe {
+    pub security: SnmpSecurity,
+    /// An `lbmetrictable` name, or `linux` for the built-in UCD-SNMP-MIB table.
+    pub table: String,
+    pub metrics: Vec<MonitorMetric>,
+    /// Only informs CUSTOMLOAD and the autoscaler; never marks a member BUSY.
+    pub passive: bool,
+}
+
+/// How a `LOAD` monitor authenticates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnmpSecurity {
+    V1 {
+        community: String,
+    },
+    V2c {
+        community: String,
+    },
+    V3 {
+        user: String,
+        auth: Option<(String, String)>,
+        privacy: Option<(String, String)>,
+    },
+}
+
+/// One metric's threshold and weight in a `LOAD` monitor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitorMetric {
+    pub metric: String,
+    pub threshold: Option<f64>,
+    pub weight: f64,
 }
 
 /// Whether a servicegroup speaks HTTP to its members or relays bytes.
@@ -206,6 +243,13 @@ pub struct LbVserver {
     pub service_group: Option<String>,
     pub cert_keys: Vec<String>,
     pub enabled: bool,
+}
+
+impl LbMonitor {
+    /// TCP and HTTP monitors decide UP/DOWN; LOAD monitors only report load.
+    pub fn is_health_check(&self) -> bool {
+        !matches!(self.probe, Probe::Load(_))
+    }
 }
 
 impl Config {

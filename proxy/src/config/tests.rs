@@ -108,7 +108,12 @@ port = 8080
 servicegroupname = "a"
 "#;
     let found = problems(text);
-    assert!(found.iter().any(|p| *p == "servicegroup[0].members[0].port: expected an integer, got \"eighty\""), "{found:#?}");
+    assert!(
+        found
+            .iter()
+            .any(|p| *p == "servicegroup[0].members[0].port: expected an integer, got \"eighty\""),
+        "{found:#?}"
+    );
     assert!(
         found
             .iter()
@@ -151,7 +156,7 @@ port = 8080
     let found = problems(text);
     for expected in [
         "lbmonitor[0].resptimeout: must be shorter than interval (1s)",
-        "lbmonitor[0].respcode: only HTTP monitors take this field",
+        "lbmonitor[0].respcode: a TCP monitor does not take this field",
         "servicegroup[0].monitor[1]: no lbmonitor named `nope`",
         "servicegroup[0].members[1]: 127.0.0.2:80 is bound twice",
         "lbvserver[0].servicegroupname: a HTTP vserver needs a HTTP servicegroup, `tcp` is TCP",
@@ -215,4 +220,79 @@ key = "/nonexistent/site.key"
         found[1].starts_with("sslcertkey[0].key: cannot read /nonexistent/site.key"),
         "{found:#?}"
     );
+}
+
+#[test]
+fn load_monitors_check_versions_tables_and_metrics() {
+    let text = r#"
+[[lbmetrictable]]
+metrictable = "app"
+metrics = [{ metric = "queue", snmpoid = "1.3.6.1.4.1.99.1.0", type = "gauge" }]
+
+[[lbmonitor]]
+monitorname = "cpu"
+type = "LOAD"
+metrics = [{ metric = "cpu", metricthreshold = 80, metricweight = 2 }]
+
+[[lbmonitor]]
+monitorname = "app-load"
+type = "LOAD"
+snmpversion = "V3"
+snmpv3user = "ballast"
+snmpauthprotocol = "SHA-256"
+snmpauthpassword = "authpass123"
+snmpprivprotocol = "AES"
+snmpprivpassword = "privpass123"
+metrictable = "app"
+metrics = [{ metric = "queue", metricthreshold = "100" }]
+passive = true
+"#;
+    let config = from_toml(text, Path::new(".")).expect("valid");
+    let Probe::Load(load) = &config.monitor("cpu").unwrap().probe else {
+        panic!("a LOAD probe")
+    };
+    assert_eq!(load.table, "linux");
+    assert_eq!(
+        load.security,
+        SnmpSecurity::V2c {
+            community: "public".to_owned()
+        }
+    );
+    assert_eq!(load.metrics[0].weight, 2.0);
+    let Probe::Load(app) = &config.monitor("app-load").unwrap().probe else {
+        panic!("a LOAD probe")
+    };
+    assert!(app.passive);
+    assert_eq!(app.metrics[0].threshold, Some(100.0));
+
+    let bad = r#"
+[[lbmonitor]]
+monitorname = "m"
+type = "LOAD"
+snmpversion = "V3"
+snmpcommunity = "public"
+snmpauthprotocol = "MD5"
+snmpauthpassword = "short"
+metrictable = "nope"
+
+[[lbmonitor]]
+monitorname = "n"
+type = "LOAD"
+metrics = [{ metric = "disk", metricthreshold = 0 }]
+"#;
+    let found = problems(bad);
+    for expected in [
+        "lbmonitor[0].snmpcommunity: snmpversion V3 authenticates a user, not a community",
+        "lbmonitor[0].snmpv3user: snmpversion V3 needs a user",
+        "lbmonitor[0].snmpauthprotocol: unknown protocol `MD5`",
+        "lbmonitor[0].snmpauthpassword: must be at least 8 characters",
+        "lbmonitor[0].metrictable: no lbmetrictable named `nope`",
+        "lbmonitor[1].metrics[0].metricthreshold: must be above zero",
+        "lbmonitor[1].metrics[0].metric: metric table `linux` has no metric `disk`",
+    ] {
+        assert!(
+            found.iter().any(|p| p.starts_with(expected)),
+            "missing {expected:?} in {found:#?}"
+        );
+    }
 }

@@ -218,6 +218,7 @@ fn validate(
     );
     references(file, broken, p);
     autoscale_references(file, broken, p);
+    load_references(file, broken, p);
     port_clashes(&file.lbvserver, p);
 
     Some(Config {
@@ -421,24 +422,22 @@ fn lb_monitor(file: &LbMonitorFile, path: &str, p: &mut Problems) -> Option<LbMo
     };
     let probe = match file.kind.as_str() {
         "TCP" => {
-            for (key, present) in [
-                ("httprequest", file.httprequest.is_some()),
-                ("respcode", file.respcode.is_some()),
-            ] {
-                if present {
-                    p.add(
-                        format!("{path}.{key}"),
-                        "only HTTP monitors take this field",
-                    );
-                }
-            }
+            reject_fields(file, path, &["httprequest", "respcode"], p);
+            reject_fields(file, path, LOAD_FIELDS, p);
             Some(Probe::Tcp)
         }
-        "HTTP" => http_probe(file, path, p),
+        "HTTP" => {
+            reject_fields(file, path, LOAD_FIELDS, p);
+            http_probe(file, path, p)
+        }
+        "LOAD" => {
+            reject_fields(file, path, &["httprequest", "respcode"], p);
+            load_probe(file, path, p)
+        }
         other => {
             p.add(
                 format!("{path}.type"),
-                format!("unknown monitor type `{other}`; expected TCP or HTTP"),
+                format!("unknown monitor type `{other}`; expected TCP, HTTP or LOAD"),
             );
             None
         }
@@ -695,6 +694,17 @@ fn references(file: &FileConfig, broken: &Names, p: &mut Problems) {
         }
     }
     for (index, group) in file.servicegroup.iter().enumerate() {
+        let load_monitors = group.monitor.iter().filter(|name| {
+            file.lbmonitor
+                .iter()
+                .any(|m| m.monitorname == **name && m.kind == "LOAD")
+        });
+        if load_monitors.count() > 1 {
+            p.add(
+                format!("servicegroup[{index}].monitor"),
+                "binds more than one LOAD monitor; a member has one load",
+            );
+        }
         for (i, monitor) in group.monitor.iter().enumerate() {
             if !monitors.contains(monitor.as_str()) && missing(monitor) {
                 p.add(
@@ -1118,7 +1128,7 @@ fn scaling_metric(
 /// some metric table (or the built-in `linux` table) defines; a servicegroup has one scaler.
 fn autoscale_references(file: &FileConfig, broken: &Names, p: &mut Problems) {
     let missing = |name: &str| !broken.0.contains(name);
-    let mut snmp_metrics: HashSet<&str> = BUILTIN_LINUX_METRICS.iter().copied().collect();
+    let mut snmp_metrics: HashSet<&str> = LINUX_TABLE_METRICS.iter().copied().collect();
     snmp_metrics.extend(
         file.lbmetrictable
             .iter()
@@ -1181,7 +1191,7 @@ fn autoscale_references(file: &FileConfig, broken: &Names, p: &mut Problems) {
                 p.add(
                     format!("{path}.metrics[{i}].name"),
                     format!(
-                        "no lbmetrictable defines metric `{}` (built-in: cpu, memory, load)",
+                        "no lbmetrictable defines metric `{}` (the built-in linux table has cpu, memory, load)",
                         metric.name
                     ),
                 );
@@ -1190,5 +1200,241 @@ fn autoscale_references(file: &FileConfig, broken: &Names, p: &mut Problems) {
     }
 }
 
-/// Metric names of the built-in `linux` table (UCD-SNMP-MIB).
-pub const BUILTIN_LINUX_METRICS: [&str; 3] = ["cpu", "memory", "load"];
+/// Fields only a `LOAD` monitor takes.
+const LOAD_FIELDS: &[&str] = &[
+    "snmpversion",
+    "snmpcommunity",
+    "snmpv3user",
+    "snmpauthprotocol",
+    "snmpauthpassword",
+    "snmpprivprotocol",
+    "snmpprivpassword",
+    "metrictable",
+    "metrics",
+    "passive",
+];
+
+/// Reports each of `fields` that `file` sets, as not taken by its monitor type.
+fn reject_fields(file: &LbMonitorFile, path: &str, fields: &[&str], p: &mut Problems) {
+    let set = |field: &str| match field {
+        "httprequest" => file.httprequest.is_some(),
+        "respcode" => file.respcode.is_some(),
+        "snmpversion" => file.snmpversion.is_some(),
+        "snmpcommunity" => file.snmpcommunity.is_some(),
+        "snmpv3user" => file.snmpv3user.is_some(),
+        "snmpauthprotocol" => file.snmpauthprotocol.is_some(),
+        "snmpauthpassword" => file.snmpauthpassword.is_some(),
+        "snmpprivprotocol" => file.snmpprivprotocol.is_some(),
+        "snmpprivpassword" => file.snmpprivpassword.is_some(),
+        "metrictable" => file.metrictable.is_some(),
+        "metrics" => !file.metrics.is_empty(),
+        "passive" => file.passive.is_some(),
+        _ => false,
+    };
+    for field in fields.iter().filter(|f| set(f)) {
+        p.add(
+            format!("{path}.{field}"),
+            format!("a {} monitor does not take this field", file.kind),
+        );
+    }
+}
+
+/// SNMP auth protocol names, as net-snmp's `-a` spells them.
+pub const SNMP_AUTH_PROTOCOLS: [&str; 5] = ["SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512"];
+/// SNMP privacy protocol names, as net-snmp's `-x` spells them (`-C`: Cisco/Reeder key extension).
+pub const SNMP_PRIV_PROTOCOLS: [&str; 5] = ["AES", "AES-192", "AES-256", "AES-192-C", "AES-256-C"];
+
+fn load_probe(file: &LbMonitorFile, path: &str, p: &mut Problems) -> Option<Probe> {
+    let v3_fields = [
+        ("snmpv3user", file.snmpv3user.is_some()),
+        ("snmpauthprotocol", file.snmpauthprotocol.is_some()),
+        ("snmpauthpassword", file.snmpauthpassword.is_some()),
+        ("snmpprivprotocol", file.snmpprivprotocol.is_some()),
+        ("snmpprivpassword", file.snmpprivpassword.is_some()),
+    ];
+    let community = || {
+        file.snmpcommunity
+            .clone()
+            .unwrap_or_else(|| "public".to_owned())
+    };
+    let security = match file.snmpversion.as_deref().unwrap_or("V2") {
+        version @ ("V1" | "V2") => {
+            for (field, _) in v3_fields.iter().filter(|(_, set)| *set) {
+                p.add(
+                    format!("{path}.{field}"),
+                    format!("only snmpversion V3 takes this field, not {version}"),
+                );
+            }
+            Some(if version == "V1" {
+                SnmpSecurity::V1 {
+                    community: community(),
+                }
+            } else {
+                SnmpSecurity::V2c {
+                    community: community(),
+                }
+            })
+        }
+        "V3" => v3_security(file, path, p),
+        other => {
+            p.add(
+                format!("{path}.snmpversion"),
+                format!("unknown snmpversion `{other}`; expected V1, V2 or V3"),
+            );
+            None
+        }
+    };
+    let mut metrics = Vec::with_capacity(file.metrics.len());
+    for (index, metric) in file.metrics.iter().enumerate() {
+        let at = format!("{path}.metrics[{index}]");
+        if metric.metricthreshold.is_some_and(|t| t <= 0.0) {
+            p.add(format!("{at}.metricthreshold"), "must be above zero");
+        }
+        let weight = metric.metricweight.unwrap_or(1.0);
+        if weight <= 0.0 {
+            p.add(format!("{at}.metricweight"), "must be above zero");
+        }
+        metrics.push(MonitorMetric {
+            metric: metric.metric.clone(),
+            threshold: metric.metricthreshold,
+            weight,
+        });
+    }
+    Some(Probe::Load(LoadProbe {
+        security: security?,
+        table: file
+            .metrictable
+            .clone()
+            .unwrap_or_else(|| "linux".to_owned()),
+        metrics,
+        passive: file.passive.unwrap_or(false),
+    }))
+}
+
+fn v3_security(file: &LbMonitorFile, path: &str, p: &mut Problems) -> Option<SnmpSecurity> {
+    if file.snmpcommunity.is_some() {
+        p.add(
+            format!("{path}.snmpcommunity"),
+            "snmpversion V3 authenticates a user, not a community",
+        );
+    }
+    let user = file.snmpv3user.clone();
+    if user.is_none() {
+        p.add(format!("{path}.snmpv3user"), "snmpversion V3 needs a user");
+    }
+    let mut pair =
+        |protocol: &Option<String>, password: &Option<String>, names: &[&str], what: &str| match (
+            protocol, password,
+        ) {
+            (None, None) => Some(None),
+            (Some(protocol), Some(password)) => {
+                let mut ok = true;
+                if !names.contains(&protocol.as_str()) {
+                    p.add(
+                        format!("{path}.snmp{what}protocol"),
+                        format!(
+                            "unknown protocol `{protocol}`; expected one of {}",
+                            names.join(", ")
+                        ),
+                    );
+                    ok = false;
+                }
+                if password.len() < 8 {
+                    p.add(
+                        format!("{path}.snmp{what}password"),
+                        "must be at least 8 characters (as net-snmp requires)",
+                    );
+                    ok = false;
+                }
+                ok.then(|| Some((protocol.clone(), password.clone())))
+            }
+            _ => {
+                p.add(
+                    format!("{path}.snmp{what}protocol"),
+                    format!("give both snmp{what}protocol and snmp{what}password"),
+                );
+                None
+            }
+        };
+    let auth = pair(
+        &file.snmpauthprotocol,
+        &file.snmpauthpassword,
+        &SNMP_AUTH_PROTOCOLS,
+        "auth",
+    );
+    let privacy = pair(
+        &file.snmpprivprotocol,
+        &file.snmpprivpassword,
+        &SNMP_PRIV_PROTOCOLS,
+        "priv",
+    );
+    if let (Some(None), Some(Some(_))) = (&auth, &privacy) {
+        p.add(
+            format!("{path}.snmpprivprotocol"),
+            "privacy needs authentication too (USM has no noAuthPriv)",
+        );
+        return None;
+    }
+    Some(SnmpSecurity::V3 {
+        user: user?,
+        auth: auth?,
+        privacy: privacy?,
+    })
+}
+
+/// LOAD monitors name an existing metric table, and metrics that table defines.
+fn load_references(file: &FileConfig, broken: &Names, p: &mut Problems) {
+    for (index, monitor) in file
+        .lbmonitor
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.kind == "LOAD")
+    {
+        let path = format!("lbmonitor[{index}]");
+        let table_name = monitor.metrictable.as_deref().unwrap_or("linux");
+        let names: Vec<&str> = if table_name == "linux" {
+            LINUX_TABLE_METRICS.to_vec()
+        } else {
+            match file
+                .lbmetrictable
+                .iter()
+                .find(|t| t.metrictable == table_name)
+            {
+                Some(table) => table.metrics.iter().map(|m| m.metric.as_str()).collect(),
+                None => {
+                    if !broken.0.contains(table_name) {
+                        p.add(
+                            format!("{path}.metrictable"),
+                            format!("no lbmetrictable named `{table_name}` (built-in: linux)"),
+                        );
+                    }
+                    continue;
+                }
+            }
+        };
+        for (i, metric) in monitor.metrics.iter().enumerate() {
+            if !names.contains(&metric.metric.as_str()) {
+                p.add(
+                    format!("{path}.metrics[{i}].metric"),
+                    format!(
+                        "metric table `{table_name}` has no metric `{}`; it has {}",
+                        metric.metric,
+                        names.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Every metric name the built-in `linux` table publishes.
+pub const LINUX_TABLE_METRICS: [&str; 8] = [
+    "cpu",
+    "memory",
+    "load",
+    "cpu_user",
+    "cpu_system",
+    "cpu_idle",
+    "mem_total_kb",
+    "mem_avail_kb",
+];
