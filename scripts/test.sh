@@ -1,17 +1,48 @@
 #!/usr/bin/env bash
-# Runs every test from a fresh clone on Debian: installs the real peers the tests need, builds
+# Runs every test from a fresh clone on Debian: installs the real peers the tests use, builds
 # the `ballast` binary that the end-to-end tests start, then runs the whole workspace's tests.
+#
+# Peers: net-snmp's snmpd/snmpget (Debian `snmpd`, `snmp`), promtool (extracted from Debian's
+# `prometheus` package into .tools/), and a Python virtualenv (.venv/) with the CloudStack
+# clients `cs` and `apache-libcloud` and `prometheus_client`'s OpenMetrics parser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Real peers used by the tests (none needed by the Foundation tests yet; later issues add
-# net-snmp, promtool and the Python CloudStack clients here).
-need_apt=()
-for tool in curl; do
-    command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool")
-done
-if [ "${#need_apt[@]}" -gt 0 ]; then
-    apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
+apt_updated=false
+apt_install() {
+    if [ "$apt_updated" = false ]; then
+        apt-get update -qq
+        apt_updated=true
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+}
+
+# net-snmp: the real agent and client.
+if ! command -v snmpd >/dev/null 2>&1 && [ ! -x /usr/sbin/snmpd ]; then apt_install snmpd; fi
+if ! command -v snmpget >/dev/null 2>&1; then apt_install snmp; fi
+
+# promtool: only the binary, not the whole Prometheus server and its dependencies.
+if [ ! -x .tools/promtool ]; then
+    mkdir -p .tools/deb
+    if ! command -v promtool >/dev/null 2>&1; then
+        [ "$apt_updated" = true ] || { apt-get update -qq; apt_updated=true; }
+        (cd .tools/deb && apt-get download prometheus >/dev/null)
+        dpkg-deb --fsys-tarfile .tools/deb/prometheus_*.deb | tar -x -C .tools/deb ./usr/bin/promtool
+        mv .tools/deb/usr/bin/promtool .tools/promtool
+    else
+        ln -sf "$(command -v promtool)" .tools/promtool
+    fi
+    rm -rf .tools/deb
+fi
+
+# Python clients and parsers, in a virtualenv. Debian's python3 is preferred: it has a working
+# ssl module for pip (a Python built elsewhere on PATH may not).
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import ssl, cs, libcloud, prometheus_client' 2>/dev/null; then
+    python=/usr/bin/python3
+    [ -x "$python" ] || { apt_install python3; }
+    rm -rf .venv
+    "$python" -m venv .venv 2>/dev/null || { apt_install python3-venv; rm -rf .venv; "$python" -m venv .venv; }
+    .venv/bin/pip install -q --disable-pip-version-check cs apache-libcloud prometheus_client
 fi
 
 cargo build --workspace --bins

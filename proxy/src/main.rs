@@ -48,6 +48,37 @@ enum Command {
         name: String,
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
+        /// The local cloud's VM id, reported in the `x-ballast-vm-id` header.
+        #[arg(long)]
+        id: Option<String>,
+        /// vCPUs: how many requests burn CPU at the same time.
+        #[arg(long, default_value_t = 1)]
+        vcpus: usize,
+        /// CPU time each request burns, in microseconds.
+        #[arg(long, default_value_t = 0)]
+        request_cpu_us: u64,
+        /// Response body size in bytes.
+        #[arg(long, default_value_t = 0)]
+        response_bytes: usize,
+        /// The VM's memory size in MB.
+        #[arg(long)]
+        memory_mb: Option<u32>,
+        /// UDP port of the VM's SNMP agent on the listen address (0: no agent).
+        #[arg(long, default_value_t = 161)]
+        snmp_port: u16,
+        /// The SNMP agent's v2c community.
+        #[arg(long, default_value = "public")]
+        snmp_community: String,
+        /// Exit when stdin closes (the local cloud holds the other end).
+        #[arg(long)]
+        exit_with_stdin: bool,
+    },
+    /// Only the CloudStack-compatible local cloud (its VMs are `ballast vm` processes).
+    Localcloud {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
     },
 }
 
@@ -69,10 +100,33 @@ fn main() -> ExitCode {
             listen,
             name,
             log_format,
+            id,
+            vcpus,
+            request_cpu_us,
+            response_bytes,
+            memory_mb,
+            snmp_port,
+            snmp_community,
+            exit_with_stdin,
         } => {
             init_logging(log_format);
-            runtime(Some(1))
-                .and_then(|rt| Ok(rt.block_on(ballast_proxy::workload::serve(listen, name))?))
+            let options = ballast_proxy::workload::WorkloadOptions {
+                id,
+                vcpus,
+                request_cpu: std::time::Duration::from_micros(request_cpu_us),
+                response_bytes,
+                memory_mb,
+                snmp_port: (snmp_port != 0).then_some(snmp_port),
+                snmp_community,
+                exit_with_stdin,
+                ..ballast_proxy::workload::WorkloadOptions::new(listen, name)
+            };
+            runtime(Some(1)).and_then(|rt| Ok(rt.block_on(ballast_proxy::workload::run(options))?))
+        }
+        Command::Localcloud { config, log_format } => {
+            init_logging(log_format);
+            runtime(None)
+                .and_then(|rt| Ok(rt.block_on(cloudstack::localcloud::run_from_file(&config))?))
         }
     };
     match result {

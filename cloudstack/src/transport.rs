@@ -1,0 +1,298 @@
+//! One HTTP/1.1 exchange with the API endpoint, over TCP or TLS (rustls), with a deadline.
+//!
+//! A connection per call: an autoscaler makes a few calls a second at most, and a fresh
+//! connection never trips over a server that closed an idle one (CloudStack's integration port
+//! turns keep-alive off anyway).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use crate::error::CloudError;
+
+/// Answers larger than this are refused (a `listVirtualMachines` page of 500 VMs is ~1 MB).
+const MAX_BODY: usize = 32 * 1024 * 1024;
+
+/// System CA bundles tried for `https://` when no CA file is configured.
+const SYSTEM_CA_FILES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+];
+
+/// Where the API lives: `http[s]://host[:port]/path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub https: bool,
+    pub host: String,
+    pub port: u16,
+    pub path: String,
+}
+
+impl Endpoint {
+    /// Parses `http://127.0.0.1:8080/client/api` (path defaults to `/client/api`).
+    pub fn parse(url: &str) -> Result<Self, CloudError> {
+        let bad = |why: &str| CloudError::Setup(format!("endpoint {url:?}: {why}"));
+        let (https, rest) = if let Some(rest) = url.strip_prefix("http://") {
+            (false, rest)
+        } else if let Some(rest) = url.strip_prefix("https://") {
+            (true, rest)
+        } else {
+            return Err(bad("must start with http:// or https://"));
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(slash) => (&rest[..slash], &rest[slash..]),
+            None => (rest, "/client/api"),
+        };
+        let default_port = if https { 443 } else { 80 };
+        let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+            let (host, after) = bracketed
+                .split_once(']')
+                .ok_or_else(|| bad("unclosed '['"))?;
+            let port = match after.strip_prefix(':') {
+                Some(port) => port.parse().map_err(|_| bad("bad port"))?,
+                None if after.is_empty() => default_port,
+                None => return Err(bad("junk after ']'")),
+            };
+            (host.to_string(), port)
+        } else {
+            match authority.rsplit_once(':') {
+                Some((host, port)) => {
+                    (host.to_string(), port.parse().map_err(|_| bad("bad port"))?)
+                }
+                None => (authority.to_string(), default_port),
+            }
+        };
+        if host.is_empty() {
+            return Err(bad("no host"));
+        }
+        if path.contains('?') || path.contains('#') {
+            return Err(bad("no query or fragment allowed"));
+        }
+        Ok(Self {
+            https,
+            host,
+            port,
+            path: path.to_string(),
+        })
+    }
+
+    fn host_header(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        match (self.https, self.port) {
+            (false, 80) | (true, 443) => host,
+            _ => format!("{host}:{}", self.port),
+        }
+    }
+}
+
+/// How a call is sent. Both are signed the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpMethod {
+    /// Parameters in the query string.
+    #[default]
+    Get,
+    /// Parameters in an `application/x-www-form-urlencoded` body.
+    Post,
+}
+
+/// Sends requests to one endpoint.
+#[derive(Clone)]
+pub struct Transport {
+    endpoint: Endpoint,
+    tls: Option<TlsConnector>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("endpoint", &self.endpoint)
+            .field("tls", &self.tls.is_some())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl Transport {
+    /// For `https://`, trusts `ca_file` (PEM) or else the system CA bundle.
+    pub fn new(
+        endpoint: Endpoint,
+        ca_file: Option<&Path>,
+        timeout: Duration,
+    ) -> Result<Self, CloudError> {
+        let tls = if endpoint.https {
+            Some(tls_connector(ca_file)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            endpoint,
+            tls,
+            timeout,
+        })
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Sends `form` (already encoded and signed) and returns the status and body. The error is
+    /// a human-readable reason (connect refused, timed out ...).
+    pub async fn send(&self, method: HttpMethod, form: String) -> Result<(u16, Bytes), String> {
+        match tokio::time::timeout(self.timeout, self.exchange(method, form)).await {
+            Ok(result) => result,
+            Err(_) => Err(format!("no answer within {:?}", self.timeout)),
+        }
+    }
+
+    async fn exchange(&self, method: HttpMethod, form: String) -> Result<(u16, Bytes), String> {
+        let request = self.request(method, form)?;
+        let tcp = TcpStream::connect((self.endpoint.host.as_str(), self.endpoint.port))
+            .await
+            .map_err(|error| format!("connect: {error}"))?;
+        let _ = tcp.set_nodelay(true);
+        match &self.tls {
+            None => exchange_on(tcp, request).await,
+            Some(connector) => {
+                let name = ServerName::try_from(self.endpoint.host.clone())
+                    .map_err(|error| format!("TLS server name: {error}"))?;
+                let tls = connector
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|error| format!("TLS: {error}"))?;
+                exchange_on(tls, request).await
+            }
+        }
+    }
+
+    fn request(&self, method: HttpMethod, form: String) -> Result<Request<Full<Bytes>>, String> {
+        let builder = Request::builder()
+            .header(http::header::HOST, self.endpoint.host_header())
+            .header(http::header::USER_AGENT, "ballast-cloudstack/0.1")
+            .header(http::header::ACCEPT, "application/json");
+        let request = match method {
+            HttpMethod::Get => builder
+                .method(http::Method::GET)
+                .uri(format!("{}?{form}", self.endpoint.path))
+                .body(Full::new(Bytes::new())),
+            HttpMethod::Post => builder
+                .method(http::Method::POST)
+                .uri(&self.endpoint.path)
+                .header(
+                    http::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded; charset=UTF-8",
+                )
+                .body(Full::new(Bytes::from(form))),
+        };
+        request.map_err(|error| format!("building the request: {error}"))
+    }
+}
+
+async fn exchange_on<S>(stream: S, request: Request<Full<Bytes>>) -> Result<(u16, Bytes), String>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|error| format!("HTTP handshake: {error}"))?;
+    let driver = tokio::spawn(connection);
+    let result = async {
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|error| format!("HTTP: {error}"))?;
+        let status = response.status().as_u16();
+        let body = Limited::new(response.into_body(), MAX_BODY)
+            .collect()
+            .await
+            .map_err(|error| format!("reading the answer: {error}"))?
+            .to_bytes();
+        Ok((status, body))
+    }
+    .await;
+    driver.abort();
+    result
+}
+
+fn tls_connector(ca_file: Option<&Path>) -> Result<TlsConnector, CloudError> {
+    let path = match ca_file {
+        Some(path) => path.to_path_buf(),
+        None => SYSTEM_CA_FILES
+            .iter()
+            .map(Path::new)
+            .find(|path| path.exists())
+            .map(Path::to_path_buf)
+            .ok_or_else(|| {
+                CloudError::Setup("https: no CA file given and no system CA bundle found".into())
+            })?,
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(&path)
+        .map_err(|error| CloudError::Setup(format!("CA file {}: {error}", path.display())))?;
+    for cert in certs {
+        let cert = cert
+            .map_err(|error| CloudError::Setup(format!("CA file {}: {error}", path.display())))?;
+        // A bundle may hold a certificate rustls cannot use; skip it like other TLS clients.
+        let _ = roots.add(cert);
+    }
+    if roots.is_empty() {
+        return Err(CloudError::Setup(format!(
+            "CA file {}: no usable certificate",
+            path.display()
+        )));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|error| CloudError::Setup(format!("TLS: {error}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_parse() {
+        let e = Endpoint::parse("http://127.0.0.1:8080/client/api").expect("valid");
+        assert_eq!(
+            (e.https, e.host.as_str(), e.port, e.path.as_str()),
+            (false, "127.0.0.1", 8080, "/client/api")
+        );
+        let e = Endpoint::parse("https://cloud.example.com").expect("valid");
+        assert_eq!(
+            (e.https, e.port, e.path.as_str()),
+            (true, 443, "/client/api")
+        );
+        assert_eq!(e.host_header(), "cloud.example.com");
+        let e = Endpoint::parse("http://[::1]:8096/client/api").expect("valid");
+        assert_eq!((e.host.as_str(), e.port), ("::1", 8096));
+        assert_eq!(e.host_header(), "[::1]:8096");
+        for bad in [
+            "ftp://x",
+            "http://",
+            "http://h:port/",
+            "http://h/x?y=1",
+            "http://[::1/",
+        ] {
+            assert!(Endpoint::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
