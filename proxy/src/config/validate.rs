@@ -1322,40 +1322,40 @@ fn v3_security(file: &LbMonitorFile, path: &str, p: &mut Problems) -> Option<Snm
     if user.is_none() {
         p.add(format!("{path}.snmpv3user"), "snmpversion V3 needs a user");
     }
-    let mut pair =
-        |protocol: &Option<String>, password: &Option<String>, names: &[&str], what: &str| match (
-            protocol, password,
-        ) {
-            (None, None) => Some(None),
-            (Some(protocol), Some(password)) => {
-                let mut ok = true;
-                if !names.contains(&protocol.as_str()) {
-                    p.add(
-                        format!("{path}.snmp{what}protocol"),
-                        format!(
-                            "unknown protocol `{protocol}`; expected one of {}",
-                            names.join(", ")
-                        ),
-                    );
-                    ok = false;
-                }
-                if password.len() < 8 {
-                    p.add(
-                        format!("{path}.snmp{what}password"),
-                        "must be at least 8 characters (as net-snmp requires)",
-                    );
-                    ok = false;
-                }
-                ok.then(|| Some((protocol.clone(), password.clone())))
-            }
-            _ => {
+    let mut pair = |protocol: &Option<String>,
+                    password: &Option<String>,
+                    names: &[&str],
+                    what: &str| match (protocol, password) {
+        (None, None) => Some(None),
+        (Some(protocol), Some(password)) => {
+            let mut ok = true;
+            if !names.contains(&protocol.as_str()) {
                 p.add(
                     format!("{path}.snmp{what}protocol"),
-                    format!("give both snmp{what}protocol and snmp{what}password"),
+                    format!(
+                        "unknown protocol `{protocol}`; expected one of {}",
+                        names.join(", ")
+                    ),
                 );
-                None
+                ok = false;
             }
-        };
+            if password.len() < 8 {
+                p.add(
+                    format!("{path}.snmp{what}password"),
+                    "must be at least 8 characters (as net-snmp requires)",
+                );
+                ok = false;
+            }
+            ok.then(|| Some((protocol.clone(), password.clone())))
+        }
+        _ => {
+            p.add(
+                format!("{path}.snmp{what}protocol"),
+                format!("give both snmp{what}protocol and snmp{what}password"),
+            );
+            None
+        }
+    };
     let auth = pair(
         &file.snmpauthprotocol,
         &file.snmpauthpassword,
