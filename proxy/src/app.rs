@@ -9,6 +9,8 @@ use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use cloudstack::localcloud::LocalCloud;
+
 use crate::api::AdminApi;
 use crate::api::auth::Auth;
 use crate::config::Config;
@@ -21,6 +23,8 @@ use anyhow::Context;
 /// A running Ballast.
 #[derive(Debug)]
 pub struct App {
+    /// `[localcloud]`, when this process runs one.
+    local_cloud: Option<LocalCloud>,
     writer: ConfigWriter,
     snapshot: Arc<ArcSwap<Snapshot>>,
     tracker: TaskTracker,
@@ -37,6 +41,14 @@ impl App {
             .map(Path::to_path_buf)
             .unwrap_or_default();
         let admin = config.admin.clone();
+        let local_cloud = match config.local_cloud.clone() {
+            Some(cloud) => Some(
+                LocalCloud::start(cloud)
+                    .await
+                    .context("cannot start the local cloud")?,
+            ),
+            None => None,
+        };
         let metrics = config.metrics.clone();
         let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::empty()));
         let tracker = TaskTracker::new();
@@ -90,6 +102,7 @@ impl App {
             tracing::info!(address = %settings.listen, user = settings.user, "admin API listening");
         }
         Ok(App {
+            local_cloud,
             writer,
             snapshot,
             tracker,
@@ -132,9 +145,13 @@ impl App {
     pub async fn shutdown(self, timeout: Duration) -> bool {
         self.shutdown.cancel();
         self.tracker.close();
-        tokio::time::timeout(timeout, self.tracker.wait())
+        let finished = tokio::time::timeout(timeout, self.tracker.wait())
             .await
-            .is_ok()
+            .is_ok();
+        if let Some(cloud) = self.local_cloud {
+            cloud.shutdown().await;
+        }
+        finished
     }
 }
 

@@ -22,6 +22,9 @@ pub struct FileConfig {
     pub admin: Option<AdminFile>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<MetricsFile>,
+    /// The embedded CloudStack-compatible local cloud (its own keys: see `docs/cloudstack.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub localcloud: Option<toml::Table>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sslcertkey: Vec<SslCertKeyFile>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -21,6 +21,8 @@ pub struct Config {
     pub settings: Settings,
     pub admin: Option<AdminSettings>,
     pub metrics: Option<MetricsSettings>,
+    /// `[localcloud]`: run the CloudStack-compatible local cloud inside this process.
+    pub local_cloud: Option<cloudstack::localcloud::LocalCloudConfig>,
     pub metric_tables: Vec<LbMetricTable>,
     pub autoscale_profiles: Vec<AutoscaleProfile>,
     pub autoscale_groups: Vec<AutoscaleGroup>,

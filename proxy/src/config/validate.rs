@@ -62,6 +62,10 @@ fn parse_file(text: &str, problems: &mut Problems) -> (FileConfig, Names) {
             "httpprofile" => file.httpprofile = element(&key, value, problems, &mut broken),
             "admin" => file.admin = element(&key, value, problems, &mut broken),
             "metrics" => file.metrics = element(&key, value, problems, &mut broken),
+            "localcloud" => match value {
+                toml::Value::Table(table) => file.localcloud = Some(table),
+                _ => problems.add("localcloud", "expected a table, written [localcloud]"),
+            },
             "lbmetrictable" => {
                 file.lbmetrictable = elements(&key, "metrictable", value, problems, &mut broken)
             }
@@ -79,7 +83,7 @@ fn parse_file(text: &str, problems: &mut Problems) -> (FileConfig, Names) {
             "lbvserver" => file.lbvserver = elements(&key, "name", value, problems, &mut broken),
             other => problems.add(
                 other,
-                "unknown section; expected one of ballast, httpprofile, admin, metrics, sslcertkey, lbmonitor, \
+                "unknown section; expected one of ballast, httpprofile, admin, metrics, localcloud, sslcertkey, lbmonitor, \
                  servicegroup, lbvserver, lbmetrictable, autoscaleprofile, autoscalegroup",
             ),
         }
@@ -167,6 +171,7 @@ fn validate(
         .as_ref()
         .map(|admin| admin_settings(admin, base_dir, p));
     let metrics = file.metrics.as_ref().map(|m| metrics_settings(m, p));
+    let local_cloud = file.localcloud.as_ref().map(|table| local_cloud(table, p));
     let metric_tables = each(&file.lbmetrictable, "lbmetrictable", p, metric_table);
     let autoscale_profiles = each(
         &file.autoscaleprofile,
@@ -226,6 +231,7 @@ fn validate(
         settings: settings?,
         admin: admin.map_or(Some(None), |a| a.map(Some))?,
         metrics: metrics.map_or(Some(None), |m| m.map(Some))?,
+        local_cloud: local_cloud.map_or(Some(None), |c| c.map(Some))?,
         metric_tables: metric_tables?,
         autoscale_profiles: autoscale_profiles?,
         autoscale_groups: autoscale_groups?,
@@ -1438,3 +1444,24 @@ pub const LINUX_TABLE_METRICS: [&str; 8] = [
     "mem_total_kb",
     "mem_avail_kb",
 ];
+
+/// `[localcloud]`, checked by the local cloud's own validation.
+fn local_cloud(
+    table: &toml::Table,
+    p: &mut Problems,
+) -> Option<cloudstack::localcloud::LocalCloudConfig> {
+    let text = toml::to_string(table).map_err(|e| e.to_string());
+    let parsed = text.and_then(|text| {
+        cloudstack::localcloud::LocalCloudConfig::from_toml_str(&text)
+            .map_err(|error| error.problems.join("\n"))
+    });
+    match parsed {
+        Ok(config) => Some(config),
+        Err(problems) => {
+            for problem in problems.lines() {
+                p.add("localcloud", problem.to_owned());
+            }
+            None
+        }
+    }
+}
