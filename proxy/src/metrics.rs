@@ -453,8 +453,17 @@ fn snmp_families(
         Some(&Unit::Seconds),
         MetricType::Histogram,
     )?;
-    let mut buckets: Vec<(f64, u64)> = snapshot.latency_buckets.to_vec();
-    buckets.push((f64::INFINITY, snapshot.latency_count));
+    // The poller's buckets are cumulative; prometheus-client wants each bucket's own count.
+    let mut below = 0;
+    let mut buckets: Vec<(f64, u64)> = Vec::with_capacity(snapshot.latency_buckets.len() + 1);
+    for (bound, cumulative) in snapshot
+        .latency_buckets
+        .iter()
+        .chain([(f64::INFINITY, snapshot.latency_count)].iter())
+    {
+        buckets.push((*bound, cumulative.saturating_sub(below)));
+        below = *cumulative;
+    }
     let sum = snapshot.latency_sum.as_secs_f64();
     family.encode_histogram::<NoLabelSet>(sum, snapshot.latency_count, &buckets, None)?;
     Ok(())

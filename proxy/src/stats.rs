@@ -43,20 +43,17 @@ impl LatencyHistogram {
         self.sum_us.fetch_add(elapsed.as_micros() as u64, Relaxed);
     }
 
-    /// `(sum in seconds, count, cumulative (bound, count) buckets)` as Prometheus wants them.
+    /// `(sum in seconds, count, (upper bound, count in this bucket))`, the last bound being
+    /// `+Inf`: the per-bucket form `prometheus-client` sums into cumulative buckets itself.
     pub fn snapshot(&self) -> (f64, u64, Vec<(f64, u64)>) {
-        let mut cumulative = 0;
-        let mut buckets = Vec::with_capacity(LATENCY_BUCKETS.len() + 1);
-        for (slot, bound) in LATENCY_BUCKETS
-            .iter()
-            .chain([f64::INFINITY].iter())
-            .enumerate()
-        {
-            cumulative += self.buckets[slot].load(Relaxed);
-            buckets.push((*bound, cumulative));
-        }
+        let bounds = LATENCY_BUCKETS.iter().chain([f64::INFINITY].iter());
+        let buckets: Vec<(f64, u64)> = bounds
+            .zip(&self.buckets)
+            .map(|(bound, count)| (*bound, count.load(Relaxed)))
+            .collect();
+        let count = buckets.iter().map(|(_, n)| n).sum();
         let sum = self.sum_us.load(Relaxed) as f64 / 1e6;
-        (sum, cumulative, buckets)
+        (sum, count, buckets)
     }
 
     pub fn count(&self) -> u64 {
@@ -93,5 +90,25 @@ pub struct ClientConnection(std::sync::Arc<VserverStats>);
 impl Drop for ClientConnection {
     fn drop(&mut self) {
         self.0.current_client_connections.fetch_sub(1, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn histogram_buckets_count_each_observation_once() {
+        let histogram = LatencyHistogram::default();
+        histogram.observe(Duration::from_micros(100));
+        histogram.observe(Duration::from_millis(3));
+        histogram.observe(Duration::from_secs(60));
+        let (sum, count, buckets) = histogram.snapshot();
+        assert_eq!(count, 3);
+        assert_eq!(buckets.iter().map(|(_, n)| n).sum::<u64>(), 3);
+        assert_eq!(buckets[0], (0.0005, 1));
+        assert_eq!(buckets.last(), Some(&(f64::INFINITY, 1)));
+        assert!((sum - 60.0031).abs() < 1e-9);
     }
 }

@@ -299,10 +299,13 @@ impl WriterState {
                 live.insert(key);
             }
         }
+        // Unbound members drain only after the new snapshot is published (step 4), so no
+        // request sees an old snapshot whose members are all draining already.
+        let mut unbound = Vec::new();
         self.members.retain(|key, state| {
             let keep = live.contains(key);
             if !keep {
-                state.set_draining(true, "unbound from its servicegroup");
+                unbound.push(state.clone());
             }
             keep
         });
@@ -327,7 +330,10 @@ impl WriterState {
         );
         self.snapshot.store(Arc::new(compiled));
 
-        // 4. Accept loops and monitors.
+        // 4. Drains, accept loops and monitors.
+        for state in unbound {
+            state.set_draining(true, "unbound from its servicegroup");
+        }
         for name in stopping {
             if let Some(running) = self.listeners.remove(&name) {
                 running.stop();

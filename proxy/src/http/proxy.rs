@@ -46,17 +46,18 @@ pub async fn handle(request: Request<Incoming>, ctx: &ConnContext) -> Response<R
     let plan = plan.clone();
     drop(snapshot);
     plan.stats.requests.fetch_add(1, Relaxed);
-    let response = forward(request, ctx, &plan).await;
-    plan.stats.record_status(response.status().as_u16());
+    let stats = plan.stats.clone();
+    let response = forward(request, ctx, plan).await;
+    stats.record_status(response.status().as_u16());
     response
 }
 
 async fn forward(
     request: Request<Incoming>,
     ctx: &ConnContext,
-    plan: &VserverPlan,
+    mut plan: Arc<VserverPlan>,
 ) -> Response<ResponseBody> {
-    let Some(group) = &plan.group else {
+    let Some(mut group) = plan.group.clone() else {
         return message(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("lbvserver `{}` has no servicegroup bound\n", plan.name),
@@ -79,11 +80,22 @@ async fn forward(
 
     let mut tried = Vec::new();
     let mut replayed = false;
+    let mut refreshed = false;
     while tried.len() < MAX_ATTEMPTS {
         let Some(index) = plan
             .balancer
             .pick(&group.members, &group.weights, key, &tried)
         else {
+            // A reload may have replaced every member between loading the snapshot and now:
+            // the old ones are draining, the new ones are in the next snapshot. Look once more.
+            if !refreshed
+                && tried.is_empty()
+                && let Some(newer) = newer_plan(ctx, &plan)
+                && let Some(newer_group) = newer.group.clone()
+            {
+                (plan, group, refreshed) = (newer, newer_group, true);
+                continue;
+            }
             break;
         };
         tried.push(index);
@@ -160,7 +172,14 @@ async fn forward(
             },
         );
     }
-    no_member(plan, group)
+    no_member(&plan, &group)
+}
+
+/// The vserver's plan in the current snapshot, if it is not `plan` any more.
+fn newer_plan(ctx: &ConnContext, plan: &Arc<VserverPlan>) -> Option<Arc<VserverPlan>> {
+    let current = ctx.snapshot.load();
+    let newer = current.vserver(&ctx.vserver)?;
+    (!Arc::ptr_eq(newer, plan)).then(|| newer.clone())
 }
 
 /// Origin-form URI, `Host` kept (or taken from an HTTP/2 `:authority`), hop-by-hop headers

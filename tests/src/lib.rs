@@ -1,0 +1,121 @@
+//! End-to-end test harness for Ballast: the real `ballast` binary as a child process, real
+//! backends and real clients, all on 127.0.0.0/8 with free ports.
+//!
+//! The tests themselves live in `tests/tests/*.rs`, one file per theme (distribution, health,
+//! drain, reload, TLS, bad input, `ballast check`, shutdown). This crate only holds what they
+//! share:
+//!
+//! - [`addrs`]: distinct loopback addresses per test ([`Net`]) and [`free_port`].
+//! - [`ballast`]: [`Ballast`] starts `ballast run --config FILE --log-format json`, keeps every
+//!   JSON log line, waits for events (`ballast ready`, `config reloaded`, `member state changed`
+//!   ...), sends signals, and kills the process on drop; [`run_check`] runs `ballast check`.
+//! - [`backend`]: [`Backend`], an in-process hyper HTTP/1.1 + h2c server that answers with its
+//!   name (and `/slow`, `/healthz`, `/echo-headers`, `/truncate`), counts requests and can be
+//!   stopped and restarted on the same address; [`EchoBackend`], a TCP echo server for L4.
+//! - [`client`]: [`H1`] and [`H2`] clients over any stream (plain, TLS, bound to a source
+//!   address), one-shot [`get`], and [`Load`], a steady keep-alive load that counts failures.
+//! - [`raw`]: raw-socket helpers for malformed input: write bytes, read what comes back.
+//! - [`certs`]: self-signed certificates ([`TestCert`]) and rustls client configs.
+//! - [`files`]: [`TempDir`], a directory removed on drop.
+//! - [`nitro`]: [`nitro::Nitro`], a client for the NITRO-like admin API.
+//! - [`prom`]: scraping `/metrics` and checking it with `promtool` and a strict OpenMetrics parser.
+//!
+//! Every helper waits on a condition with a deadline (never a bare sleep), and everything a test
+//! starts is stopped when its handle drops.
+//!
+//! The binary must be built first: `cargo build -p ballast-proxy --bin ballast`.
+
+pub mod addrs;
+pub mod backend;
+pub mod ballast;
+pub mod certs;
+pub mod client;
+pub mod files;
+pub mod nitro;
+pub mod prom;
+pub mod raw;
+
+pub use addrs::{Net, free_port};
+pub use backend::{Backend, EchoBackend};
+pub use ballast::{
+    Ballast, Reload, ballast_bin, field, is_event, member_state_changed, run_check, run_check_file,
+};
+pub use certs::{TestCa, TestCert};
+pub use client::{H1, H2, Load, LoadReport, Reply, fetch_all, get, tally};
+pub use files::TempDir;
+
+use std::time::Duration;
+
+/// The `[ballast]` section every test config starts with: two workers (the test machine is
+/// small and shared) and a short shutdown timeout.
+pub const BALLAST_SECTION: &str = "[ballast]\nworkers = 2\nshutdowntimeout = \"5s\"\n\n";
+
+/// Polls `condition` every 10 ms until it holds or `timeout` passes; returns whether it held.
+pub async fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// `members = [{ ip = "...", port = ... }, ...]` for a servicegroup, all with weight 1.
+pub fn members_toml(members: &[std::net::SocketAddr]) -> String {
+    let weighted: Vec<_> = members.iter().map(|&addr| (addr, 1)).collect();
+    weighted_members_toml(&weighted)
+}
+
+/// `members = [...]` with a weight per member.
+pub fn weighted_members_toml(members: &[(std::net::SocketAddr, u32)]) -> String {
+    let entries: Vec<String> = members
+        .iter()
+        .map(|(addr, weight)| {
+            format!(
+                "{{ ip = \"{}\", port = {}, weight = {weight} }}",
+                addr.ip(),
+                addr.port()
+            )
+        })
+        .collect();
+    format!("members = [{}]", entries.join(", "))
+}
+
+/// A whole config: one servicegroup `pool` (type `HTTP`, or `TCP` for `TCP`/`SSL_TCP`
+/// vservers) with `members` (a `members = [...]` line) and one vserver `web` of `servicetype`
+/// on `vserver` using `lbmethod`. `extra` is appended (monitors, `[httpprofile]` ...).
+pub fn single_vserver_config(
+    vserver: std::net::SocketAddr,
+    servicetype: &str,
+    lbmethod: &str,
+    members: &str,
+    extra: &str,
+) -> String {
+    let group_type = match servicetype {
+        "TCP" | "SSL_TCP" => "TCP",
+        _ => "HTTP",
+    };
+    format!(
+        r#"{BALLAST_SECTION}[[servicegroup]]
+servicegroupname = "pool"
+servicetype = "{group_type}"
+{members}
+
+[[lbvserver]]
+name = "web"
+servicetype = "{servicetype}"
+ipv46 = "{ip}"
+port = {port}
+lbmethod = "{lbmethod}"
+servicegroupname = "pool"
+
+{extra}
+"#,
+        ip = vserver.ip(),
+        port = vserver.port(),
+    )
+}
