@@ -51,11 +51,13 @@ impl Pool {
         }
     }
 
-    /// An idle connection that is still open and ready, if there is one.
+    /// An idle connection that is still open, if there is one. It may still be finishing its
+    /// previous response (it was returned as soon as that response's body ended), so the caller
+    /// waits for [`Sender::ready`] before sending.
     pub fn checkout(&self) -> Option<Sender> {
         let now = Instant::now();
         while let Some(idle) = self.idle.pop() {
-            if idle.sender.is_ready() && now.duration_since(idle.since) < IDLE_TIMEOUT {
+            if !idle.sender.is_closed() && now.duration_since(idle.since) < IDLE_TIMEOUT {
                 return Some(idle.sender);
             }
         }
@@ -111,19 +113,10 @@ impl Pool {
     }
 }
 
-/// Gives a connection whose response has ended back to its member's pool, once hyper says it
-/// can take the next request.
-pub fn recycle(member: Arc<MemberState>, mut sender: Sender) {
-    if member.pool.closed.load(Relaxed) || sender.is_closed() {
-        return;
-    }
-    if sender.is_ready() {
+/// Gives a connection whose response has ended back to its member's pool (unless the member is
+/// draining). No task is spawned to wait for readiness: the next user waits, for microseconds.
+pub fn recycle(member: Arc<MemberState>, sender: Sender) {
+    if !member.pool.closed.load(Relaxed) && !sender.is_closed() {
         member.pool.put(sender);
-        return;
     }
-    tokio::spawn(async move {
-        if sender.ready().await.is_ok() {
-            member.pool.put(sender);
-        }
-    });
 }

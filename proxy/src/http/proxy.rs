@@ -101,7 +101,14 @@ async fn forward(
         tried.push(index);
         let member = &group.members[index];
         let guard = member.begin();
-        let (mut sender, reused) = match member.pool.checkout() {
+        let pooled = match member.pool.checkout() {
+            Some(mut sender) => match sender.ready().await {
+                Ok(()) => Some(sender),
+                Err(_) => None,
+            },
+            None => None,
+        };
+        let (mut sender, reused) = match pooled {
             Some(sender) => (sender, true),
             None => match member.pool.connect(group.connect_timeout).await {
                 Ok(sender) => {
