@@ -60,7 +60,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use targets::{Pinning, TargetKind};
+use targets::{Pinning, Relay, TargetKind};
 use units::{parse_bytes, parse_duration};
 
 #[derive(Debug, Parser)]
@@ -222,6 +222,9 @@ pub struct TcpArgs {
     /// Which way the bytes flow.
     #[arg(long, value_enum, default_value_t = Direction::Up)]
     pub direction: Direction,
+    /// Ballast's L4 relay (`[ballast] l4relay`).
+    #[arg(long, value_enum, default_value_t = Relay::Splice)]
+    pub relay: Relay,
 }
 
 /// Runs a bench on one thread (the load generator), stopping the servers on Ctrl-C.

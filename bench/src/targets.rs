@@ -199,19 +199,31 @@ pub fn free_addr() -> Result<SocketAddr> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layer {
     Http,
-    Tcp,
+    /// A `TCP` vserver relaying with `[ballast] l4relay` = this.
+    Tcp(Relay),
+}
+
+/// How Ballast's `TCP` vserver moves bytes (`[ballast] l4relay`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Relay {
+    /// User-space copy (`copy_bidirectional`).
+    Copy,
+    /// `splice(2)` through a kernel pipe.
+    Splice,
 }
 
 /// The Ballast config for one vserver in front of the backend, on one worker thread.
 pub fn ballast_config(layer: Layer, listen: SocketAddr, backend: SocketAddr) -> String {
-    let servicetype = match layer {
-        Layer::Http => "HTTP",
-        Layer::Tcp => "TCP",
+    let (servicetype, relay) = match layer {
+        Layer::Http => ("HTTP", "copy"),
+        Layer::Tcp(Relay::Copy) => ("TCP", "copy"),
+        Layer::Tcp(Relay::Splice) => ("TCP", "splice"),
     };
     format!(
         r#"# Written by `bench`: one {servicetype} vserver, one member, one worker thread.
 [ballast]
 workers = 1
+l4relay = "{relay}"
 
 [[servicegroup]]
 servicegroupname = "bench-backend"
@@ -272,7 +284,7 @@ impl Lab {
         let backend_addr = free_addr()?;
         let subcommand = match layer {
             Layer::Http => "backend",
-            Layer::Tcp => "tcp-backend",
+            Layer::Tcp(_) => "tcp-backend",
         };
         let generator_cpu = pin.enabled.then_some(pin.generator_cpu);
         let proxy_cpu = pin.enabled.then_some(pin.proxy_cpu);
@@ -362,7 +374,7 @@ mod tests {
     fn config_names_backend_and_listener() {
         let listen: SocketAddr = "127.0.0.1:8080".parse().unwrap();
         let backend: SocketAddr = "127.0.0.1:9001".parse().unwrap();
-        let text = ballast_config(Layer::Tcp, listen, backend);
+        let text = ballast_config(Layer::Tcp(Relay::Splice), listen, backend);
         assert!(text.contains("workers = 1"));
         assert!(text.contains(r#"members = [{ ip = "127.0.0.1", port = 9001 }]"#));
         assert!(text.contains("port = 8080"));

@@ -63,7 +63,7 @@ pub async fn transfer(addr: SocketAddr, bytes: u64, direction: Direction) -> Res
 pub async fn run(args: &TcpArgs, common: &Common, pin: &Pinning) -> Result<()> {
     let mut out = JsonOut::open(common.out.as_deref())?;
     let ballast = common.ballast_path()?;
-    let mut lab = Lab::start(Layer::Tcp, &common.targets, &ballast, pin).await?;
+    let mut lab = Lab::start(Layer::Tcp(args.relay), &common.targets, &ballast, pin).await?;
     let names: Vec<String> = lab.targets.iter().map(|t| t.name.clone()).collect();
     let direction = match args.direction {
         Direction::Up => "up",

@@ -272,7 +272,7 @@ fn settings(file: &FileConfig, p: &mut Problems) -> Option<Settings> {
         Duration::from_secs(30),
         p,
     );
-    let l4_relay = match section.l4relay.as_deref().unwrap_or("copy") {
+    let l4_relay = match section.l4relay.as_deref().unwrap_or("splice") {
         "copy" => Some(L4Relay::Copy),
         "splice" => Some(L4Relay::Splice),
         other => {

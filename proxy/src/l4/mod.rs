@@ -1,9 +1,10 @@
 //! The L4 data plane (`TCP` and `SSL_TCP` vservers): pick a member per connection and relay
 //! bytes both ways until both sides are done.
 //!
-//! Two relays, chosen by `[ballast] l4relay`: `copy` (tokio's `copy_bidirectional`, 8 KiB
-//! buffers in user space; works for TLS too) and `splice` ([`splice`]: kernel pipe, no copy
-//! through user space; plain `TCP` only). See `docs/performance.md` for how they measured.
+//! Two relays, chosen by `[ballast] l4relay`: `splice` (the default; [`splice`]: kernel pipe, no
+//! copy through user space; plain `TCP` only) and `copy` (tokio's `copy_bidirectional`, 8 KiB
+//! buffers in user space; what `SSL_TCP` always uses). `bench tcp` measured 4 GiB transfers on
+//! loopback: splice 9.2 Gbit/s at 0.28 relay CPU-seconds per GiB, copy 6.5 Gbit/s at 1.28.
 
 pub mod splice;
 
