@@ -1,0 +1,105 @@
+//! What a client sees when members fail: `504` when a member is slower than `svrtimeout`, `503`
+//! when no member is eligible, `502` when a member hangs up without answering. Each answer names
+//! the servicegroup, and the vserver keeps serving.
+
+use std::time::Duration;
+
+use ballast_tests::{Backend, Ballast, Net, get, members_toml, single_vserver_config};
+use http::StatusCode;
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_slower_than_svrtimeout_gets_504() {
+    let net = Net::new();
+    let app = Backend::start(net.free_addr(1), "app").await;
+    let vserver = net.free_addr(100);
+    let members = format!("svrtimeout = \"300ms\"\n{}", members_toml(&[app.addr()]));
+    let _ballast = Ballast::start(&single_vserver_config(
+        vserver,
+        "HTTP",
+        "ROUNDROBIN",
+        &members,
+        "",
+    ))
+    .await;
+    let started = Instant::now();
+    let reply = get(vserver, "/slow?ms=3000").await.expect("an answer");
+    let waited = started.elapsed();
+    assert_eq!(reply.status, StatusCode::GATEWAY_TIMEOUT);
+    assert!(
+        reply.text().contains("did not respond within"),
+        "{}",
+        reply.text()
+    );
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_secs(2),
+        "answered after {waited:?}"
+    );
+    assert_eq!(
+        get(vserver, "/").await.expect("served").status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_eligible_member_gets_503_naming_the_servicegroup() {
+    let net = Net::new();
+    let app = Backend::start(net.free_addr(1), "app").await;
+    let vserver = net.free_addr(100);
+    let members = format!(
+        "members = [{{ ip = \"{}\", port = {}, state = \"DISABLED\" }}]",
+        app.addr().ip(),
+        app.addr().port()
+    );
+    let _ballast = Ballast::start(&single_vserver_config(
+        vserver,
+        "HTTP",
+        "ROUNDROBIN",
+        &members,
+        "",
+    ))
+    .await;
+    let reply = get(vserver, "/").await.expect("an answer");
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        reply.text().contains("no member of servicegroup `pool`"),
+        "{}",
+        reply.text()
+    );
+    assert_eq!(app.requests(), 0, "a disabled member got the request");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_hangs_up_without_answering_gets_502() {
+    let net = Net::new();
+    let closer = TcpListener::bind(net.free_addr(1)).await.expect("bind");
+    let closer_addr = closer.local_addr().unwrap();
+    // Accepts, reads a little, and closes: the request went out, no response came back.
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = closer.accept().await {
+            let mut buf = [0u8; 1024];
+            let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut buf).await;
+            drop(stream);
+        }
+    });
+    let vserver = net.free_addr(100);
+    let members = members_toml(&[closer_addr]);
+    let _ballast = Ballast::start(&single_vserver_config(
+        vserver,
+        "HTTP",
+        "ROUNDROBIN",
+        &members,
+        "",
+    ))
+    .await;
+    for _ in 0..3 {
+        let reply = get(vserver, "/").await.expect("an answer");
+        assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
+        assert!(
+            reply.text().contains("failed before responding"),
+            "{}",
+            reply.text()
+        );
+    }
+}
