@@ -25,6 +25,9 @@ use crate::snapshot::Snapshot;
 /// unknown, BUSY is lifted) until a poll succeeds again.
 const FAILURES_BEFORE_UNKNOWN: u32 = 3;
 
+/// Where every LOAD monitor sample is published (a lagging subscriber loses the oldest).
+pub type LoadSamples = broadcast::Sender<Arc<Sample<MemberKey>>>;
+
 /// The poller and what it watches.
 #[derive(Debug)]
 pub struct LoadMonitors {
@@ -70,9 +73,9 @@ impl LoadMonitors {
         self.poller.as_ref().map(|p| p.stats().clone())
     }
 
-    /// Every sample, for whoever wants them (the autoscaler).
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Sample<MemberKey>>> {
-        self.samples.subscribe()
+    /// The sender every sample is published on; subscribe to it for a stream of samples.
+    pub fn samples(&self) -> LoadSamples {
+        self.samples.clone()
     }
 
     /// Watches the members of groups with a LOAD monitor, unwatches the rest.

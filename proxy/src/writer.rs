@@ -24,7 +24,7 @@ use crate::config::Config;
 use crate::config::file::FileConfig;
 use crate::health::Monitors;
 use crate::listener::{self, RunningVserver};
-use crate::load_monitors::LoadMonitors;
+use crate::load_monitors::{LoadMonitors, LoadSamples};
 use crate::member::{MemberKey, MemberState};
 use crate::snapshot::{self, Snapshot};
 use crate::stats::VserverStats;
@@ -87,6 +87,8 @@ pub struct ConfigWriter {
     pub outcomes: Arc<WriterOutcomes>,
     /// SNMP poll statistics of the LOAD monitors (`None`: the poller could not start).
     pub snmp_stats: Option<Arc<snmp_monitor::PollStats>>,
+    /// Every LOAD monitor sample, for whoever subscribes (the autoscaler).
+    load_samples: LoadSamples,
 }
 
 impl ConfigWriter {
@@ -101,6 +103,7 @@ impl ConfigWriter {
         let outcomes = Arc::new(WriterOutcomes::default());
         let load_monitors = LoadMonitors::start(snapshot.clone());
         let snmp_stats = load_monitors.stats();
+        let load_samples = load_monitors.samples();
         let mut state = WriterState {
             load_monitors,
             outcomes: outcomes.clone(),
@@ -132,6 +135,7 @@ impl ConfigWriter {
             commands,
             outcomes,
             snmp_stats,
+            load_samples,
         }
     }
 
@@ -167,6 +171,13 @@ impl ConfigWriter {
         value_rx
             .await
             .map_err(|_| EditError::Apply(ApplyError::Stopped))
+    }
+
+    /// A stream of every LOAD monitor sample (members' SNMP metrics, load and BUSY verdicts).
+    pub fn load_samples(
+        &self,
+    ) -> tokio::sync::broadcast::Receiver<Arc<snmp_monitor::Sample<MemberKey>>> {
+        self.load_samples.subscribe()
     }
 
     /// Counts a change that was rejected before it reached the writer (a reload whose file did
