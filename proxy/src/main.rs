@@ -1,9 +1,11 @@
 //! `ballast`: the whole system on one screen.
 //!
-//! `run` loads the config, starts the data plane (listeners → HTTP/TCP proxy → members, with
-//! health monitors), then waits for signals: SIGHUP re-reads the file through the same
-//! validation, SIGTERM/SIGINT drain and exit. `check` validates a file. `vm` is the backend
-//! workload that local-cloud VMs run.
+//! `run` loads the config and starts everything through [`App::start`]: the data plane
+//! (listeners → HTTP/TCP proxy → members), health and SNMP LOAD monitors, the admin API and
+//! `/metrics` (if configured) and an embedded local cloud (if `[localcloud]`); then it waits for
+//! signals: SIGHUP re-reads the file through the same validation, SIGTERM/SIGINT drain and exit.
+//! `check` validates a file. `localcloud` runs only the local cloud; `vm` is the workload each
+//! of its VMs runs.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
