@@ -122,13 +122,15 @@ async fn forward(
                 }
             },
         };
-        member.counters.requests.fetch_add(1, Relaxed);
         let replay = (reused && !replayed)
             .then(|| replayable(&request, &plan.stats))
             .flatten();
         let started = Instant::now();
         let sent =
             tokio::time::timeout(group.server_timeout, sender.try_send_request(request)).await;
+        if !matches!(&sent, Ok(Err(error)) if error.message().is_some()) {
+            member.counters.requests.fetch_add(1, Relaxed);
+        }
         let response = match sent {
             Ok(Ok(response)) => response,
             Ok(Err(mut error)) => match error.take_message() {
