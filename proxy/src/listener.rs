@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -18,6 +18,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::ServiceType;
 use crate::http::proxy::ConnContext;
+use crate::http::serve::{Protocol, serve_http, sniff};
 use crate::snapshot::Snapshot;
 
 /// A bound, listening vserver.
@@ -42,7 +43,11 @@ impl RunningVserver {
 
 /// Binds a listening socket: `SO_REUSEADDR`, `TCP_NODELAY` (inherited by accepted sockets).
 pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    let socket = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
     socket.set_reuse_address(true)?;
     socket.set_tcp_nodelay(true)?;
     socket.set_nonblocking(true)?;
@@ -121,8 +126,11 @@ impl Connection {
         drop(snapshot);
         match self.service_type {
             ServiceType::Http => {
+                let Some(protocol) = sniff(&stream, profile.client_header_timeout).await else {
+                    return;
+                };
                 let ctx = self.context(false);
-                crate::http::serve::serve_http(stream, ctx, &profile, self.close).await;
+                serve_http(stream, protocol, ctx, &profile, self.close).await;
             }
             ServiceType::Tcp => crate::l4::relay_tcp(stream, self.client, plan, l4_relay).await,
             ServiceType::Ssl | ServiceType::SslTcp => {
@@ -142,8 +150,12 @@ impl Connection {
                     }
                 };
                 if self.service_type == ServiceType::Ssl {
+                    let protocol = match stream.get_ref().1.alpn_protocol() {
+                        Some(b"h2") => Protocol::Http2,
+                        _ => Protocol::Http1,
+                    };
                     let ctx = self.context(true);
-                    crate::http::serve::serve_http(stream, ctx, &profile, self.close).await;
+                    serve_http(stream, protocol, ctx, &profile, self.close).await;
                 } else {
                     crate::l4::relay_copy(stream, self.client, plan).await;
                 }

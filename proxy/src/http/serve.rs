@@ -1,5 +1,9 @@
-//! Serving one client connection with HTTP/1.1 or HTTP/2 (cleartext prior knowledge, or
-//! negotiated by ALPN on TLS), until it closes or a graceful shutdown asks it to.
+//! Serving one client connection with HTTP/1.1 or HTTP/2 until it closes or a graceful shutdown
+//! asks it to.
+//!
+//! The protocol is known before hyper sees a byte: on TLS from ALPN, in cleartext by peeking
+//! at the first bytes for HTTP/2's connection preface (prior knowledge). So each connection runs
+//! one protocol's server directly, with no detection layer keeping buffers of its own.
 //!
 //! Limits come from `[httpprofile]`: a request head over `maxheaderlen` gets `431`, a client
 //! that does not send its head within `clientheadertimeout` is disconnected. On shutdown or when
@@ -7,50 +11,106 @@
 //! connections get GOAWAY.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use super::proxy::{ConnContext, handle};
 use crate::config::HttpProfile;
 
+/// Which HTTP a client connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Http1,
+    Http2,
+}
+
+/// Cleartext: HTTP/2 with prior knowledge starts with `PRI * HTTP/2.0`, which no HTTP/1
+/// request does. Waits (at most `timeout`) for the first three bytes without consuming them;
+/// `None` if the client sent nothing in time or closed.
+pub async fn sniff(stream: &TcpStream, timeout: Duration) -> Option<Protocol> {
+    let peek = async {
+        let mut first = [0u8; 3];
+        loop {
+            let n = stream.peek(&mut first).await.ok()?;
+            match n {
+                0 => return None,
+                3 => {
+                    return Some(if &first == b"PRI" {
+                        Protocol::Http2
+                    } else {
+                        Protocol::Http1
+                    });
+                }
+                // Fewer bytes so far: wait for more to arrive (peek returns at once otherwise).
+                _ if first[..n] != b"PRI"[..n] => return Some(Protocol::Http1),
+                _ => tokio::time::sleep(Duration::from_millis(1)).await,
+            }
+        }
+    };
+    tokio::time::timeout(timeout, peek).await.ok().flatten()
+}
+
 pub async fn serve_http<IO>(
     io: IO,
+    protocol: Protocol,
     ctx: Arc<ConnContext>,
     profile: &HttpProfile,
     shutdown: CancellationToken,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(profile.client_header_timeout)
-        .max_buf_size(profile.max_header_len)
-        .keep_alive(true);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(profile.max_header_len as u32);
     let service = service_fn(move |request| {
         let ctx = ctx.clone();
         async move { Ok::<_, Infallible>(handle(request, &ctx).await) }
     });
-    let connection = builder.serve_connection(TokioIo::new(io), service);
-    tokio::pin!(connection);
-    let result = tokio::select! {
-        result = connection.as_mut() => result,
-        () = shutdown.cancelled() => {
-            connection.as_mut().graceful_shutdown();
-            connection.await
+    let io = TokioIo::new(io);
+    let result = match protocol {
+        Protocol::Http1 => {
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(profile.client_header_timeout)
+                .max_buf_size(profile.max_header_len)
+                .keep_alive(true)
+                .serve_connection(io, service);
+            until_shutdown(connection, shutdown, |c| c.graceful_shutdown()).await
+        }
+        Protocol::Http2 => {
+            let connection = http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .max_header_list_size(profile.max_header_len as u32)
+                .serve_connection(io, service);
+            until_shutdown(connection, shutdown, |c| c.graceful_shutdown()).await
         }
     };
     if let Err(error) = result {
         tracing::debug!(%error, "client connection ended with an error");
+    }
+}
+
+/// Drives `connection`; on `shutdown`, asks it to finish gracefully and waits for that.
+async fn until_shutdown<C>(
+    connection: C,
+    shutdown: CancellationToken,
+    graceful: impl FnOnce(Pin<&mut C>),
+) -> hyper::Result<()>
+where
+    C: Future<Output = hyper::Result<()>>,
+{
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => result,
+        () = shutdown.cancelled() => {
+            graceful(connection.as_mut());
+            connection.await
+        }
     }
 }
