@@ -120,15 +120,6 @@ impl App {
         &self.writer
     }
 
-    /// The published snapshot (for stats and metrics).
-    pub fn shared_snapshot(&self) -> Arc<ArcSwap<Snapshot>> {
-        self.snapshot.clone()
-    }
-
-    pub fn snapshot(&self) -> Arc<Snapshot> {
-        self.snapshot.load_full()
-    }
-
     /// Connections currently open (HTTP and TCP, all vservers).
     pub fn in_flight(&self) -> u64 {
         use std::sync::atomic::Ordering::Relaxed;

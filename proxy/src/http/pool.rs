@@ -107,10 +107,6 @@ impl Pool {
     pub fn reopen(&self) {
         self.closed.store(false, Relaxed);
     }
-
-    pub fn idle_count(&self) -> usize {
-        self.idle.len()
-    }
 }
 
 /// Gives a connection whose response has ended back to its member's pool (unless the member is
