@@ -17,7 +17,7 @@ use snmp_monitor::{
 };
 use tokio::sync::{broadcast, mpsc};
 
-use crate::config::{Config, LbMonitor, LoadProbe, MetricKind, Probe, SnmpSecurity};
+use crate::config::{Config, LbMetricTable, LbMonitor, LoadProbe, MetricKind, Probe, SnmpSecurity};
 use crate::member::MemberKey;
 use crate::snapshot::Snapshot;
 
@@ -28,11 +28,16 @@ const FAILURES_BEFORE_UNKNOWN: u32 = 3;
 /// Where every LOAD monitor sample is published (a lagging subscriber loses the oldest).
 pub type LoadSamples = broadcast::Sender<Arc<Sample<MemberKey>>>;
 
+/// A LOAD monitor as configured, with the custom metric table it reads (`None`: built-in).
+type Watched = (LbMonitor, Option<LbMetricTable>);
+
 /// The poller and what it watches.
 #[derive(Debug)]
 pub struct LoadMonitors {
     poller: Option<Poller<MemberKey>>,
-    watched: HashMap<MemberKey, LbMonitor>,
+    /// What each member is polled with: its monitor and that monitor's metric table, so a
+    /// change to either (through a reload or the API) re-watches the member.
+    watched: HashMap<MemberKey, Watched>,
     samples: broadcast::Sender<Arc<Sample<MemberKey>>>,
 }
 
@@ -106,7 +111,8 @@ impl LoadMonitors {
         });
         let mut built: HashMap<&str, Option<Arc<LoadMonitor>>> = HashMap::new();
         for (key, monitor) in wanted {
-            if self.watched.get(&key) == Some(monitor) {
+            let watched = (monitor.clone(), metric_table(monitor, config).cloned());
+            if self.watched.get(&key) == Some(&watched) {
                 continue;
             }
             let ready = built
@@ -121,7 +127,7 @@ impl LoadMonitors {
                 .clone();
             if let Some(ready) = ready {
                 poller.watch(key.clone(), ready.target(key.addr.ip()), ready);
-                self.watched.insert(key, monitor.clone());
+                self.watched.insert(key, watched);
             }
         }
     }
@@ -132,7 +138,7 @@ fn load_monitor(monitor: &LbMonitor, config: &Config) -> Result<Arc<LoadMonitor>
     let Probe::Load(probe) = &monitor.probe else {
         unreachable!("only LOAD monitors are polled over SNMP");
     };
-    let mut spec = LoadMonitorSpec::new(&monitor.name, security(probe), table(probe, config));
+    let mut spec = LoadMonitorSpec::new(&monitor.name, security(probe), table(monitor, config));
     spec.bindings = probe
         .metrics
         .iter()
@@ -168,8 +174,16 @@ fn security(probe: &LoadProbe) -> Security {
     }
 }
 
-fn table(probe: &LoadProbe, config: &Config) -> MetricTable {
-    let Some(table) = config.metric_tables.iter().find(|t| t.name == probe.table) else {
+/// The custom `lbmetrictable` a LOAD monitor reads; `None` for the built-in `linux` table.
+fn metric_table<'a>(monitor: &LbMonitor, config: &'a Config) -> Option<&'a LbMetricTable> {
+    let Probe::Load(probe) = &monitor.probe else {
+        return None;
+    };
+    config.metric_tables.iter().find(|t| t.name == probe.table)
+}
+
+fn table(monitor: &LbMonitor, config: &Config) -> MetricTable {
+    let Some(table) = metric_table(monitor, config) else {
         return MetricTable::linux();
     };
     let metrics = table.metrics.iter().filter_map(|m| {

@@ -53,11 +53,12 @@ pub struct GroupPlan {
 
 impl Snapshot {
     pub fn empty() -> Snapshot {
+        let config = Config::empty();
         Snapshot {
-            config: Arc::new(Config::empty()),
+            http_profile: config.http_profile.clone(),
+            config: Arc::new(config),
             vservers: HashMap::new(),
             groups: HashMap::new(),
-            http_profile: Config::empty().http_profile,
         }
     }
 

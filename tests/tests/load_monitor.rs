@@ -242,3 +242,76 @@ servicegroupname = "pool"
     let (_, openmetrics) = scrape(metrics, Some(OPENMETRICS_ACCEPT)).await;
     assert_openmetrics_parses(&openmetrics);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_metric_table_changed_through_the_api_is_polled_at_once() {
+    let net = Net::new();
+    let app = Backend::start(net.free_addr(1), "app").await;
+    let snmp_port = ballast_tests::free_port(net.ip(1));
+    agent(SocketAddr::new(net.ip(1), snmp_port), 25).await;
+    let (vserver, admin) = (net.free_addr(250), net.free_addr(251));
+    let config = format!(
+        r#"{BALLAST_SECTION}[admin]
+listen = "{admin}"
+passwordfile = "admin.pass"
+
+[[lbmetrictable]]
+metrictable = "app"
+metrics = [{{ metric = "util", snmpoid = "1.3.6.1.4.1.2021.11.11.0" }}]
+
+[[lbmonitor]]
+monitorname = "load"
+type = "LOAD"
+metrictable = "app"
+destport = {snmp_port}
+interval = "200ms"
+resptimeout = "100ms"
+
+[[servicegroup]]
+servicegroupname = "pool"
+servicetype = "HTTP"
+monitor = ["load"]
+{}
+
+[[lbvserver]]
+name = "web"
+servicetype = "HTTP"
+ipv46 = "{}"
+port = {}
+servicegroupname = "pool"
+"#,
+        members_toml(&[app.addr()]),
+        vserver.ip(),
+        vserver.port()
+    );
+    let _ballast =
+        Ballast::start_with_files(&config, &[("admin.pass", b"table-test-password\n")]).await;
+    let nitro = Nitro::new(admin, "nsroot", "table-test-password");
+    let util = || async {
+        let stat = nitro.get("stat/servicegroup/pool?statbindings=yes").await;
+        stat.body["servicegroup"][0]["servicegroupmember"][0]["metrics"]["util"].as_f64()
+    };
+    let until = |wanted: f64| async move {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while tokio::time::Instant::now() < deadline {
+            if util().await == Some(wanted) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    };
+    assert!(
+        until(75.0).await,
+        "the table's OID (ssCpuIdle = 75) was never read"
+    );
+    // Point the metric at ssCpuUser (25): the member is polled with the new table.
+    let changed = nitro
+        .put(
+            "config/lbmetrictable",
+            serde_json::json!({"lbmetrictable": {"metrictable": "app", "metrics": [{"metric": "util", "snmpoid": "1.3.6.1.4.1.2021.11.9.0"}]}}),
+        )
+        .await;
+    assert!(changed.status.is_success(), "{:?}", changed.body);
+    assert!(until(25.0).await, "the changed table was not polled");
+}

@@ -54,7 +54,7 @@ pub fn pick(
             Score::Connections | Score::Load => active,
             Score::ResponseTime => u128::from(member.response_time_us()) * (active + 1),
         };
-        // Scale by the product of the other weights: raw_i / w_i compared exactly.
+        // Score per unit of weight; ×100 keeps two digits through the integer division.
         let scaled = raw * 100 / u128::from(weights[index].max(1));
         if best.is_none_or(|(_, b)| scaled < b) {
             best = Some((index, scaled));
