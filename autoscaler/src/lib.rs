@@ -1,7 +1,25 @@
-//! Ballast's autoscale engine.
+//! Ballast's autoscale engine: keeps a servicegroup's fleet of CloudStack VMs the right size.
 //!
-//! Where it sits: a sans-I/O decision core (takes samples and `now`, returns actions) and a
-//! thin async driver that executes those actions against a CloudStack-compatible API and the
-//! proxy's config writer. See `DESIGN.md`, "Autoscale engine".
+//! Where it sits: the driver reads member figures from the proxy (through [`Fleet`]) and feeds
+//! them with `now` to the decision [`core`], which returns actions; the driver executes them
+//! against a CloudStack-compatible API (through [`Cloud`]) and the proxy's config writer, and
+//! records every step as an [`Event`].
 //!
-//! Status: empty. The autoscaler issue fills it.
+//! - [`policy`]: one group's rules, in the engine's own types.
+//! - [`core`]: the sans-I/O decision core (no tokio, no I/O; `now` is an argument).
+//! - [`event`]: event kinds and events; [`history`]: the bounded, shared event history.
+//!
+//! See `docs/architecture.md` for the rules and how a restart stays safe.
+
+#![forbid(unsafe_code)]
+
+pub mod core;
+pub mod event;
+pub mod policy;
+
+pub use crate::core::{
+    Action, CloudState, CloudVm, DeployError, GroupCore, GroupPhase, Inventory, LaunchId,
+    MemberSample, Status,
+};
+pub use event::{Event, EventKind};
+pub use policy::{LaunchLimits, MetricRule, MetricSource, Policy, Victim};
