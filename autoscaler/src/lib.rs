@@ -7,19 +7,33 @@
 //!
 //! - [`policy`]: one group's rules, in the engine's own types.
 //! - [`core`]: the sans-I/O decision core (no tokio, no I/O; `now` is an argument).
-//! - [`event`]: event kinds and events; [`history`]: the bounded, shared event history.
+//! - [`event`]: event kinds and events; [`history`]: the bounded, shared event history and
+//!   each group's latest status.
+//! - [`driver`]: the async part: samples, reconcile, and each action as a task.
+//! - [`cloud`] and [`fleet`]: the traits the driver reaches the world through;
+//!   [`cloud_stack`]: [`Cloud`] over the CloudStack API.
 //!
 //! See `docs/architecture.md` for the rules and how a restart stays safe.
 
 #![forbid(unsafe_code)]
 
+pub mod cloud;
+pub mod cloud_stack;
 pub mod core;
+pub mod driver;
 pub mod event;
+pub mod fleet;
+pub mod history;
 pub mod policy;
 
 pub use crate::core::{
     Action, CloudState, CloudVm, DeployError, GroupCore, GroupPhase, Inventory, LaunchId,
     MemberSample, Status,
 };
+pub use cloud::{Cloud, DeployRequest, Deployment, JobState};
+pub use cloud_stack::{CloudStackCloud, VmProfile};
+pub use driver::{Controls, Driver};
+pub use fleet::{Fleet, FleetError, MemberView};
+pub use history::{EventRecord, GroupRecord, History};
 pub use event::{Event, EventKind};
 pub use policy::{LaunchLimits, MetricRule, MetricSource, Policy, Victim};
