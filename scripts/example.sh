@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --release -p ballast-proxy --bin ballast
+cargo build --release --bin ballast
 BALLAST=target/release/ballast
 
 pids=()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test from a fresh clone on Debian: installs the real peers the tests use, builds
-# the `ballast` binary that the end-to-end tests start, then runs the whole workspace's tests.
+# Runs every test from a fresh clone on Debian: installs the real peers the tests use, then runs
+# the whole workspace's tests. The end-to-end tests are integration tests of the root `ballast`
+# package, so cargo builds the binary they start before it runs them.
 #
 # Peers: net-snmp's snmpd/snmpget (Debian `snmpd`, `snmp`), promtool (extracted from Debian's
 # `prometheus` package into .tools/), and a Python virtualenv (.venv/) with the CloudStack
@@ -45,5 +46,4 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import ssl, cs, libcloud,
     .venv/bin/pip install -q --disable-pip-version-check cs apache-libcloud prometheus_client
 fi
 
-cargo build --workspace --bins
 cargo test --workspace

@@ -1,24 +1,25 @@
-//! The composition root's helper: starts the data plane for a config and holds the handles
-//! that `main` needs (apply a new config, shut down).
+//! [`App`]: starts every part for a validated config and holds the handles that `main` needs
+//! (apply a new config, shut down): the embedded local cloud, the one config writer and the
+//! data plane it publishes, the admin API and `/metrics`.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use arc_swap::ArcSwap;
+use ballast_proxy::api::AdminApi;
+use ballast_proxy::api::auth::Auth;
+use ballast_proxy::config::Config;
+use ballast_proxy::member::MemberStatus;
+use ballast_proxy::metrics::Metrics;
+use ballast_proxy::snapshot::Snapshot;
+use ballast_proxy::writer::{ApplyError, ConfigWriter};
+use cloudstack::localcloud::LocalCloud;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use cloudstack::localcloud::LocalCloud;
-
-use crate::api::AdminApi;
-use crate::api::auth::Auth;
-use crate::config::Config;
-use crate::metrics::Metrics;
-use crate::snapshot::Snapshot;
-use crate::writer::{ApplyError, ConfigWriter};
-
-use anyhow::Context;
+use crate::config::AppConfig;
 
 /// A running Ballast.
 #[derive(Debug)]
@@ -32,16 +33,20 @@ pub struct App {
 }
 
 impl App {
-    /// Binds every vserver of `config` and starts serving.
-    /// Binds every vserver of `config` (loaded from `config_path`) and starts serving, with the
-    /// admin API and `/metrics` if the config asks for them.
-    pub async fn start(config: Config, config_path: &Path) -> anyhow::Result<App> {
+    /// Starts the local cloud (if `[localcloud]`), binds every vserver of `config` (loaded
+    /// from `config_path`) and starts serving, with the admin API and `/metrics` if the config
+    /// asks for them.
+    pub async fn start(config: AppConfig, config_path: &Path) -> anyhow::Result<App> {
+        let AppConfig {
+            proxy: config,
+            local_cloud,
+        } = config;
         let base_dir = config_path
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default();
         let admin = config.admin.clone();
-        let local_cloud = match config.local_cloud.clone() {
+        let local_cloud = match local_cloud {
             Some(cloud) => Some(
                 LocalCloud::start(cloud)
                     .await
@@ -67,17 +72,19 @@ impl App {
             .unwrap_or_default();
         writer.apply(config).await?;
         wait_for_first_probes(&snapshot, first_probe).await;
-        tokio::spawn(crate::health::expire_passive_downs(snapshot.clone()));
+        tokio::spawn(ballast_proxy::health::expire_passive_downs(
+            snapshot.clone(),
+        ));
 
         if let Some(settings) = metrics {
-            let listener = crate::listener::bind(settings.listen)
+            let listener = ballast_proxy::listener::bind(settings.listen)
                 .with_context(|| format!("metrics cannot listen on {}", settings.listen))?;
             let registry = Arc::new(Metrics::new(
                 snapshot.clone(),
                 writer.outcomes.clone(),
                 writer.snmp_stats.clone(),
             ));
-            tokio::spawn(crate::metrics::serve(
+            tokio::spawn(ballast_proxy::metrics::serve(
                 listener,
                 registry,
                 shutdown.child_token(),
@@ -86,7 +93,7 @@ impl App {
         }
         if let Some(settings) = admin {
             let auth = Auth::load(&settings).map_err(anyhow::Error::msg)?;
-            let listener = crate::listener::bind(settings.listen)
+            let listener = ballast_proxy::listener::bind(settings.listen)
                 .with_context(|| format!("admin API cannot listen on {}", settings.listen))?;
             let save_path = settings
                 .save_path
@@ -98,7 +105,11 @@ impl App {
                 auth,
                 save_path,
             ));
-            tokio::spawn(crate::api::serve(listener, api, shutdown.child_token()));
+            tokio::spawn(ballast_proxy::api::serve(
+                listener,
+                api,
+                shutdown.child_token(),
+            ));
             tracing::info!(address = %settings.listen, user = settings.user, "admin API listening");
         }
         Ok(App {
@@ -156,7 +167,7 @@ async fn wait_for_first_probes(snapshot: &ArcSwap<Snapshot>, limit: Duration) {
             .groups
             .values()
             .flat_map(|g| &g.members)
-            .all(|m| m.status() != crate::member::MemberStatus::Down)
+            .all(|m| m.status() != MemberStatus::Down)
     };
     while !all_up() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;

@@ -1,134 +1,46 @@
 //! `ballast`: the whole system on one screen.
 //!
-//! `run` loads the config and starts everything through [`App::start`]: the data plane
-//! (listeners → HTTP/TCP proxy → members), health and SNMP LOAD monitors, the admin API and
-//! `/metrics` (if configured) and an embedded local cloud (if `[localcloud]`); then it waits for
-//! signals: SIGHUP re-reads the file through the same validation, SIGTERM/SIGINT drain and exit.
-//! `check` validates a file. `localcloud` runs only the local cloud; `vm` is the workload each
-//! of its VMs runs.
+//! `run` loads the config ([`config::AppConfig`]: the data plane's config and `[localcloud]`)
+//! and starts everything through [`App::start`]: an embedded local cloud (if `[localcloud]`),
+//! the data plane (listeners → HTTP/TCP proxy → members), health and SNMP LOAD monitors, the
+//! admin API and `/metrics` (if configured); then it waits for signals: SIGHUP re-reads the
+//! file through the same validation, SIGTERM/SIGINT drain and exit. `check` validates a file.
+//! `localcloud` runs only the local cloud; `vm` is the workload each of its VMs runs.
+//!
+//! Modules: [`cli`] (subcommands and flags), [`config`] (loading a file), [`app`] (starting
+//! and stopping the parts).
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+mod app;
+mod cli;
+mod config;
+
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use ballast_proxy::app::App;
-use ballast_proxy::config::Config;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "ballast",
-    version,
-    about = "A load-balancing proxy that keeps its own fleet the right size"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Run the proxy with a config file.
-    Run {
-        #[arg(long)]
-        config: PathBuf,
-        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
-        log_format: LogFormat,
-    },
-    /// Validate a config file, print every problem, exit 1 on any.
-    Check {
-        #[arg(long)]
-        config: PathBuf,
-    },
-    /// The HTTP workload a local-cloud VM runs (also a handy test backend).
-    Vm {
-        #[arg(long)]
-        listen: SocketAddr,
-        #[arg(long, default_value = "vm")]
-        name: String,
-        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
-        log_format: LogFormat,
-        /// The local cloud's VM id, reported in the `x-ballast-vm-id` header.
-        #[arg(long)]
-        id: Option<String>,
-        /// vCPUs: how many requests burn CPU at the same time.
-        #[arg(long, default_value_t = 1)]
-        vcpus: usize,
-        /// CPU time each request burns, in microseconds.
-        #[arg(long, default_value_t = 0)]
-        request_cpu_us: u64,
-        /// Response body size in bytes.
-        #[arg(long, default_value_t = 0)]
-        response_bytes: usize,
-        /// The VM's memory size in MB.
-        #[arg(long)]
-        memory_mb: Option<u32>,
-        /// UDP port of the VM's SNMP agent on the listen address (0: no agent).
-        #[arg(long, default_value_t = 161)]
-        snmp_port: u16,
-        /// The SNMP agent's v2c community.
-        #[arg(long, default_value = "public")]
-        snmp_community: String,
-        /// Exit when stdin closes (the local cloud holds the other end).
-        #[arg(long)]
-        exit_with_stdin: bool,
-    },
-    /// Only the CloudStack-compatible local cloud (its VMs are `ballast vm` processes).
-    Localcloud {
-        #[arg(long)]
-        config: PathBuf,
-        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
-        log_format: LogFormat,
-    },
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
-}
+use crate::app::App;
+use crate::cli::{Cli, Command};
+use crate::config::AppConfig;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
+    let result = match Cli::parse().command {
         Command::Check { config } => return check(&config),
         Command::Run { config, log_format } => {
-            init_logging(log_format);
+            log_format.init();
             run(&config)
         }
-        Command::Vm {
-            listen,
-            name,
-            log_format,
-            id,
-            vcpus,
-            request_cpu_us,
-            response_bytes,
-            memory_mb,
-            snmp_port,
-            snmp_community,
-            exit_with_stdin,
-        } => {
-            init_logging(log_format);
-            let options = ballast_proxy::workload::WorkloadOptions {
-                id,
-                vcpus,
-                request_cpu: std::time::Duration::from_micros(request_cpu_us),
-                response_bytes,
-                memory_mb,
-                snmp_port: (snmp_port != 0).then_some(snmp_port),
-                snmp_community,
-                exit_with_stdin,
-                ..ballast_proxy::workload::WorkloadOptions::new(listen, name)
-            };
-            runtime(Some(1)).and_then(|rt| Ok(rt.block_on(ballast_proxy::workload::run(options))?))
-        }
         Command::Localcloud { config, log_format } => {
-            init_logging(log_format);
+            log_format.init();
             runtime(None)
                 .and_then(|rt| Ok(rt.block_on(cloudstack::localcloud::run_from_file(&config))?))
+        }
+        Command::Vm(vm) => {
+            vm.log_format.init();
+            let workload = ballast_proxy::workload::run(vm.options());
+            runtime(Some(1)).and_then(|rt| Ok(rt.block_on(workload)?))
         }
     };
     match result {
@@ -142,8 +54,8 @@ fn main() -> ExitCode {
 }
 
 fn check(path: &Path) -> ExitCode {
-    match Config::load(path) {
-        Ok(config) => {
+    match AppConfig::load(path) {
+        Ok(AppConfig { proxy: config, .. }) => {
             println!(
                 "{}: OK ({} lbvserver, {} servicegroup, {} lbmonitor, {} sslcertkey)",
                 path.display(),
@@ -163,10 +75,10 @@ fn check(path: &Path) -> ExitCode {
 
 fn run(path: &Path) -> anyhow::Result<()> {
     let config =
-        Config::load(path).with_context(|| format!("cannot start with {}", path.display()))?;
-    runtime(config.settings.workers)?.block_on(async {
-        let shutdown_timeout = config.settings.shutdown_timeout;
-        let vservers = config.vservers.len();
+        AppConfig::load(path).with_context(|| format!("cannot start with {}", path.display()))?;
+    runtime(config.proxy.settings.workers)?.block_on(async {
+        let shutdown_timeout = config.proxy.settings.shutdown_timeout;
+        let vservers = config.proxy.vservers.len();
         let app = App::start(config, path).await?;
         tracing::info!(vservers, config = %path.display(), "ballast ready");
 
@@ -190,10 +102,11 @@ fn run(path: &Path) -> anyhow::Result<()> {
     })
 }
 
-/// SIGHUP: the same validation as at start; a bad file changes nothing.
+/// SIGHUP: the same validation as at start; a bad file changes nothing. (The local cloud keeps
+/// running as it started.)
 async fn reload(app: &App, path: &Path) {
-    let config = match Config::load(path) {
-        Ok(config) => config,
+    let config = match AppConfig::load(path) {
+        Ok(config) => config.proxy,
         Err(error) => {
             let problems: Vec<String> = error.problems.iter().map(ToString::to_string).collect();
             tracing::error!(problems = problems.join("\n"), "config rejected");
@@ -221,16 +134,4 @@ fn runtime(workers: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime> {
         None => tokio::runtime::Builder::new_multi_thread(),
     };
     Ok(builder.enable_all().build()?)
-}
-
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-    }
 }

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Alternating wrk runs against HAProxy, nginx and Ballast (each pinned to CPU 1, alone) in front
 # of the same backend (bench backend, CPU 0); wrk on CPU 0. Prints req/s, latency, proxy CPU/req.
-# Needs: apt-get install haproxy nginx-light wrk bc; cargo build --release -p ballast-proxy -p ballast-bench
+# Needs: apt-get install haproxy nginx-light wrk bc; cargo build --release -p ballast -p ballast-bench
 B="$(cd "$(dirname "$0")/../.." && pwd)/target/release"
 WORK=$(mktemp -d); cp "$(dirname "$0")"/{haproxy.cfg,nginx.conf,ballast.toml} "$WORK"; cd "$WORK"; mkdir -p body proxy fcgi uwsgi scgi; sed -i "s|/tmp/cmp|$WORK|g" nginx.conf
 nice -n -20 taskset -c 0 $B/bench backend --listen 127.0.0.1:28000 >/dev/null 2>&1 & BE=$!

@@ -315,7 +315,7 @@ impl Lab {
                 TargetKind::Ballast => {
                     if !ballast.is_file() {
                         bail!(
-                            "no Ballast binary at {}: build it (`cargo build --release -p ballast-proxy`), \
+                            "no Ballast binary at {}: build it (`cargo build --release -p ballast`), \
                              pass --ballast PATH, or measure only `--targets direct`",
                             ballast.display()
                         );

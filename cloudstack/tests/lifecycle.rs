@@ -283,7 +283,7 @@ async fn vm_processes_die_with_the_localcloud_binary_even_when_it_is_killed() {
     let config = dir.join("localcloud.toml");
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../configs/localcloud.toml"
+        "/configs/localcloud.toml"
     ))
     .expect("configs/localcloud.toml")
     .replace(

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 async fn run_script(script: &str, args: &[String]) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/python")
+        .join("cloudstack/tests/python")
         .join(script);
     let output = tokio::process::Command::new(venv_python())
         .arg(&path)

@@ -1,4 +1,6 @@
-//! Ballast's data plane, config model and composition root.
+//! Ballast's data plane library: config model, the one config writer, proxying, monitors,
+//! the admin API and metrics. The `ballast` binary (the workspace's root package) composes it
+//! with the local cloud and the autoscaler; this crate depends on neither.
 //!
 //! Data flow, top to bottom (see `DESIGN.md`):
 //!
@@ -11,15 +13,15 @@
 //! - [`listener`]: accept loops; each connection goes to [`http`] (`HTTP`, `SSL`) or [`l4`]
 //!   (`TCP`, `SSL_TCP`), with [`tls`] termination in front where configured.
 //! - [`lb`]: the load-balancing methods.
-//! - [`health`]: `TCP` and `HTTP` monitors.
-//! - [`app`]: starts it all for `main`; [`workload`]: the `ballast vm` backend program.
+//! - [`health`]: `TCP` and `HTTP` monitors; [`load_monitors`]: SNMP `LOAD` monitors.
+//! - [`api`]: the NITRO-like admin API; [`save`]: `nsconfig save`; [`metrics`]: `/metrics`.
+//! - [`workload`]: the `ballast vm` backend program.
 //!
 //! The data-plane modules import no control-plane crate.
 
 #![forbid(unsafe_code)]
 
 pub mod api;
-pub mod app;
 pub mod config;
 pub mod health;
 pub mod http;

@@ -1,11 +1,16 @@
 //! The `ballast` binary as a child process.
 //!
-//! [`Ballast::start`] writes the config into a fresh [`TempDir`], runs
+//! Each test file names the binary cargo built for it once, as
+//! `const BALLAST: Binary = Binary::new(env!("CARGO_BIN_EXE_ballast"));` (cargo sets that
+//! variable only when it compiles an integration test of the package that owns the binary, the
+//! root `ballast` package, and builds the binary first, so a test never runs a stale one).
+//!
+//! [`Binary::start`] writes the config into a fresh [`TempDir`], runs
 //! `ballast run --config FILE --log-format json` and waits for `ballast ready`. A thread reads
 //! stderr: every line is kept (parsed as JSON where it is JSON, else as a string) and echoed to
 //! the test's stderr (shown by `cargo test` when a test fails). Waiting for a log event is
-//! woken by each new line, with a deadline. Dropping a `Ballast` kills the process (SIGKILL)
-//! and removes its directory.
+//! woken by each new line, with a deadline. Dropping a [`Ballast`] kills the process (SIGKILL)
+//! and removes its directory. [`Binary::check`] runs `ballast check`.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -26,29 +31,56 @@ const RELOAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long SIGTERM may take to end the process (test configs use `shutdowntimeout = "5s"`).
 const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// The `ballast` binary next to this test executable: `target/debug/deps/<test>-<hash>` runs,
-/// so the binary is `target/debug/ballast`. `BALLAST_BIN` overrides it.
-pub fn ballast_bin() -> PathBuf {
-    if let Some(path) = std::env::var_os("BALLAST_BIN") {
-        return PathBuf::from(path);
+/// The `ballast` binary under test.
+#[derive(Debug, Clone, Copy)]
+pub struct Binary {
+    built: &'static str,
+}
+
+impl Binary {
+    /// The binary at `built`: pass `env!("CARGO_BIN_EXE_ballast")`.
+    pub const fn new(built: &'static str) -> Binary {
+        Binary { built }
     }
-    let exe = std::env::current_exe().expect("the test executable has a path");
-    let deps = exe
-        .parent()
-        .expect("the test executable lives in a directory");
-    let profile_dir = if deps.ends_with("deps") {
-        deps.parent().expect("deps/ has a parent")
-    } else {
-        deps
-    };
-    let bin = profile_dir.join("ballast");
-    if !bin.is_file() {
-        panic!(
-            "no ballast binary at {}: build it first: cargo build -p ballast-proxy --bin ballast",
-            bin.display()
-        );
+
+    /// Its path: `BALLAST_BIN` if set (to test another build), else the one cargo built.
+    pub fn path(&self) -> PathBuf {
+        std::env::var_os("BALLAST_BIN").map_or_else(|| PathBuf::from(self.built), PathBuf::from)
     }
-    bin
+
+    /// Starts `ballast run` with `config_toml` and waits for `ballast ready`.
+    pub async fn start(&self, config_toml: &str) -> Ballast {
+        self.start_with_files(config_toml, &[]).await
+    }
+
+    /// Like [`Binary::start`], with extra files (certificates ...) written next to the config
+    /// first, so the config can name them by relative path.
+    pub async fn start_with_files(&self, config_toml: &str, files: &[(&str, &[u8])]) -> Ballast {
+        Ballast::start(self.path(), config_toml, files).await
+    }
+
+    /// Runs `ballast check --config FILE` on `config_toml`: (exit code, stdout, stderr).
+    pub fn check(&self, config_toml: &str) -> (i32, String, String) {
+        let dir = TempDir::new("check");
+        let path = dir.write("check.toml", config_toml);
+        self.check_file(&path)
+    }
+
+    /// Runs `ballast check --config path`: (exit code, stdout, stderr).
+    pub fn check_file(&self, path: &Path) -> (i32, String, String) {
+        let output = Command::new(self.path())
+            .arg("check")
+            .arg("--config")
+            .arg(path)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|error| panic!("cannot run {} check: {error}", self.built));
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
 }
 
 /// What a SIGHUP led to.
@@ -73,20 +105,13 @@ pub struct Ballast {
 }
 
 impl Ballast {
-    /// Starts `ballast run` with `config_toml` and waits for `ballast ready`.
-    pub async fn start(config_toml: &str) -> Ballast {
-        Ballast::start_with_files(config_toml, &[]).await
-    }
-
-    /// Like [`Ballast::start`], with extra files (certificates ...) written next to the config
-    /// first, so the config can name them by relative path.
-    pub async fn start_with_files(config_toml: &str, files: &[(&str, &[u8])]) -> Ballast {
+    async fn start(binary: PathBuf, config_toml: &str, files: &[(&str, &[u8])]) -> Ballast {
         let dir = TempDir::new("ballast");
         for (name, contents) in files {
             dir.write(name, contents);
         }
         let config_path = dir.write("ballast.toml", config_toml);
-        let mut child = Command::new(ballast_bin())
+        let mut child = Command::new(&binary)
             .arg("run")
             .arg("--config")
             .arg(&config_path)
@@ -99,7 +124,7 @@ impl Ballast {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|error| panic!("cannot start {}: {error}", ballast_bin().display()));
+            .unwrap_or_else(|error| panic!("cannot start {}: {error}", binary.display()));
         let stderr = child.stderr.take().expect("stderr is piped");
         let pid = child.id();
         let logs = Arc::new(Mutex::new(Vec::new()));
@@ -326,27 +351,4 @@ pub fn member_state_changed(member: SocketAddr, to: &str) -> impl Fn(&Value) -> 
             && field(line, "member") == Some(member.to_string().as_str())
             && field(line, "to") == Some(to)
     }
-}
-
-/// Runs `ballast check --config FILE` on `config_toml`: (exit code, stdout, stderr).
-pub fn run_check(config_toml: &str) -> (i32, String, String) {
-    let dir = TempDir::new("check");
-    let path = dir.write("check.toml", config_toml);
-    run_check_file(&path)
-}
-
-/// Runs `ballast check --config path`: (exit code, stdout, stderr).
-pub fn run_check_file(path: &Path) -> (i32, String, String) {
-    let output = Command::new(ballast_bin())
-        .arg("check")
-        .arg("--config")
-        .arg(path)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run ballast check: {error}"));
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }

@@ -2,13 +2,22 @@
 //! backends and real clients, all on 127.0.0.0/8 with free ports.
 //!
 //! The tests themselves live in `tests/tests/*.rs`, one file per theme (distribution, health,
-//! drain, reload, TLS, bad input, `ballast check`, shutdown). This crate only holds what they
-//! share:
+//! drain, reload, TLS, bad input, `ballast check`, shutdown). They are integration tests of the
+//! root `ballast` package (listed in its `Cargo.toml`), so `cargo test` builds the binary first
+//! and tells each test its path; each file names it once:
+//!
+//! ```text
+//! const BALLAST: Binary = Binary::new(env!("CARGO_BIN_EXE_ballast"));
+//! let ballast = BALLAST.start(&config).await;
+//! ```
+//!
+//! This crate only holds what they share:
 //!
 //! - [`addrs`]: distinct loopback addresses per test ([`Net`]) and [`free_port`].
-//! - [`ballast`]: [`Ballast`] starts `ballast run --config FILE --log-format json`, keeps every
+//! - [`ballast`]: [`Binary`], the binary under test: [`Binary::start`] runs
+//!   `ballast run --config FILE --log-format json` and gives a [`Ballast`], which keeps every
 //!   JSON log line, waits for events (`ballast ready`, `config reloaded`, `member state changed`
-//!   ...), sends signals, and kills the process on drop; [`run_check`] runs `ballast check`.
+//!   ...), sends signals, and kills the process on drop; [`Binary::check`] runs `ballast check`.
 //! - [`backend`]: [`Backend`], an in-process hyper HTTP/1.1 + h2c server that answers with its
 //!   name (and `/slow`, `/healthz`, `/echo-headers`, `/truncate`), counts requests and can be
 //!   stopped and restarted on the same address; [`EchoBackend`], a TCP echo server for L4.
@@ -23,7 +32,8 @@
 //! Every helper waits on a condition with a deadline (never a bare sleep), and everything a test
 //! starts is stopped when its handle drops.
 //!
-//! The binary must be built first: `cargo build -p ballast-proxy --bin ballast`.
+//! Run them with `cargo test -p ballast` (one file: `--test reload`); `BALLAST_BIN=PATH` runs
+//! them against another build.
 
 pub mod addrs;
 pub mod backend;
@@ -37,9 +47,7 @@ pub mod raw;
 
 pub use addrs::{Net, free_port};
 pub use backend::{Backend, EchoBackend};
-pub use ballast::{
-    Ballast, Reload, ballast_bin, field, is_event, member_state_changed, run_check, run_check_file,
-};
+pub use ballast::{Ballast, Binary, Reload, field, is_event, member_state_changed};
 pub use certs::{TestCa, TestCert};
 pub use client::{H1, H2, Load, LoadReport, Reply, fetch_all, get, tally};
 pub use files::TempDir;

@@ -7,10 +7,13 @@ use std::time::Duration;
 
 use ballast_tests::nitro::{Credentials, Nitro};
 use ballast_tests::{
-    BALLAST_SECTION, Backend, Ballast, Load, Net, TempDir, get, members_toml, wait_until,
+    BALLAST_SECTION, Backend, Ballast, Binary, Load, Net, TempDir, get, members_toml, wait_until,
 };
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
+
+/// The `ballast` binary cargo built for this test run.
+const BALLAST: Binary = Binary::new(env!("CARGO_BIN_EXE_ballast"));
 
 const PASSWORD: &str = "Pw-7f3c9e1a-do-not-log";
 
@@ -59,11 +62,12 @@ servicegroupname = "pool"
 async fn start(net: &Net, members: &[SocketAddr], extra: &str) -> Admin {
     let admin = net.free_addr(250);
     let vserver = net.free_addr(251);
-    let ballast = Ballast::start_with_files(
-        &config(admin, vserver, members, extra),
-        &[("admin.pass", format!("{PASSWORD}\n").as_bytes())],
-    )
-    .await;
+    let ballast = BALLAST
+        .start_with_files(
+            &config(admin, vserver, members, extra),
+            &[("admin.pass", format!("{PASSWORD}\n").as_bytes())],
+        )
+        .await;
     Admin {
         ballast,
         nitro: Nitro::new(admin, "nsroot", PASSWORD),
@@ -662,9 +666,9 @@ async fn a_saved_config_restarts_to_the_same_state() {
     assert_done(&saved, StatusCode::OK, "save");
     let text = std::fs::read_to_string(admin.ballast.config_path()).expect("the saved config");
     assert!(admin.ballast.terminate().await.success());
-    let restarted =
-        Ballast::start_with_files(&text, &[("admin.pass", format!("{PASSWORD}\n").as_bytes())])
-            .await;
+    let restarted = BALLAST
+        .start_with_files(&text, &[("admin.pass", format!("{PASSWORD}\n").as_bytes())])
+        .await;
     let after = everything(&nitro).await;
     assert_eq!(after, before, "the restarted config differs");
     drop(restarted);
@@ -678,11 +682,12 @@ async fn a_save_killed_at_any_moment_leaves_the_old_or_the_new_file() {
     let vserver = net.free_addr(251);
     let original = config(admin_addr, vserver, &[a.addr()], "");
     for round in 0..12u64 {
-        let ballast = Ballast::start_with_files(
-            &original,
-            &[("admin.pass", format!("{PASSWORD}\n").as_bytes())],
-        )
-        .await;
+        let ballast = BALLAST
+            .start_with_files(
+                &original,
+                &[("admin.pass", format!("{PASSWORD}\n").as_bytes())],
+            )
+            .await;
         let nitro = Nitro::new(admin_addr, "nsroot", PASSWORD);
         let path = ballast.config_path().to_owned();
         let old = std::fs::read_to_string(&path).unwrap();
@@ -714,7 +719,7 @@ async fn a_save_killed_at_any_moment_leaves_the_old_or_the_new_file() {
                 "round {round}: neither old nor new:\n{now}"
             );
         }
-        let (code, _, stderr) = ballast_tests::run_check_file(&path);
+        let (code, _, stderr) = BALLAST.check_file(&path);
         assert_eq!(code, 0, "round {round}: the file is torn: {stderr}");
         drop(ballast);
     }

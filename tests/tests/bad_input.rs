@@ -8,10 +8,13 @@ use std::time::Duration;
 
 use ballast_tests::certs::{TestCa, connect_tls};
 use ballast_tests::raw::{self, RawReply};
-use ballast_tests::{Backend, Ballast, H1, H2, Net, members_toml, single_vserver_config};
+use ballast_tests::{Backend, Ballast, Binary, H1, H2, Net, members_toml, single_vserver_config};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
+
+/// The `ballast` binary cargo built for this test run.
+const BALLAST: Binary = Binary::new(env!("CARGO_BIN_EXE_ballast"));
 
 /// How long a raw exchange waits for the proxy to answer and close.
 const RAW_TIMEOUT: Duration = Duration::from_secs(3);
@@ -30,14 +33,15 @@ async fn setup(clientheadertimeout: &str) -> Setup {
     let profile = format!(
         "[httpprofile]\nmaxheaderlen = 8192\nclientheadertimeout = \"{clientheadertimeout}\"\n"
     );
-    let ballast = Ballast::start(&single_vserver_config(
-        vserver,
-        "HTTP",
-        "ROUNDROBIN",
-        &members_toml(&[app.addr()]),
-        &profile,
-    ))
-    .await;
+    let ballast = BALLAST
+        .start(&single_vserver_config(
+            vserver,
+            "HTTP",
+            "ROUNDROBIN",
+            &members_toml(&[app.addr()]),
+            &profile,
+        ))
+        .await;
     Setup {
         ballast,
         app,
@@ -246,14 +250,15 @@ async fn garbage_on_an_ssl_port_closes_only_that_connection() {
         "servicegroupname = \"pool\"\nsslcertkey = [\"a\"]\n\n",
         1,
     );
-    let mut ballast = Ballast::start_with_files(
-        &config,
-        &[
-            ("a.pem", cert.cert_pem.as_bytes()),
-            ("a.key", cert.key_pem.as_bytes()),
-        ],
-    )
-    .await;
+    let mut ballast = BALLAST
+        .start_with_files(
+            &config,
+            &[
+                ("a.pem", cert.cert_pem.as_bytes()),
+                ("a.key", cert.key_pem.as_bytes()),
+            ],
+        )
+        .await;
 
     // A good connection, opened before the garbage, kept alive across it.
     let tls = connect_tls(vserver, "a.test", ca.client_config(&[]))

@@ -3,7 +3,10 @@
 
 use std::path::PathBuf;
 
-use ballast_tests::{run_check, run_check_file};
+use ballast_tests::Binary;
+
+/// The `ballast` binary cargo built for this test run.
+const BALLAST: Binary = Binary::new(env!("CARGO_BIN_EXE_ballast"));
 
 #[test]
 fn check_reports_every_problem_with_its_path() {
@@ -28,7 +31,7 @@ ipv46 = "127.0.0.1"
 port = 8081
 servicegroupname = "missing"
 "#;
-    let (code, _stdout, stderr) = run_check(config);
+    let (code, _stdout, stderr) = BALLAST.check(config);
     assert_eq!(code, 1, "exit code; stderr:\n{stderr}");
     for path in [
         "lbvserver[0].lbmethod",
@@ -69,7 +72,7 @@ ipv46 = "127.0.0.1"
 port = 8080
 servicegroupname = "pool"
 "#;
-    let (code, stdout, stderr) = run_check(config);
+    let (code, stdout, stderr) = BALLAST.check(config);
     assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
 }
 
@@ -81,7 +84,7 @@ const OTHER_CONFIGS: &[(&str, &str)] = &[(
 
 #[test]
 fn every_example_config_passes_check() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../configs");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("configs");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|error| panic!("cannot read {}: {error}", dir.display()))
         .map(|entry| entry.expect("directory entry").path())
@@ -100,7 +103,7 @@ fn every_example_config_passes_check() {
         if OTHER_CONFIGS.iter().any(|(name, _)| path.ends_with(name)) {
             continue;
         }
-        let (code, stdout, stderr) = run_check_file(path);
+        let (code, stdout, stderr) = BALLAST.check_file(path);
         if code != 0 {
             failures.push(format!(
                 "{} (exit {code}):\n{stdout}{stderr}",

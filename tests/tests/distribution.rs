@@ -4,9 +4,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use ballast_tests::{
-    Backend, Ballast, H1, Net, Reload, fetch_all, members_toml, single_vserver_config, tally,
+    Backend, Binary, H1, Net, Reload, fetch_all, members_toml, single_vserver_config, tally,
     wait_until, weighted_members_toml,
 };
+
+/// The `ballast` binary cargo built for this test run.
+const BALLAST: Binary = Binary::new(env!("CARGO_BIN_EXE_ballast"));
 
 /// Weights 1/1/2 give 25/25/50 % of 4,000 requests, within ±2 points.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -17,14 +20,15 @@ async fn roundrobin_follows_weights() {
     let c = Backend::start(net.free_addr(3), "c").await;
     let vserver = net.free_addr(100);
     let members = weighted_members_toml(&[(a.addr(), 1), (b.addr(), 1), (c.addr(), 2)]);
-    let ballast = Ballast::start(&single_vserver_config(
-        vserver,
-        "HTTP",
-        "ROUNDROBIN",
-        &members,
-        "",
-    ))
-    .await;
+    let ballast = BALLAST
+        .start(&single_vserver_config(
+            vserver,
+            "HTTP",
+            "ROUNDROBIN",
+            &members,
+            "",
+        ))
+        .await;
 
     let paths: Vec<String> = (0..4000).map(|i| format!("/rr/{i}")).collect();
     let replies = fetch_all(vserver, &paths, 4)
@@ -57,14 +61,15 @@ async fn leastconnection_avoids_the_busy_member() {
     let c = Backend::start(net.free_addr(3), "c").await;
     let vserver = net.free_addr(100);
     // Only `a` at first, so that all the slow requests land on it.
-    let ballast = Ballast::start(&single_vserver_config(
-        vserver,
-        "HTTP",
-        "LEASTCONNECTION",
-        &members_toml(&[a.addr()]),
-        "",
-    ))
-    .await;
+    let ballast = BALLAST
+        .start(&single_vserver_config(
+            vserver,
+            "HTTP",
+            "LEASTCONNECTION",
+            &members_toml(&[a.addr()]),
+            "",
+        ))
+        .await;
 
     let slow: Vec<_> = (0..5)
         .map(|_| tokio::spawn(async move { ballast_tests::get(vserver, "/slow?ms=3000").await }))
@@ -120,14 +125,15 @@ async fn sourceiphash_keeps_a_client_on_one_member() {
     let c = Backend::start(net.free_addr(3), "c").await;
     let vserver = net.free_addr(100);
     let members = members_toml(&[a.addr(), b.addr(), c.addr()]);
-    let ballast = Ballast::start(&single_vserver_config(
-        vserver,
-        "HTTP",
-        "SOURCEIPHASH",
-        &members,
-        "",
-    ))
-    .await;
+    let ballast = BALLAST
+        .start(&single_vserver_config(
+            vserver,
+            "HTTP",
+            "SOURCEIPHASH",
+            &members,
+            "",
+        ))
+        .await;
 
     // Each source: 50 requests, each on a new connection (a new source port every time).
     for host in [5, 6] {
@@ -178,14 +184,15 @@ async fn urlhash_moves_few_urls_when_a_member_leaves() {
     }
     let addrs: Vec<_> = backends.iter().map(Backend::addr).collect();
     let vserver = net.free_addr(100);
-    let ballast = Ballast::start(&single_vserver_config(
-        vserver,
-        "HTTP",
-        "URLHASH",
-        &members_toml(&addrs),
-        "",
-    ))
-    .await;
+    let ballast = BALLAST
+        .start(&single_vserver_config(
+            vserver,
+            "HTTP",
+            "URLHASH",
+            &members_toml(&addrs),
+            "",
+        ))
+        .await;
 
     let paths: Vec<String> = (0..1000)
         .map(|i| format!("/item/{i}?v={}", i * 7))

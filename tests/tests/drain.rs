@@ -4,8 +4,11 @@
 use std::time::Duration;
 
 use ballast_tests::{
-    Backend, Ballast, H1, Net, Reload, member_state_changed, single_vserver_config, wait_until,
+    Backend, Binary, H1, Net, Reload, member_state_changed, single_vserver_config, wait_until,
 };
+
+/// The `ballast` binary cargo built for this test run.
+const BALLAST: Binary = Binary::new(env!("CARGO_BIN_EXE_ballast"));
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disabling_a_member_lets_its_request_finish_and_sends_it_nothing_new() {
@@ -33,7 +36,7 @@ async fn disabling_a_member_lets_its_request_finish_and_sends_it_nothing_new() {
     };
     let config =
         |disabled| single_vserver_config(vserver, "HTTP", "ROUNDROBIN", &members(disabled), "");
-    let ballast = Ballast::start(&config(None)).await;
+    let ballast = BALLAST.start(&config(None)).await;
 
     // A 2 s request in flight on one member: that member is the one we drain.
     let slow = tokio::spawn(async move { ballast_tests::get(vserver, "/slow?ms=2000").await });

@@ -5,10 +5,13 @@
 use std::time::Duration;
 
 use ballast_tests::{
-    Backend, Ballast, Load, Net, field, member_state_changed, members_toml, single_vserver_config,
+    Backend, Binary, Load, Net, field, member_state_changed, members_toml, single_vserver_config,
     wait_until,
 };
 use tokio::time::Instant;
+
+/// The `ballast` binary cargo built for this test run.
+const BALLAST: Binary = Binary::new(env!("CARGO_BIN_EXE_ballast"));
 
 const INTERVAL: Duration = Duration::from_millis(500);
 const RESPTIMEOUT: Duration = Duration::from_millis(200);
@@ -42,7 +45,9 @@ async fn a_stopped_member_goes_down_and_comes_back_without_failed_requests() {
     let mut b = Backend::start(net.free_addr(2), "b").await;
     let c = Backend::start(net.free_addr(3), "c").await;
     let vserver = net.free_addr(100);
-    let ballast = Ballast::start(&monitored_config(vserver, &[a.addr(), b.addr(), c.addr()])).await;
+    let ballast = BALLAST
+        .start(&monitored_config(vserver, &[a.addr(), b.addr(), c.addr()]))
+        .await;
 
     let load = Load::start(vserver, 3, "/");
     assert!(
@@ -112,7 +117,9 @@ async fn the_monitor_marks_a_member_that_stopped_answering_down() {
     let a = Backend::start(net.free_addr(1), "a").await;
     let mut b = Backend::start(net.free_addr(2), "b").await;
     let vserver = net.free_addr(100);
-    let ballast = Ballast::start(&monitored_config(vserver, &[a.addr(), b.addr()])).await;
+    let ballast = BALLAST
+        .start(&monitored_config(vserver, &[a.addr(), b.addr()]))
+        .await;
 
     let mark = ballast.log_mark();
     b.stop().await;

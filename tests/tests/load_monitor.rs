@@ -12,9 +12,12 @@ use ballast_tests::nitro::Nitro;
 use ballast_tests::prom::{
     OPENMETRICS_ACCEPT, assert_openmetrics_parses, assert_promtool_accepts, sample, scrape,
 };
-use ballast_tests::{BALLAST_SECTION, Backend, Ballast, Net, get, members_toml};
+use ballast_tests::{BALLAST_SECTION, Backend, Binary, Net, get, members_toml};
 use snmp_monitor::agent::{self, AgentStats, AgentValues};
 use tokio::net::UdpSocket;
+
+/// The `ballast` binary cargo built for this test run.
+const BALLAST: Binary = Binary::new(env!("CARGO_BIN_EXE_ballast"));
 
 /// An SNMP agent on `ip:port` whose ssCpuIdle is `100 - cpu` (so the linux table's `cpu`
 /// metric reads `cpu`); `cpu` can be changed while it runs.
@@ -88,8 +91,9 @@ servicegroupname = "pool"
         vserver.ip(),
         vserver.port()
     );
-    let ballast =
-        Ballast::start_with_files(&config, &[("admin.pass", b"load-test-password\n")]).await;
+    let ballast = BALLAST
+        .start_with_files(&config, &[("admin.pass", b"load-test-password\n")])
+        .await;
     // Wait until every member has been polled (stat shows a load for all three).
     let nitro = Nitro::new(admin, "nsroot", "load-test-password");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -214,7 +218,7 @@ servicegroupname = "pool"
         vserver.ip(),
         vserver.port()
     );
-    let _ballast = Ballast::start(&config).await;
+    let _ballast = BALLAST.start(&config).await;
     let cpu = format!(
         "ballast_member_metric{{servicegroup=\"pool\",member=\"{}\",metric=\"cpu\"}}",
         good.addr()
@@ -284,8 +288,9 @@ servicegroupname = "pool"
         vserver.ip(),
         vserver.port()
     );
-    let _ballast =
-        Ballast::start_with_files(&config, &[("admin.pass", b"table-test-password\n")]).await;
+    let _ballast = BALLAST
+        .start_with_files(&config, &[("admin.pass", b"table-test-password\n")])
+        .await;
     let nitro = Nitro::new(admin, "nsroot", "table-test-password");
     let util = || async {
         let stat = nitro.get("stat/servicegroup/pool?statbindings=yes").await;

@@ -5,8 +5,11 @@
 use ballast_tests::prom::{
     OPENMETRICS_ACCEPT, assert_openmetrics_parses, assert_promtool_accepts, sample, scrape,
 };
-use ballast_tests::{BALLAST_SECTION, Backend, Ballast, Net, get, members_toml};
+use ballast_tests::{BALLAST_SECTION, Backend, Binary, Net, get, members_toml};
 use http::StatusCode;
+
+/// The `ballast` binary cargo built for this test run.
+const BALLAST: Binary = Binary::new(env!("CARGO_BIN_EXE_ballast"));
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_pass_promtool_and_a_strict_openmetrics_parser_and_count_right() {
@@ -35,7 +38,7 @@ servicegroupname = "pool"
         vserver.ip(),
         vserver.port()
     );
-    let _ballast = Ballast::start(&config).await;
+    let _ballast = BALLAST.start(&config).await;
     for _ in 0..25 {
         assert_eq!(get(vserver, "/").await.unwrap().status, StatusCode::OK);
     }

@@ -4,7 +4,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ballast_tests::{Backend, Ballast, Load, Net, Reload, members_toml, single_vserver_config};
+use ballast_tests::{Backend, Binary, Load, Net, Reload, members_toml, single_vserver_config};
+
+/// The `ballast` binary cargo built for this test run.
+const BALLAST: Binary = Binary::new(env!("CARGO_BIN_EXE_ballast"));
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_reloads_under_load_fail_no_request() {
@@ -18,7 +21,7 @@ async fn twenty_reloads_under_load_fail_no_request() {
     let config = |members: &[SocketAddr]| {
         single_vserver_config(vserver, "HTTP", "ROUNDROBIN", &members_toml(members), "")
     };
-    let ballast = Ballast::start(&config(&addrs[..3])).await;
+    let ballast = BALLAST.start(&config(&addrs[..3])).await;
 
     let load = Load::start(vserver, 4, "/");
     assert!(
@@ -96,7 +99,7 @@ async fn an_invalid_file_is_rejected_and_the_old_config_keeps_serving() {
         &members_toml(&[a.addr()]),
         "",
     );
-    let ballast = Ballast::start(&good).await;
+    let ballast = BALLAST.start(&good).await;
 
     let load = Load::start(vserver, 2, "/");
     assert!(

@@ -4,22 +4,26 @@ use std::time::Duration;
 
 use ballast_tests::client::connect_tcp;
 use ballast_tests::{
-    Backend, Ballast, Net, is_event, members_toml, single_vserver_config, wait_until,
+    Backend, Binary, Net, is_event, members_toml, single_vserver_config, wait_until,
 };
+
+/// The `ballast` binary cargo built for this test run.
+const BALLAST: Binary = Binary::new(env!("CARGO_BIN_EXE_ballast"));
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_the_in_flight_request_and_refuses_new_connections() {
     let net = Net::new();
     let app = Backend::start(net.free_addr(1), "app").await;
     let vserver = net.free_addr(100);
-    let mut ballast = Ballast::start(&single_vserver_config(
-        vserver,
-        "HTTP",
-        "ROUNDROBIN",
-        &members_toml(&[app.addr()]),
-        "",
-    ))
-    .await;
+    let mut ballast = BALLAST
+        .start(&single_vserver_config(
+            vserver,
+            "HTTP",
+            "ROUNDROBIN",
+            &members_toml(&[app.addr()]),
+            "",
+        ))
+        .await;
 
     let slow = tokio::spawn(async move { ballast_tests::get(vserver, "/slow?ms=1000").await });
     assert!(
@@ -92,14 +96,15 @@ async fn sigterm_closes_idle_keep_alive_connections_and_exits_promptly() {
     let net = Net::new();
     let app = Backend::start(net.free_addr(1), "app").await;
     let vserver = net.free_addr(100);
-    let mut ballast = Ballast::start(&single_vserver_config(
-        vserver,
-        "HTTP",
-        "ROUNDROBIN",
-        &members_toml(&[app.addr()]),
-        "",
-    ))
-    .await;
+    let mut ballast = BALLAST
+        .start(&single_vserver_config(
+            vserver,
+            "HTTP",
+            "ROUNDROBIN",
+            &members_toml(&[app.addr()]),
+            "",
+        ))
+        .await;
     let mut idle = ballast_tests::H1::connect(vserver).await.expect("connect");
     assert_eq!(idle.get("/").await.expect("request").status, 200);
     let mut h2 = ballast_tests::H2::connect(vserver).await.expect("h2c");

@@ -8,10 +8,14 @@ use std::time::Duration;
 use ballast_tests::certs::{TestCa, connect_tls, negotiated_alpn, peer_leaf};
 use ballast_tests::client::connect_tcp;
 use ballast_tests::{
-    Backend, Ballast, EchoBackend, H1, H2, Net, TestCert, members_toml, single_vserver_config,
+    Backend, Ballast, Binary, EchoBackend, H1, H2, Net, TestCert, members_toml,
+    single_vserver_config,
 };
 use http::Version;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The `ballast` binary cargo built for this test run.
+const BALLAST: Binary = Binary::new(env!("CARGO_BIN_EXE_ballast"));
 
 /// `[[sslcertkey]]` sections for certificates written as `<name>.pem` / `<name>.key`.
 fn certkeys(names: &[&str]) -> String {
@@ -42,16 +46,17 @@ fn tls_config(vserver: SocketAddr, servicetype: &str, members: &[SocketAddr]) ->
 
 /// Starts Ballast with certificate files `a.pem`/`a.key` and `b.pem`/`b.key`.
 async fn start_with_certs(config: &str, a: &TestCert, b: &TestCert) -> Ballast {
-    Ballast::start_with_files(
-        config,
-        &[
-            ("a.pem", a.cert_pem.as_bytes()),
-            ("a.key", a.key_pem.as_bytes()),
-            ("b.pem", b.cert_pem.as_bytes()),
-            ("b.key", b.key_pem.as_bytes()),
-        ],
-    )
-    .await
+    BALLAST
+        .start_with_files(
+            config,
+            &[
+                ("a.pem", a.cert_pem.as_bytes()),
+                ("a.key", a.key_pem.as_bytes()),
+                ("b.pem", b.cert_pem.as_bytes()),
+                ("b.key", b.key_pem.as_bytes()),
+            ],
+        )
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,14 +144,15 @@ async fn http_vserver_serves_http1_and_h2c() {
     let net = Net::new();
     let app = Backend::start(net.free_addr(1), "app").await;
     let vserver = net.free_addr(100);
-    let ballast = Ballast::start(&single_vserver_config(
-        vserver,
-        "HTTP",
-        "ROUNDROBIN",
-        &members_toml(&[app.addr()]),
-        "",
-    ))
-    .await;
+    let ballast = BALLAST
+        .start(&single_vserver_config(
+            vserver,
+            "HTTP",
+            "ROUNDROBIN",
+            &members_toml(&[app.addr()]),
+            "",
+        ))
+        .await;
 
     let mut h2 = H2::connect(vserver)
         .await
@@ -235,7 +241,7 @@ async fn relay_100_mib(l4relay: &str) {
         &format!("[ballast]\nl4relay = \"{l4relay}\"\n"),
         1,
     );
-    let ballast = Ballast::start(&config).await;
+    let ballast = BALLAST.start(&config).await;
 
     let stream = connect_tcp(vserver, None).await.expect("connect");
     let (mut reader, mut writer) = stream.into_split();

@@ -4,10 +4,13 @@
 
 use std::time::Duration;
 
-use ballast_tests::{Backend, Ballast, Net, get, members_toml, single_vserver_config};
+use ballast_tests::{Backend, Binary, Net, get, members_toml, single_vserver_config};
 use http::StatusCode;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
+
+/// The `ballast` binary cargo built for this test run.
+const BALLAST: Binary = Binary::new(env!("CARGO_BIN_EXE_ballast"));
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_slower_than_svrtimeout_gets_504() {
@@ -15,14 +18,15 @@ async fn a_member_slower_than_svrtimeout_gets_504() {
     let app = Backend::start(net.free_addr(1), "app").await;
     let vserver = net.free_addr(100);
     let members = format!("svrtimeout = \"300ms\"\n{}", members_toml(&[app.addr()]));
-    let _ballast = Ballast::start(&single_vserver_config(
-        vserver,
-        "HTTP",
-        "ROUNDROBIN",
-        &members,
-        "",
-    ))
-    .await;
+    let _ballast = BALLAST
+        .start(&single_vserver_config(
+            vserver,
+            "HTTP",
+            "ROUNDROBIN",
+            &members,
+            "",
+        ))
+        .await;
     let started = Instant::now();
     let reply = get(vserver, "/slow?ms=3000").await.expect("an answer");
     let waited = started.elapsed();
@@ -52,14 +56,15 @@ async fn no_eligible_member_gets_503_naming_the_servicegroup() {
         app.addr().ip(),
         app.addr().port()
     );
-    let _ballast = Ballast::start(&single_vserver_config(
-        vserver,
-        "HTTP",
-        "ROUNDROBIN",
-        &members,
-        "",
-    ))
-    .await;
+    let _ballast = BALLAST
+        .start(&single_vserver_config(
+            vserver,
+            "HTTP",
+            "ROUNDROBIN",
+            &members,
+            "",
+        ))
+        .await;
     let reply = get(vserver, "/").await.expect("an answer");
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(
@@ -85,14 +90,15 @@ async fn a_member_that_hangs_up_without_answering_gets_502() {
     });
     let vserver = net.free_addr(100);
     let members = members_toml(&[closer_addr]);
-    let _ballast = Ballast::start(&single_vserver_config(
-        vserver,
-        "HTTP",
-        "ROUNDROBIN",
-        &members,
-        "",
-    ))
-    .await;
+    let _ballast = BALLAST
+        .start(&single_vserver_config(
+            vserver,
+            "HTTP",
+            "ROUNDROBIN",
+            &members,
+            "",
+        ))
+        .await;
     for _ in 0..3 {
         let reply = get(vserver, "/").await.expect("an answer");
         assert_eq!(reply.status, StatusCode::BAD_GATEWAY);

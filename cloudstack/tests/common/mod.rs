@@ -1,9 +1,10 @@
 //! Test harness: a local cloud on free loopback ports whose VMs are real `ballast vm`
 //! processes, clients for it, and helpers to look at processes and sockets.
 //!
-//! Needs the `ballast` binary (`cargo build -p ballast-proxy --bin ballast`, which
-//! `scripts/test.sh` does; `BALLAST_BIN` overrides the path) and, for the Python tests, the
-//! virtualenv `.venv` at the workspace root with `cs` and `apache-libcloud`.
+//! The tests that use it are integration tests of the root `ballast` package (see its
+//! `Cargo.toml`), so cargo builds the binary the VMs run first (`BALLAST_BIN` overrides its
+//! path). The Python tests need the virtualenv `.venv` at the workspace root with `cs` and
+//! `apache-libcloud` (`scripts/test.sh` makes it).
 
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
@@ -22,28 +23,18 @@ pub const ADMIN_SECRET: &str = "admin-secret";
 pub const USER_KEY: &str = "user-key";
 pub const USER_SECRET: &str = "user-secret";
 
-/// The `ballast` binary the VMs run.
+/// The `ballast` binary the VMs run: the one cargo built for this test run (these tests are
+/// integration tests of the root `ballast` package), or `BALLAST_BIN`.
 pub fn ballast_bin() -> PathBuf {
-    if let Some(path) = std::env::var_os("BALLAST_BIN") {
-        return PathBuf::from(path);
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
+    std::env::var_os("BALLAST_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_ballast")),
         PathBuf::from,
-    );
-    let path = target.join("debug/ballast");
-    assert!(
-        path.exists(),
-        "the local cloud's VMs run the ballast binary, and {} does not exist: \
-         run `cargo build -p ballast-proxy --bin ballast` (scripts/test.sh does) or set BALLAST_BIN",
-        path.display()
-    );
-    path
+    )
 }
 
 /// The virtualenv's Python with `cs` and `apache-libcloud`.
 pub fn venv_python() -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
     assert!(
         path.exists(),
         "the Python CloudStack clients are missing: {} does not exist. Create it with \

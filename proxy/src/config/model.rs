@@ -21,8 +21,9 @@ pub struct Config {
     pub settings: Settings,
     pub admin: Option<AdminSettings>,
     pub metrics: Option<MetricsSettings>,
-    /// `[localcloud]`: run the CloudStack-compatible local cloud inside this process.
-    pub local_cloud: Option<cloudstack::localcloud::LocalCloudConfig>,
+    /// `[localcloud]`: run the CloudStack-compatible local cloud inside this process. Opaque
+    /// here: the `ballast` binary parses and validates it with the local cloud's own rules.
+    pub local_cloud: Option<toml::Table>,
     pub metric_tables: Vec<LbMetricTable>,
     pub autoscale_profiles: Vec<AutoscaleProfile>,
     pub autoscale_groups: Vec<AutoscaleGroup>,

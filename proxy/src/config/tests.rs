@@ -296,27 +296,3 @@ metrics = [{ metric = "disk", metricthreshold = 0 }]
         );
     }
 }
-
-#[test]
-fn an_embedded_local_cloud_is_validated_by_its_own_rules() {
-    let sparse = "[localcloud]\nlisten = \"127.0.0.1:18096\"\n[[localcloud.zone]]\nname = \"z\"\n";
-    let found = problems(sparse);
-    assert!(
-        found.contains(&"localcloud: host: at least one [[host]] is needed".to_owned()),
-        "{found:#?}"
-    );
-    assert_eq!(
-        found.len(),
-        4,
-        "apiuser, host, serviceoffering and template are missing: {found:#?}"
-    );
-    let bad = "[localcloud]\nlisten = \"nowhere\"\n";
-    let found_bad = problems(bad);
-    assert!(
-        found_bad.iter().all(|p| p.starts_with("localcloud:")),
-        "{found_bad:#?}"
-    );
-    assert!(!found_bad.is_empty());
-    // A config without a local cloud has none.
-    assert!(from_toml("", Path::new(".")).unwrap().local_cloud.is_none());
-}

@@ -171,7 +171,6 @@ fn validate(
         .as_ref()
         .map(|admin| admin_settings(admin, base_dir, p));
     let metrics = file.metrics.as_ref().map(|m| metrics_settings(m, p));
-    let local_cloud = file.localcloud.as_ref().map(|table| local_cloud(table, p));
     let metric_tables = each(&file.lbmetrictable, "lbmetrictable", p, metric_table);
     let autoscale_profiles = each(
         &file.autoscaleprofile,
@@ -231,7 +230,7 @@ fn validate(
         settings: settings?,
         admin: admin.map_or(Some(None), |a| a.map(Some))?,
         metrics: metrics.map_or(Some(None), |m| m.map(Some))?,
-        local_cloud: local_cloud.map_or(Some(None), |c| c.map(Some))?,
+        local_cloud: file.localcloud.clone(),
         metric_tables: metric_tables?,
         autoscale_profiles: autoscale_profiles?,
         autoscale_groups: autoscale_groups?,
@@ -1444,24 +1443,3 @@ pub const LINUX_TABLE_METRICS: [&str; 8] = [
     "mem_total_kb",
     "mem_avail_kb",
 ];
-
-/// `[localcloud]`, checked by the local cloud's own validation.
-fn local_cloud(
-    table: &toml::Table,
-    p: &mut Problems,
-) -> Option<cloudstack::localcloud::LocalCloudConfig> {
-    let text = toml::to_string(table).map_err(|e| e.to_string());
-    let parsed = text.and_then(|text| {
-        cloudstack::localcloud::LocalCloudConfig::from_toml_str(&text)
-            .map_err(|error| error.problems.join("\n"))
-    });
-    match parsed {
-        Ok(config) => Some(config),
-        Err(problems) => {
-            for problem in problems.lines() {
-                p.add("localcloud", problem.to_owned());
-            }
-            None
-        }
-    }
-}
