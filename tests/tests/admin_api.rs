@@ -177,7 +177,7 @@ async fn every_resource_and_binding_round_trips() {
         (
             "autoscalegroup",
             "name",
-            json!({"name": "scale", "vserver": "tls", "servicegroupname": "spare", "profilename": "cloud", "minmembers": 1, "maxmembers": "4", "metrics": [{"name": "cpu", "source": "snmp", "upper": 70.0, "lower": 20.0}]}),
+            json!({"name": "scale", "vserver": "tls", "servicegroupname": "spare", "profilename": "cloud", "minmembers": 1, "maxmembers": "4", "observe": true, "deploytimeout": "5m", "metrics": [{"name": "connections", "source": "connections", "upper": 70.0, "lower": 20.0}]}),
             json!({"maxmembers": 6}),
         ),
     ];

@@ -17,7 +17,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::reply::{NitroError, code};
-use crate::config::{AdminSettings, PasswordSource};
+use crate::config::AdminSettings;
 
 /// The cookie that carries a session.
 pub const COOKIE: &str = "NITRO_AUTH_TOKEN";
@@ -43,22 +43,13 @@ impl std::fmt::Debug for Auth {
 impl Auth {
     /// Reads the password from where `[admin]` says it is.
     pub fn load(settings: &AdminSettings) -> Result<Auth, String> {
-        let password = match &settings.password {
-            PasswordSource::Env(name) => std::env::var(name)
-                .map_err(|_| format!("admin password: environment variable {name} is not set"))?,
-            PasswordSource::File(path) => std::fs::read_to_string(path)
-                .map_err(|e| format!("admin password: cannot read {}: {e}", path.display()))?
-                .lines()
-                .next()
-                .unwrap_or("")
-                .to_owned(),
-        };
-        if password.is_empty() {
-            return Err("admin password is empty".to_owned());
-        }
+        let password = settings
+            .password
+            .read()
+            .map_err(|error| format!("admin password: {error}"))?;
         Ok(Auth {
             user: settings.user.clone(),
-            password: password.into_bytes(),
+            password: password.expose().as_bytes().to_vec(),
             session_timeout: settings.session_timeout,
             sessions: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),

@@ -298,13 +298,83 @@ pub fn parse<T: DeserializeOwned>(resource: &str, object: Value) -> Result<T, Ed
     })
 }
 
+/// Fields that say the same thing in different ways: setting one in an update drops the others
+/// (so `{"sharedsecretenv": "CS_SECRET"}` replaces an inline `sharedsecret`).
+const ALTERNATIVES: &[&[&str]] = &[&["sharedsecret", "sharedsecretfile", "sharedsecretenv"]];
+
 /// Overlays `changes` on `fields`; a `null` removes the field (back to its default).
 fn merge(fields: &mut Map<String, Value>, changes: &Map<String, Value>) {
+    for group in ALTERNATIVES {
+        let chosen = group
+            .iter()
+            .any(|key| changes.get(*key).is_some_and(|v| !v.is_null()));
+        if chosen {
+            for key in *group {
+                if !changes.contains_key(*key) {
+                    fields.remove(*key);
+                }
+            }
+        }
+    }
     for (key, value) in changes {
         if value.is_null() {
             fields.remove(key);
         } else {
             fields.insert(key.clone(), value.clone());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn profile() -> Value {
+        json!({"name": "cloud", "url": "http://127.0.0.1:8096/client/api", "apikey": "k",
+               "sharedsecret": "s3cr3t-value", "zoneid": "zone-1", "templateid": "tmpl",
+               "serviceofferingid": "small", "memberport": 8000})
+    }
+
+    #[test]
+    fn a_profile_shows_where_its_secret_comes_from_but_never_the_value() {
+        let mut file = FileConfig::default();
+        AUTOSCALEPROFILE.add(&mut file, profile()).unwrap();
+        let shown = AUTOSCALEPROFILE.get(&file, Some("cloud")).unwrap();
+        assert!(shown[0].get("sharedsecret").is_none(), "{shown:?}");
+        assert!(!shown[0].to_string().contains("s3cr3t-value"));
+
+        // Naming another source replaces the inline value; the reference may be shown.
+        let change = json!({"name": "cloud", "sharedsecretenv": "CLOUDSTACK_SECRET"});
+        AUTOSCALEPROFILE.update(&mut file, change).unwrap();
+        assert_eq!(file.autoscaleprofile[0].sharedsecret, None);
+        let shown = AUTOSCALEPROFILE.get(&file, Some("cloud")).unwrap();
+        assert_eq!(shown[0]["sharedsecretenv"], "CLOUDSTACK_SECRET");
+
+        let change = json!({"name": "cloud", "sharedsecretfile": "/etc/ballast/cloudstack.secret"});
+        AUTOSCALEPROFILE.update(&mut file, change).unwrap();
+        let shown = AUTOSCALEPROFILE.get(&file, Some("cloud")).unwrap();
+        assert_eq!(
+            shown[0]["sharedsecretfile"],
+            "/etc/ballast/cloudstack.secret"
+        );
+        assert!(shown[0].get("sharedsecretenv").is_none(), "{shown:?}");
+    }
+
+    #[test]
+    fn a_group_takes_and_shows_observe_and_deploytimeout() {
+        let mut file = FileConfig::default();
+        let group = json!({"name": "scale", "vserver": "web", "servicegroupname": "app",
+                           "profilename": "cloud", "minmembers": 1, "maxmembers": 4,
+                           "observe": true, "deploytimeout": "5m",
+                           "metrics": [{"name": "cpu", "source": "snmp", "upper": 70, "lower": 20}]});
+        AUTOSCALEGROUP.add(&mut file, group).unwrap();
+        let shown = AUTOSCALEGROUP.get(&file, Some("scale")).unwrap();
+        assert_eq!(shown[0]["observe"], true);
+        assert_eq!(shown[0]["deploytimeout"], "5m");
+        let change = json!({"name": "scale", "observe": null});
+        AUTOSCALEGROUP.update(&mut file, change).unwrap();
+        assert_eq!(file.autoscalegroup[0].observe, None);
     }
 }

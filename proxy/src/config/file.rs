@@ -271,7 +271,10 @@ pub struct MetricFile {
 }
 
 /// `[[autoscaleprofile]]`: where and how to create VMs (a CloudStack-compatible API).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+///
+/// Exactly one of `sharedsecret`, `sharedsecretfile` and `sharedsecretenv` gives the secret key;
+/// `Debug` leaves an inline one out. The ids are UUIDs or names (the autoscaler resolves names).
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AutoscaleProfileFile {
     pub name: String,
@@ -279,7 +282,15 @@ pub struct AutoscaleProfileFile {
     pub kind: Option<String>,
     pub url: String,
     pub apikey: String,
-    pub sharedsecret: String,
+    /// The secret key, inline (never returned by the admin API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sharedsecret: Option<String>,
+    /// A file whose first line is the secret key (relative: beside the config).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sharedsecretfile: Option<String>,
+    /// The environment variable that holds the secret key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sharedsecretenv: Option<String>,
     pub zoneid: String,
     pub templateid: String,
     pub serviceofferingid: String,
@@ -287,6 +298,28 @@ pub struct AutoscaleProfileFile {
     pub networkids: Vec<String>,
     #[serde(deserialize_with = "lenient::int")]
     pub memberport: i64,
+}
+
+impl std::fmt::Debug for AutoscaleProfileFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AutoscaleProfileFile")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("url", &self.url)
+            .field("apikey", &self.apikey)
+            .field(
+                "sharedsecret",
+                &self.sharedsecret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("sharedsecretfile", &self.sharedsecretfile)
+            .field("sharedsecretenv", &self.sharedsecretenv)
+            .field("zoneid", &self.zoneid)
+            .field("templateid", &self.templateid)
+            .field("serviceofferingid", &self.serviceofferingid)
+            .field("networkids", &self.networkids)
+            .field("memberport", &self.memberport)
+            .finish()
+    }
 }
 
 /// `[[autoscalegroup]]`: a vserver and servicegroup kept at the right size.
@@ -323,8 +356,15 @@ pub struct AutoscaleGroupFile {
     pub step: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub victim: Option<String>,
+    /// `ENABLED` (default) or `DISABLED`: a disabled group takes no decisions; its VMs stay.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+    /// Compute and record decisions without acting on them (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observe: Option<bool>,
+    /// A deploy not Running with an address by then is destroyed and counts as failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploytimeout: Option<String>,
     #[serde(default)]
     pub metrics: Vec<AutoscaleMetricFile>,
 }

@@ -1,5 +1,6 @@
 //! Ballast's config: the TOML file as written ([`file`]), the validated model ([`model`]),
-//! and the one-pass validation between them ([`validate`]).
+//! and the one-pass validation between them ([`validate`]); [`secret`] holds the values that
+//! nothing may print.
 //!
 //! Resource and field names follow NetScaler's NITRO names (`lbvserver`, `servicegroup`,
 //! `lbmonitor`, `sslcertkey`), so what a NetScaler admin knows carries over.
@@ -9,12 +10,14 @@ pub mod file;
 pub mod lenient;
 pub mod model;
 pub mod problems;
+pub mod secret;
 pub mod validate;
 
 use std::path::Path;
 
 pub use model::*;
 pub use problems::{ConfigError, Problem};
+pub use secret::{Secret, SecretSource};
 
 impl Config {
     /// Reads and validates a config file; relative certificate paths are resolved beside it.

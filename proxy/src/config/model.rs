@@ -12,6 +12,7 @@ use std::time::Duration;
 use rustls::sign::CertifiedKey;
 
 use super::file::FileConfig;
+use super::secret::Secret;
 
 /// A whole validated config.
 #[derive(Debug, Clone)]
@@ -294,6 +295,17 @@ pub enum PasswordSource {
     File(PathBuf),
 }
 
+impl PasswordSource {
+    /// Reads the password (at start, not during validation, so `ballast check` needs no
+    /// password on the machine that checks).
+    pub fn read(&self) -> Result<Secret, String> {
+        match self {
+            PasswordSource::Env(name) => Secret::from_env(name),
+            PasswordSource::File(path) => Secret::from_file(path),
+        }
+    }
+}
+
 /// `[metrics]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricsSettings {
@@ -330,7 +342,10 @@ pub struct AutoscaleProfile {
     pub name: String,
     pub url: String,
     pub api_key: String,
-    pub secret: String,
+    /// The CloudStack secret key, already read from where `sharedsecret*` says.
+    pub secret: Secret,
+    /// The zone, template, offering and network ids as written: each a UUID or a name, which
+    /// the autoscaler resolves through CloudStack's list calls (at start and on reload).
     pub zone_id: String,
     pub template_id: String,
     pub service_offering_id: String,
@@ -356,7 +371,13 @@ pub struct AutoscaleGroup {
     pub health_grace_period: Duration,
     pub step: u32,
     pub victim: Victim,
+    /// `state`: a disabled group takes no decisions; its VMs stay.
     pub enabled: bool,
+    /// `observe`: decisions are computed and recorded but not acted on.
+    pub observe: bool,
+    /// `deploytimeout`: a deploy not Running with an address by then is destroyed and counted
+    /// as a failed launch.
+    pub deploy_timeout: Duration,
     pub metrics: Vec<ScalingMetric>,
 }
 

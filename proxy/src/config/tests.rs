@@ -1,6 +1,7 @@
 //! Validation as an operator meets it: every problem in one pass, each with its path.
 
 use std::path::Path;
+use std::time::Duration;
 
 use super::validate::from_toml;
 use super::*;
@@ -295,4 +296,238 @@ metrics = [{ metric = "disk", metricthreshold = 0 }]
             "missing {expected:?} in {found:#?}"
         );
     }
+}
+
+/// A LOAD-monitored servicegroup behind a vserver, scaled by a CloudStack profile. `{secret}`
+/// and `{group}` are replaced by the profile's secret keys and extra group keys.
+const AUTOSCALE: &str = r#"
+[[lbmonitor]]
+monitorname = "load"
+type = "LOAD"
+metrics = [{ metric = "cpu", metricthreshold = 90 }]
+
+[[servicegroup]]
+servicegroupname = "app"
+servicetype = "HTTP"
+monitor = ["load"]
+
+[[lbvserver]]
+name = "web"
+servicetype = "HTTP"
+ipv46 = "127.0.0.1"
+port = 8080
+servicegroupname = "app"
+
+[[autoscaleprofile]]
+name = "cloud"
+url = "http://127.0.0.1:8096/client/api"
+apikey = "key"
+{secret}
+zoneid = "zone-1"
+templateid = "2a6b0b35-1f0a-4c0e-9d3e-3f4b1c2d5e6f"
+serviceofferingid = "small"
+networkids = ["net-a"]
+memberport = 8000
+
+[[autoscalegroup]]
+name = "scale"
+vserver = "web"
+servicegroupname = "app"
+profilename = "cloud"
+minmembers = 1
+maxmembers = 4
+{group}
+"#;
+
+const METRICS: &str = r#"metrics = [{ name = "cpu", source = "snmp", upper = 70, lower = 20 }]"#;
+
+fn autoscale(secret: &str, group: &str) -> String {
+    AUTOSCALE
+        .replace("{secret}", secret)
+        .replace("{group}", group)
+}
+
+/// A fresh directory under the system's temp dir, removed by the test.
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ballast-config-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create a temp dir");
+    dir
+}
+
+#[test]
+fn autoscale_groups_have_documented_defaults() {
+    let text = autoscale(r#"sharedsecret = "s3cr3t-inline""#, METRICS);
+    let config = from_toml(&text, Path::new(".")).expect("valid");
+    let group = &config.autoscale_groups[0];
+    let secs = Duration::from_secs;
+    assert_eq!(group.interval, secs(10));
+    assert_eq!(group.watch_time, secs(60));
+    assert_eq!(group.cooldown, secs(120));
+    assert_eq!(group.quiet_time, secs(60));
+    assert_eq!(group.destroy_grace_period, secs(0));
+    assert_eq!(group.warmup, secs(30));
+    assert_eq!(group.health_grace_period, secs(60));
+    assert_eq!(group.deploy_timeout, secs(600));
+    assert_eq!(group.step, 1);
+    assert_eq!(group.victim, Victim::Newest);
+    assert!(group.enabled);
+    assert!(!group.observe);
+
+    let profile = &config.autoscale_profiles[0];
+    assert_eq!(profile.secret.expose(), "s3cr3t-inline");
+    assert_eq!(profile.secret.source(), &SecretSource::Inline);
+    // Names and UUIDs are kept as written; the autoscaler resolves names.
+    assert_eq!(profile.zone_id, "zone-1");
+    assert_eq!(profile.template_id, "2a6b0b35-1f0a-4c0e-9d3e-3f4b1c2d5e6f");
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("s3cr3t-inline"), "{debug}");
+
+    let text = autoscale(
+        r#"sharedsecret = "s""#,
+        &format!("observe = true\ndeploytimeout = \"5m\"\nstate = \"DISABLED\"\n{METRICS}"),
+    );
+    let group = &from_toml(&text, Path::new("."))
+        .expect("valid")
+        .autoscale_groups[0];
+    assert!(group.observe);
+    assert!(!group.enabled);
+    assert_eq!(group.deploy_timeout, secs(300));
+}
+
+#[test]
+fn the_cloudstack_secret_comes_from_exactly_one_place() {
+    let dir = temp_dir("secret");
+    std::fs::write(dir.join("cloud.secret"), "from-a-file\nsecond line\n").unwrap();
+    std::fs::write(dir.join("empty.secret"), "\n").unwrap();
+
+    // A relative file is read beside the config.
+    let text = autoscale(r#"sharedsecretfile = "cloud.secret""#, METRICS);
+    let config = from_toml(&text, &dir).expect("valid");
+    let secret = &config.autoscale_profiles[0].secret;
+    assert_eq!(secret.expose(), "from-a-file");
+    assert_eq!(
+        secret.source(),
+        &SecretSource::File(dir.join("cloud.secret"))
+    );
+    // Saving writes the reference, not the value.
+    let saved = toml::to_string(&config.to_file()).unwrap();
+    assert!(
+        saved.contains(r#"sharedsecretfile = "cloud.secret""#),
+        "{saved}"
+    );
+    assert!(!saved.contains("from-a-file"), "{saved}");
+
+    let found = |secret: &str| match from_toml(&autoscale(secret, METRICS), &dir) {
+        Ok(_) => Vec::new(),
+        Err(error) => error.problems.iter().map(ToString::to_string).collect(),
+    };
+    let exactly_one =
+        "autoscaleprofile[0]: give exactly one of sharedsecret, sharedsecretfile, sharedsecretenv";
+    assert_eq!(found(""), [exactly_one]);
+    assert_eq!(
+        found("sharedsecret = \"s\"\nsharedsecretenv = \"PATH\""),
+        [exactly_one]
+    );
+    assert_eq!(
+        found(r#"sharedsecretfile = "empty.secret""#),
+        [format!(
+            "autoscaleprofile[0].sharedsecretfile: the first line of {} is empty",
+            dir.join("empty.secret").display()
+        )]
+    );
+    let absent = found(r#"sharedsecretfile = "absent.secret""#);
+    assert_eq!(absent.len(), 1, "{absent:#?}");
+    assert!(
+        absent[0].starts_with(&format!(
+            "autoscaleprofile[0].sharedsecretfile: cannot read {}: ",
+            dir.join("absent.secret").display()
+        )),
+        "{absent:#?}"
+    );
+    assert_eq!(
+        found(r#"sharedsecretenv = "BALLAST_TEST_NEVER_SET_7F3C""#),
+        [
+            "autoscaleprofile[0].sharedsecretenv: environment variable BALLAST_TEST_NEVER_SET_7F3C is not set"
+        ]
+    );
+    assert_eq!(
+        found(r#"sharedsecret = " ""#),
+        ["autoscaleprofile[0].sharedsecret: must not be empty"]
+    );
+    // PATH is set wherever tests run (setting a variable would need `unsafe`).
+    assert_eq!(found(r#"sharedsecretenv = "PATH""#), Vec::<String>::new());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn autoscale_groups_check_bounds_thresholds_and_snmp_metrics() {
+    let secret = r#"sharedsecret = "s""#;
+    let group = r#"
+minmembers = 5
+step = 0
+deploytimeout = "0s"
+metrics = [
+    { name = "disk", source = "snmp", upper = 70, lower = 20 },
+    { name = "connections", source = "connections", upper = 10, lower = 10 },
+]
+"#;
+    let text = autoscale(secret, group).replace("minmembers = 1\n", "");
+    let found = problems(&text);
+    let expected = [
+        "autoscalegroup[0].maxmembers: must be at least minmembers (5)",
+        "autoscalegroup[0].deploytimeout: must be longer than zero",
+        "autoscalegroup[0].step: expected 1..=100, got 0",
+        "autoscalegroup[0].metrics[1].lower: must be below upper (10)",
+        "autoscalegroup[0].metrics[0].name: metric table `linux` of LOAD monitor `load` has no metric `disk`; it has cpu, memory, load, cpu_user, cpu_system, cpu_idle, mem_total_kb, mem_avail_kb",
+    ];
+    for problem in expected {
+        assert!(
+            found.iter().any(|p| p == problem),
+            "missing {problem:?} in {found:#?}"
+        );
+    }
+    assert_eq!(found.len(), expected.len(), "{found:#?}");
+
+    // Thresholds on one side only: the group could never scale the other way.
+    let only_upper = r#"metrics = [{ name = "cpu", source = "snmp", upper = 70 }, { name = "connections", source = "connections", upper = 100 }]"#;
+    assert_eq!(
+        problems(&autoscale(secret, only_upper)),
+        [
+            "autoscalegroup[0].metrics: no metric has a lower threshold, so the group could never scale in"
+        ]
+    );
+    let only_lower = r#"metrics = [{ name = "cpu", source = "snmp", lower = 20 }]"#;
+    assert_eq!(
+        problems(&autoscale(secret, only_lower)),
+        [
+            "autoscalegroup[0].metrics: no metric has an upper threshold, so the group could never scale out"
+        ]
+    );
+
+    // An snmp metric needs a LOAD monitor on the servicegroup, and reads that monitor's table.
+    let no_load = autoscale(secret, METRICS).replace("monitor = [\"load\"]\n", "");
+    assert_eq!(
+        problems(&no_load),
+        [
+            "autoscalegroup[0].metrics[0].source: servicegroup `app` binds no LOAD monitor to read snmp metric `cpu` from"
+        ]
+    );
+    let custom_table = format!(
+        "{}\n[[lbmetrictable]]\nmetrictable = \"app\"\nmetrics = [{{ metric = \"queue\", snmpoid = \"1.3.6.1.4.1.99.1.0\" }}]\n",
+        autoscale(secret, METRICS).replace(
+            "metrics = [{ metric = \"cpu\", metricthreshold = 90 }]",
+            "metrictable = \"app\"",
+        )
+    );
+    assert_eq!(
+        problems(&custom_table),
+        [
+            "autoscalegroup[0].metrics[0].name: metric table `app` of LOAD monitor `load` has no metric `cpu`; it has queue"
+        ]
+    );
+    let queue = custom_table.replace(
+        r#"{ name = "cpu", source = "snmp""#,
+        r#"{ name = "queue", source = "snmp""#,
+    );
+    assert_eq!(problems(&queue), Vec::<String>::new());
 }

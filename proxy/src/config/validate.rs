@@ -23,6 +23,7 @@ use super::file::{
 };
 use super::model::*;
 use super::problems::{ConfigError, Problems};
+use super::secret::Secret;
 
 /// Parses and validates config text. `base_dir` resolves relative certificate paths.
 pub fn from_toml(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
@@ -176,7 +177,7 @@ fn validate(
         &file.autoscaleprofile,
         "autoscaleprofile",
         p,
-        autoscale_profile,
+        |a, path, p| autoscale_profile(a, base_dir, path, p),
     );
     let autoscale_groups = each(&file.autoscalegroup, "autoscalegroup", p, autoscale_group);
 
@@ -955,6 +956,7 @@ fn oid(text: &str) -> Result<Vec<u32>, String> {
 
 fn autoscale_profile(
     file: &AutoscaleProfileFile,
+    base_dir: &Path,
     path: &str,
     p: &mut Problems,
 ) -> Option<AutoscaleProfile> {
@@ -975,9 +977,9 @@ fn autoscale_profile(
             format!("`{}` is not an http:// or https:// URL", file.url),
         );
     }
+    let secret = shared_secret(file, base_dir, path, p);
     for (key, value) in [
         ("apikey", &file.apikey),
-        ("sharedsecret", &file.sharedsecret),
         ("zoneid", &file.zoneid),
         ("templateid", &file.templateid),
         ("serviceofferingid", &file.serviceofferingid),
@@ -997,13 +999,47 @@ fn autoscale_profile(
         name: profile_name?,
         url: file.url.clone(),
         api_key: file.apikey.clone(),
-        secret: file.sharedsecret.clone(),
+        secret: secret?,
         zone_id: file.zoneid.clone(),
         template_id: file.templateid.clone(),
         service_offering_id: file.serviceofferingid.clone(),
         network_ids: file.networkids.clone(),
         member_port: member_port? as u16,
     })
+}
+
+/// The profile's secret key from exactly one of `sharedsecret`, `sharedsecretfile` (relative
+/// to the config's directory) and `sharedsecretenv`, read now so a missing one is a problem.
+fn shared_secret(
+    file: &AutoscaleProfileFile,
+    base_dir: &Path,
+    path: &str,
+    p: &mut Problems,
+) -> Option<Secret> {
+    match (
+        &file.sharedsecret,
+        &file.sharedsecretfile,
+        &file.sharedsecretenv,
+    ) {
+        (Some(value), None, None) => p.check(
+            format!("{path}.sharedsecret"),
+            Secret::inline(value.as_str()),
+        ),
+        (None, Some(secret_file), None) => p.check(
+            format!("{path}.sharedsecretfile"),
+            Secret::from_file(&base_dir.join(secret_file)),
+        ),
+        (None, None, Some(name)) => {
+            p.check(format!("{path}.sharedsecretenv"), Secret::from_env(name))
+        }
+        _ => {
+            p.add(
+                path,
+                "give exactly one of sharedsecret, sharedsecretfile, sharedsecretenv",
+            );
+            None
+        }
+    }
 }
 
 fn autoscale_group(
@@ -1044,6 +1080,7 @@ fn autoscale_group(
     let destroy_grace_period = duration("destroygraceperiod", &file.destroygraceperiod, 0, true);
     let warmup = duration("warmup", &file.warmup, 30, true);
     let health_grace_period = duration("healthgraceperiod", &file.healthgraceperiod, 60, true);
+    let deploy_timeout = duration("deploytimeout", &file.deploytimeout, 600, false);
     let step = p.check(
         format!("{path}.step"),
         in_range(file.step.unwrap_or(1), 1..=100),
@@ -1068,6 +1105,20 @@ fn autoscale_group(
         );
     }
     let metrics = each(&file.metrics, &format!("{path}.metrics"), p, scaling_metric);
+    if !file.metrics.is_empty() {
+        if !file.metrics.iter().any(|m| m.upper.is_some()) {
+            p.add(
+                format!("{path}.metrics"),
+                "no metric has an upper threshold, so the group could never scale out",
+            );
+        }
+        if !file.metrics.iter().any(|m| m.lower.is_some()) {
+            p.add(
+                format!("{path}.metrics"),
+                "no metric has a lower threshold, so the group could never scale in",
+            );
+        }
+    }
     Some(AutoscaleGroup {
         name: group_name?,
         vserver: file.vserver.clone(),
@@ -1085,6 +1136,8 @@ fn autoscale_group(
         step: step? as u32,
         victim: victim?,
         enabled: enabled?,
+        observe: file.observe.unwrap_or(false),
+        deploy_timeout: deploy_timeout?,
         metrics: metrics?,
     })
 }
@@ -1130,15 +1183,9 @@ fn scaling_metric(
 }
 
 /// Autoscale groups name a vserver bound to their servicegroup, a profile, and SNMP metrics that
-/// some metric table (or the built-in `linux` table) defines; a servicegroup has one scaler.
+/// the metric table of the servicegroup's LOAD monitor defines; a servicegroup has one scaler.
 fn autoscale_references(file: &FileConfig, broken: &Names, p: &mut Problems) {
     let missing = |name: &str| !broken.0.contains(name);
-    let mut snmp_metrics: HashSet<&str> = LINUX_TABLE_METRICS.iter().copied().collect();
-    snmp_metrics.extend(
-        file.lbmetrictable
-            .iter()
-            .flat_map(|t| t.metrics.iter().map(|m| m.metric.as_str())),
-    );
     let mut claimed: HashMap<&str, usize> = HashMap::new();
     for (index, group) in file.autoscalegroup.iter().enumerate() {
         let path = format!("autoscalegroup[{index}]");
@@ -1191,16 +1238,72 @@ fn autoscale_references(file: &FileConfig, broken: &Names, p: &mut Problems) {
                 format!("no autoscaleprofile named `{}`", group.profilename),
             );
         }
-        for (i, metric) in group.metrics.iter().enumerate() {
-            if metric.source == "snmp" && !snmp_metrics.contains(metric.name.as_str()) {
-                p.add(
-                    format!("{path}.metrics[{i}].name"),
-                    format!(
-                        "no lbmetrictable defines metric `{}` (the built-in linux table has cpu, memory, load)",
-                        metric.name
-                    ),
-                );
-            }
+        snmp_metric_references(file, group, &path, p);
+    }
+}
+
+/// An autoscale metric with `source = "snmp"` reads a metric of the LOAD monitor bound to the
+/// group's servicegroup, so that monitor's table must have it. A missing servicegroup, monitor
+/// or table is reported elsewhere.
+fn snmp_metric_references(
+    file: &FileConfig,
+    group: &AutoscaleGroupFile,
+    path: &str,
+    p: &mut Problems,
+) {
+    let snmp = group
+        .metrics
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.source == "snmp");
+    let Some(service_group) = file
+        .servicegroup
+        .iter()
+        .find(|g| g.servicegroupname == group.servicegroupname)
+    else {
+        return;
+    };
+    let load_monitor = service_group.monitor.iter().find_map(|name| {
+        file.lbmonitor
+            .iter()
+            .find(|m| m.monitorname == *name && m.kind == "LOAD")
+    });
+    let Some(monitor) = load_monitor else {
+        for (i, metric) in snmp {
+            p.add(
+                format!("{path}.metrics[{i}].source"),
+                format!(
+                    "servicegroup `{}` binds no LOAD monitor to read snmp metric `{}` from",
+                    group.servicegroupname, metric.name
+                ),
+            );
+        }
+        return;
+    };
+    let table_name = monitor.metrictable.as_deref().unwrap_or("linux");
+    let names: Vec<&str> = if table_name == "linux" {
+        LINUX_TABLE_METRICS.to_vec()
+    } else {
+        match file
+            .lbmetrictable
+            .iter()
+            .find(|t| t.metrictable == table_name)
+        {
+            Some(table) => table.metrics.iter().map(|m| m.metric.as_str()).collect(),
+            None => return,
+        }
+    };
+    for (i, metric) in snmp {
+        if !names.contains(&metric.name.as_str()) {
+            p.add(
+                format!("{path}.metrics[{i}].name"),
+                format!(
+                    "metric table `{table_name}` of LOAD monitor `{}` has no metric `{}`; it has {}",
+                    monitor.monitorname,
+                    metric.name,
+                    names.join(", ")
+                ),
+            );
         }
     }
 }
