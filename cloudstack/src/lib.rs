@@ -12,6 +12,7 @@
 //!   ([`error`]); [`lenient`]: serde helpers for what real servers send; [`model`]: typed objects.
 //! - [`client`]: [`CloudStackClient`], signed calls with retries for read-only commands;
 //!   [`api`]: the typed commands; [`jobs`]: waiting for async jobs; [`backoff`].
+//! - [`resolve`]: an autoscale profile's zone, template, offering and networks by name → UUIDs.
 //!
 //! Server: [`localcloud`] serves `/client/api` with the same signature check, runs each VM as a
 //! `ballast vm` child process on its own loopback address, and has a fault-injection endpoint.
@@ -29,6 +30,7 @@ pub mod lenient;
 pub mod localcloud;
 pub mod model;
 pub mod params;
+pub mod resolve;
 pub mod signing;
 pub mod transport;
 
@@ -44,4 +46,5 @@ pub use model::{
     Tag, Template, VirtualMachine, VmState, Zone,
 };
 pub use params::Params;
+pub use resolve::{ProfileIds, ResolveError, resolve_profile_ids};
 pub use transport::HttpMethod;
