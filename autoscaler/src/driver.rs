@@ -48,6 +48,10 @@ pub struct Driver<C, F> {
     /// The last request counter of each member, for requests per second.
     last_requests: HashMap<SocketAddr, (u64, Instant)>,
     reconciling: bool,
+    /// The core asked for a listing while one was under way: that one may have been read
+    /// before what the core needs to see (a deploy whose answer was lost), so its answer is
+    /// dropped and the group is listed again.
+    relist: bool,
 }
 
 /// What a finished task reports.
@@ -88,6 +92,7 @@ impl<C: Cloud, F: Fleet> Driver<C, F> {
             done_rx,
             last_requests: HashMap::new(),
             reconciling: false,
+            relist: false,
         }
     }
 
@@ -183,7 +188,11 @@ impl<C: Cloud, F: Fleet> Driver<C, F> {
             Completion::Destroyed(vm, result) => self.core.on_destroyed(now, &vm, result),
             Completion::Inventory(result) => {
                 self.reconciling = false;
-                self.core.on_inventory(now, result);
+                if std::mem::take(&mut self.relist) {
+                    self.reconcile();
+                } else {
+                    self.core.on_inventory(now, result);
+                }
             }
             Completion::Investigated(vm, state) => self.core.on_investigated(now, &vm, state),
         }
@@ -213,7 +222,10 @@ impl<C: Cloud, F: Fleet> Driver<C, F> {
     fn execute(&mut self, action: Action) {
         let (cloud, fleet) = (self.cloud.clone(), self.fleet.clone());
         match action {
-            Action::Reconcile => self.reconcile(),
+            Action::Reconcile => {
+                self.relist = self.reconciling;
+                self.reconcile();
+            }
             Action::Deploy { launch } => {
                 let request = DeployRequest {
                     group: self.group.clone(),
