@@ -11,7 +11,19 @@ use crate::event::EventKind;
 impl GroupCore {
     /// The cloud accepted the deploy of `launch` and named its VM.
     pub fn on_deploy_accepted(&mut self, now: Duration, launch: LaunchId, vm: &str) {
-        if self.pending.remove(&launch).is_none() || self.vms.contains_key(vm) {
+        if self.pending.remove(&launch).is_none() {
+            return;
+        }
+        if let Some(known) = self.vms.get_mut(vm) {
+            // A listing showed the VM before the deploy's answer came, and it was adopted as
+            // a stranger: it is this launch's, and completes its scale-out.
+            if known.launch.is_none() {
+                known.launch = Some(launch);
+                known.adopted = false;
+                if matches!(known.phase, Phase::Serving { .. }) {
+                    self.launch_done(now, launch, true);
+                }
+            }
             return;
         }
         let order = self.next_order();
