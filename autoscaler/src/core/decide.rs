@@ -129,13 +129,8 @@ impl GroupCore {
             vm.protected = sample.protected;
             match &mut vm.phase {
                 Phase::Joining { .. } if sample.up => {
-                    let warmed = if vm.adopted {
-                        now.saturating_sub(self.policy.warmup)
-                    } else {
-                        now
-                    };
                     vm.phase = Phase::Serving {
-                        up_since: warmed,
+                        up_since: now,
                         down_since: None,
                         investigating: false,
                     };
@@ -190,7 +185,7 @@ impl GroupCore {
                 None => true,
                 Some(id) => self.vms.get(id).is_some_and(|vm| match vm.phase {
                     Phase::Serving { up_since, .. } => {
-                        vm.retire.is_none() && now >= up_since + self.policy.warmup
+                        vm.retire.is_none() && now >= up_since + vm.warmup(self.policy.warmup)
                     }
                     _ => false,
                 }),
@@ -260,12 +255,13 @@ impl GroupCore {
             if vm.retire.is_some() {
                 continue;
             }
+            let warmed = vm.warmup(warmup);
             match &mut vm.phase {
                 Phase::Serving {
                     up_since,
                     down_since: Some(down),
                     investigating,
-                } if !*investigating && now >= (*down).max(*up_since + warmup) + grace => {
+                } if !*investigating && now >= (*down).max(*up_since + warmed) + grace => {
                     *investigating = true;
                     investigate.push(vm.id.clone());
                 }

@@ -15,7 +15,8 @@ pub(crate) struct Vm {
     pub launch: Option<LaunchId>,
     /// Creation order, for victim choice (higher is newer).
     pub order: u64,
-    /// Found in the cloud rather than deployed by this run: no warm-up once UP.
+    /// Found in the cloud rather than deployed by this run: no warm-up once UP
+    /// ([`Vm::warmup`]).
     pub adopted: bool,
     /// Scale-in protection, as the fleet reports it.
     pub protected: bool,
@@ -109,6 +110,13 @@ impl Vm {
                 | Phase::Grace { .. }
                 | Phase::Unbinding { .. }
         )
+    }
+
+    /// How long its samples stay out of the group average after it turns UP: the policy's
+    /// `warmup`, or none for a VM adopted from the cloud (it was serving before this engine
+    /// started).
+    pub fn warmup(&self, policy: Duration) -> Duration {
+        if self.adopted { Duration::ZERO } else { policy }
     }
 
     /// The state name an operator sees (`stat/autoscalegroup`, metrics).
