@@ -182,6 +182,8 @@ pub struct GroupCore {
     replacements_owed: u32,
     /// Observe mode: decisions already reported while their condition holds.
     observed: BTreeSet<&'static str>,
+    /// Observe mode: VMs reconcile would have destroyed, already reported.
+    spared: BTreeSet<String>,
     last_scale_out: Option<Duration>,
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
@@ -207,6 +209,7 @@ impl GroupCore {
             load_unknown: false,
             replacements_owed: 0,
             observed: BTreeSet::new(),
+            spared: BTreeSet::new(),
             last_scale_out: None,
             actions: VecDeque::new(),
             events: VecDeque::new(),
@@ -251,6 +254,7 @@ impl GroupCore {
         }
         if policy.observe != self.policy.observe {
             self.observed.clear();
+            self.spared.clear();
             self.windows.restart();
         }
         self.policy = policy;

@@ -116,6 +116,17 @@ impl GroupCore {
                     changes.push(format!("waiting for {} to be Running", cloud.id));
                     self.vms.insert(cloud.id.clone(), vm);
                 }
+                (state, _) if self.policy.observe => {
+                    // Observe mode acts on nothing, and a destroy cannot be undone: the VM is
+                    // left alone and reported once.
+                    if self.spared.insert(cloud.id.clone()) {
+                        changes.push(format!(
+                            "observe mode, not acted on: would destroy {}: {} and not a member",
+                            cloud.id,
+                            state_name(state)
+                        ));
+                    }
+                }
                 (state, _) => {
                     changes.push(format!(
                         "destroying {}: {} and not a member",
@@ -156,10 +167,12 @@ impl GroupCore {
             changes.push(format!("adopted {id} at {}", addr.ip()));
             self.actions.push_back(Action::Bind { vm: id, addr });
         }
-        // Adopted VMs that never became Running within the deploy timeout.
+        // Adopted VMs that never became Running within the deploy timeout (left alone in
+        // observe mode).
         let stuck: Vec<String> = self
             .vms
             .values()
+            .filter(|_| !self.policy.observe)
             .filter(|vm| vm.launch.is_none() && vm.retire.is_none())
             .filter(|vm| {
                 matches!(vm.phase, Phase::Deploying { since } if now >= since + self.policy.launch.deploy_timeout)
