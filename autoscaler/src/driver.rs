@@ -52,6 +52,8 @@ pub struct Driver<C, F> {
     /// before what the core needs to see (a deploy whose answer was lost), so its answer is
     /// dropped and the group is listed again.
     relist: bool,
+    /// Cancelled when the driver stops: its steps in flight end with it.
+    tasks: CancellationToken,
 }
 
 /// What a finished task reports.
@@ -93,6 +95,7 @@ impl<C: Cloud, F: Fleet> Driver<C, F> {
             last_requests: HashMap::new(),
             reconciling: false,
             relist: false,
+            tasks: CancellationToken::new(),
         }
     }
 
@@ -125,6 +128,7 @@ impl<C: Cloud, F: Fleet> Driver<C, F> {
             }
             self.step();
         }
+        self.tasks.cancel();
         self.history.forget(&self.group);
     }
 
@@ -246,11 +250,12 @@ impl<C: Cloud, F: Fleet> Driver<C, F> {
             }),
             Action::Drain { vm, addr } => {
                 let group = self.group.clone();
-                tokio::spawn(async move {
+                let stopped = self.tasks.clone();
+                tokio::spawn(stopped.run_until_cancelled_owned(async move {
                     if let Err(error) = fleet.drain(addr).await {
                         tracing::warn!(group, vm, %addr, %error, "cannot drain the member");
                     }
-                });
+                }));
             }
             Action::Unbind { vm, addr } => self.spawn(async move {
                 let result = match fleet.unbind(addr).await {
@@ -273,10 +278,16 @@ impl<C: Cloud, F: Fleet> Driver<C, F> {
         }
     }
 
+    /// Runs `task` until it reports or the driver stops (a step cut short is safe: the next
+    /// start reconciles with what the cloud and the servicegroup have).
     fn spawn(&self, task: impl Future<Output = Completion> + Send + 'static) {
         let done = self.done_tx.clone();
+        let stopped = self.tasks.clone();
         tokio::spawn(async move {
-            let _ = done.send(task.await);
+            tokio::select! {
+                completion = task => { let _ = done.send(completion); }
+                () = stopped.cancelled() => {}
+            }
         });
     }
 

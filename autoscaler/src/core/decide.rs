@@ -360,8 +360,10 @@ impl GroupCore {
         launch
     }
 
-    /// In observe mode, records the decision once (until its condition clears) and returns
-    /// true: the caller must not act.
+    /// In observe mode, records the decision and returns true: the caller must not act. The
+    /// breach windows restart, so a lasting breach is recorded once per watch time (as often
+    /// as acting would decide); a bounds decision (fill, trim) is recorded once until the
+    /// group is back within its bounds.
     fn observe_only(&mut self, now: Duration, kind: EventKind, reason: &str) -> bool {
         if !self.policy.observe {
             return false;

@@ -328,7 +328,9 @@ impl GroupCore {
         if let Some(until) = self.cooldown_until.filter(|until| *until > now) {
             return (GroupPhase::Cooldown, Some(until));
         }
-        match self.windows.watching_since() {
+        let can_grow = self.total_count() < self.policy.max_members;
+        let can_shrink = self.live_count() > self.policy.min_members;
+        match self.windows.watching_since(can_grow, can_shrink) {
             Some(since) => (GroupPhase::Watching, Some(since + self.policy.watch_time)),
             None => (GroupPhase::Idle, None),
         }
