@@ -9,7 +9,8 @@
 //!   publishes each [`snapshot::Snapshot`] with arc-swap, reconciles monitors.
 //! - [`snapshot`]: what the data plane reads: vservers, balancers, TLS configs, member lists.
 //! - [`member`]: per-member runtime state (health, drain, counts, response time, load), shared
-//!   by every snapshot. [`stats`]: per-vserver counters.
+//!   by every snapshot; [`member_view`]: a group's members as the autoscaler reads them.
+//!   [`stats`]: per-vserver counters.
 //! - [`listener`]: accept loops; each connection goes to [`http`] (`HTTP`, `SSL`) or [`l4`]
 //!   (`TCP`, `SSL_TCP`), with [`tls`] termination in front where configured.
 //! - [`lb`]: the load-balancing methods.
@@ -30,6 +31,7 @@ pub mod lb;
 pub mod listener;
 pub mod load_monitors;
 pub mod member;
+pub mod member_view;
 pub mod metrics;
 pub mod save;
 pub mod snapshot;

@@ -1,10 +1,25 @@
-//! Saving a file so that a crash at any moment leaves either the old or the new version, never a
-//! torn one: write a temporary file in the same directory, fsync it, rename it over the target,
-//! then fsync the directory so the rename itself is durable.
+//! `nsconfig save`: what is written ([`file_to_save`]), and writing it so that a crash at any
+//! moment leaves either the old or the new version, never a torn one ([`atomic_write`]: write a
+//! temporary file in the same directory, fsync it, rename it over the target, then fsync the
+//! directory so the rename itself is durable).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
+
+use crate::config::Config;
+use crate::config::file::FileConfig;
+
+/// The running config's file form without the members the autoscaler bound: they are runtime
+/// state, and after a restart the autoscaler's reconcile adopts them again from the cloud.
+/// (Their marks and scale-in protection are never serialized, so the file gains no key.)
+pub fn file_to_save(config: &Config) -> FileConfig {
+    let mut file = config.to_file();
+    for group in &mut file.servicegroup {
+        group.members.retain(|member| member.autoscale.is_none());
+    }
+    file
+}
 
 pub fn atomic_write(path: &Path, contents: &[u8]) -> io::Result<()> {
     let dir = match path.parent() {

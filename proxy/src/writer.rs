@@ -1,7 +1,9 @@
-//! The one config writer. Every change (the file at start, SIGHUP, the admin API, later the
+//! The one config writer. Every change (the file at start, SIGHUP, the admin API, the
 //! autoscaler) goes through [`ConfigWriter::apply`] (a whole new config) or
 //! [`ConfigWriter::edit`] (a change to the running config's file form, validated whole), which
-//! run one at a time on a single task, so concurrent edits never lose each other:
+//! run one at a time on a single task, so concurrent edits never lose each other. [`members`]
+//! holds the typed member operations (bind, enable/disable, unbind) built on `edit`. Each
+//! applied config is published on [`ConfigWriter::config_changes`]. Applying a config:
 //!
 //! 1. bind the listeners of new vservers (an address in use rejects the change, nothing moved);
 //! 2. look up or create the runtime state of every member (state outlives snapshots), drain
@@ -16,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -28,6 +30,10 @@ use crate::load_monitors::{LoadMonitors, LoadSamples};
 use crate::member::{MemberKey, MemberState};
 use crate::snapshot::{self, Snapshot};
 use crate::stats::VserverStats;
+
+pub mod members;
+
+pub use members::{MemberBinding, MemberChange, MemberOpError};
 
 /// Why a change was not applied. The running config is untouched.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +66,9 @@ pub enum EditError {
     /// The edited config does not validate.
     #[error("{0}")]
     Invalid(#[from] crate::config::ConfigError),
+    /// A typed member operation found nothing to do (see [`members`]).
+    #[error(transparent)]
+    Member(MemberOpError),
     #[error(transparent)]
     Apply(#[from] ApplyError),
 }
@@ -89,6 +98,8 @@ pub struct ConfigWriter {
     pub snmp_stats: Option<Arc<snmp_monitor::PollStats>>,
     /// Every LOAD monitor sample, for whoever subscribes (the autoscaler).
     load_samples: LoadSamples,
+    /// Each applied config.
+    configs: Arc<watch::Sender<Arc<Config>>>,
 }
 
 impl ConfigWriter {
@@ -104,7 +115,9 @@ impl ConfigWriter {
         let load_monitors = LoadMonitors::start(snapshot.clone());
         let snmp_stats = load_monitors.stats();
         let load_samples = load_monitors.samples();
+        let configs = Arc::new(watch::Sender::new(snapshot.load().config.clone()));
         let mut state = WriterState {
+            configs: configs.clone(),
             load_monitors,
             outcomes: outcomes.clone(),
             base_dir,
@@ -120,7 +133,9 @@ impl ConfigWriter {
             while let Some(command) = inbox.recv().await {
                 match command {
                     Command::Replace(config, reply) => {
-                        let _ = reply.send(state.apply(config));
+                        let running = state.snapshot.load().config.clone();
+                        let config = members::carry_over(&running, Arc::unwrap_or_clone(config));
+                        let _ = reply.send(state.apply(Arc::new(config)));
                     }
                     Command::Edit(edit, reply) => {
                         let _ = reply.send(state.edit(edit));
@@ -136,10 +151,12 @@ impl ConfigWriter {
             outcomes,
             snmp_stats,
             load_samples,
+            configs,
         }
     }
 
-    /// Applies a validated config; returns once it is live (or was rejected).
+    /// Applies a validated config; returns once it is live (or was rejected). The autoscaled
+    /// members of the running config stay bound (see [`members::carry_over`]).
     pub async fn apply(&self, config: Config) -> Result<(), ApplyError> {
         let (reply, answer) = oneshot::channel();
         let command = Command::Replace(Arc::new(config), reply);
@@ -180,6 +197,12 @@ impl ConfigWriter {
         self.load_samples.subscribe()
     }
 
+    /// Each applied config, from the one running now: the file at start, every reload, every
+    /// edit (admin API, member operations).
+    pub fn config_changes(&self) -> watch::Receiver<Arc<Config>> {
+        self.configs.subscribe()
+    }
+
     /// Counts a change that was rejected before it reached the writer (a reload whose file did
     /// not validate).
     pub fn record_rejected(&self) {
@@ -199,6 +222,7 @@ impl ConfigWriter {
 }
 
 struct WriterState {
+    configs: Arc<watch::Sender<Arc<Config>>>,
     load_monitors: LoadMonitors,
     outcomes: Arc<WriterOutcomes>,
     base_dir: PathBuf,
@@ -228,14 +252,15 @@ impl WriterState {
     }
 
     fn save(&self, path: &std::path::Path) -> std::io::Result<()> {
-        let file = self.snapshot.load().config.to_file();
+        let file = crate::save::file_to_save(&self.snapshot.load().config);
         let text = toml::to_string(&file).map_err(std::io::Error::other)?;
         crate::save::atomic_write(path, text.as_bytes())
     }
 
     fn apply(&mut self, config: Arc<Config>) -> Result<(), ApplyError> {
-        let result = self.apply_inner(config);
+        let result = self.apply_inner(config.clone());
         let counter = if result.is_ok() {
+            self.configs.send_replace(config);
             &self.outcomes.applied
         } else {
             &self.outcomes.rejected

@@ -724,3 +724,72 @@ async fn a_save_killed_at_any_moment_leaves_the_old_or_the_new_file() {
         drop(ballast);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_in_protection_is_set_through_the_api_shown_and_never_saved() {
+    let net = Net::new();
+    let a = Backend::start(net.free_addr(1), "a").await;
+    let admin = start(&net, &[a.addr()], "").await;
+    let nitro = &admin.nitro;
+    let binding = "config/servicegroup_servicegroupmember_binding";
+    let member = |extra: Value| {
+        let mut object = json!({"servicegroupname": "pool", "ip": a.addr().ip().to_string(), "port": a.addr().port()});
+        for (key, value) in extra.as_object().unwrap() {
+            object[key] = value.clone();
+        }
+        json!({ "servicegroup_servicegroupmember_binding": object })
+    };
+    let protect = nitro
+        .put(binding, member(json!({"scaleinprotection": "ENABLED"})))
+        .await;
+    assert_done(&protect, StatusCode::OK, "protect a bound member");
+
+    let listed = nitro.get(&format!("{binding}/pool")).await;
+    let shown = &listed.body["servicegroup_servicegroupmember_binding"][0];
+    assert_has(
+        shown,
+        &json!({"scaleinprotection": "ENABLED", "autoscaled": false, "weight": 1, "state": "ENABLED", "svrstate": "UP"}),
+        "the binding",
+    );
+    assert!(shown.get("vmid").is_none(), "{shown}");
+    let stat = nitro.get("stat/servicegroup/pool?statbindings=yes").await;
+    let counted = &stat.body["servicegroup"][0]["servicegroupmember"][0];
+    assert_has(
+        counted,
+        &json!({"scaleinprotection": "ENABLED", "autoscaled": false}),
+        "stat",
+    );
+
+    // Only the typed bind of the autoscaler marks a member; values are NetScaler's words.
+    let marked = nitro
+        .put(binding, member(json!({"autoscaled": true, "vmid": "vm-1"})))
+        .await;
+    assert_eq!(
+        (marked.status, marked.errorcode()),
+        (StatusCode::BAD_REQUEST, 278),
+        "{:?}",
+        marked.body
+    );
+    assert!(
+        marked.message().contains("unknown field `autoscaled`"),
+        "{}",
+        marked.message()
+    );
+    let maybe = nitro
+        .put(binding, member(json!({"scaleinprotection": "MAYBE"})))
+        .await;
+    assert_eq!(
+        maybe.message(),
+        "servicegroup_servicegroupmember_binding.scaleinprotection: expected ENABLED or DISABLED, got `MAYBE`"
+    );
+
+    let saved = nitro
+        .post("config/nsconfig?action=save", json!({"nsconfig": {}}))
+        .await;
+    assert_done(&saved, StatusCode::OK, "save");
+    let text = std::fs::read_to_string(admin.ballast.config_path()).expect("the saved config");
+    assert!(
+        !text.contains("protection"),
+        "runtime state was saved:\n{text}"
+    );
+}

@@ -1,6 +1,10 @@
 //! NITRO bindings: `lbvserver_servicegroup_binding`, `servicegroup_servicegroupmember_binding`
 //! and `servicegroup_lbmonitor_binding`. Added with PUT, removed with DELETE and
 //! `?args=k:v,…`, listed with GET `/<binding>/<primary key>` (or all of them without one).
+//! Members are bound, changed and unbound through the writer's typed member operations
+//! ([`crate::writer::members`]).
+
+use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -12,6 +16,7 @@ use crate::config::lenient;
 use crate::member::MemberKey;
 use crate::snapshot::Snapshot;
 use crate::writer::EditError;
+use crate::writer::members::{self, MemberBinding, MemberChange, MemberOpError};
 
 pub const NAMES: [&str; 3] = [
     "lbvserver_servicegroup_binding",
@@ -42,6 +47,66 @@ struct GroupMember {
     weight: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     state: Option<String>,
+    /// `ENABLED` or `DISABLED` (the default): the autoscaler never scales in a protected member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scaleinprotection: Option<String>,
+}
+
+/// A member binding request in typed values.
+struct MemberRequest {
+    group: String,
+    addr: SocketAddr,
+    weight: Option<u32>,
+    enabled: Option<bool>,
+    scale_in_protection: Option<bool>,
+}
+
+impl GroupMember {
+    fn typed(self) -> Result<MemberRequest, EditError> {
+        let at = |field: &str, message: String| {
+            EditError::Rejected(format!("{}.{field}: {message}", NAMES[1]))
+        };
+        let ip: IpAddr = self.ip.parse().map_err(|_| {
+            at(
+                "ip",
+                format!("`{}` is not an IPv4 or IPv6 address", self.ip),
+            )
+        })?;
+        let port = u16::try_from(self.port)
+            .ok()
+            .filter(|port| *port != 0)
+            .ok_or_else(|| at("port", format!("expected 1..=65535, got {}", self.port)))?;
+        let weight = self
+            .weight
+            .map(|w| {
+                u32::try_from(w).map_err(|_| at("weight", format!("expected 1..=100, got {w}")))
+            })
+            .transpose()?;
+        let enabled = switch(self.state.as_deref()).map_err(|message| at("state", message))?;
+        let scale_in_protection = switch(self.scaleinprotection.as_deref())
+            .map_err(|message| at("scaleinprotection", message))?;
+        Ok(MemberRequest {
+            group: self.servicegroupname,
+            addr: SocketAddr::new(ip, port),
+            weight,
+            enabled,
+            scale_in_protection,
+        })
+    }
+}
+
+/// `ENABLED` → true, `DISABLED` → false.
+fn switch(text: Option<&str>) -> Result<Option<bool>, String> {
+    match text {
+        None => Ok(None),
+        Some("ENABLED") => Ok(Some(true)),
+        Some("DISABLED") => Ok(Some(false)),
+        Some(other) => Err(format!("expected ENABLED or DISABLED, got `{other}`")),
+    }
+}
+
+fn enabled_word(enabled: bool) -> &'static str {
+    if enabled { "ENABLED" } else { "DISABLED" }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -51,7 +116,8 @@ struct GroupMonitor {
     monitor_name: String,
 }
 
-/// Lists bindings; members carry their live `svrstate`.
+/// Lists bindings; members carry their live `svrstate`, whether the autoscaler bound them
+/// (`autoscaled`, with `vmid` and `autoscalegroup`) and their `scaleinprotection`.
 pub fn get(
     file: &FileConfig,
     snapshot: &Snapshot,
@@ -78,14 +144,21 @@ pub fn get(
             .flat_map(|group| {
                 group.members.iter().map(|member| {
                     let state = member_status(snapshot, &group.servicegroupname, member);
-                    json!({
+                    let mut item = json!({
                         "servicegroupname": group.servicegroupname,
                         "ip": member.ip,
                         "port": member.port,
                         "weight": member.weight.unwrap_or(1),
                         "state": member.state.as_deref().unwrap_or("ENABLED"),
                         "svrstate": state,
-                    })
+                        "autoscaled": member.autoscale.is_some(),
+                        "scaleinprotection": enabled_word(member.scale_in_protection),
+                    });
+                    if let Some(mark) = &member.autoscale {
+                        item["vmid"] = json!(mark.vm_id);
+                        item["autoscalegroup"] = json!(mark.group);
+                    }
+                    item
                 })
             })
             .collect(),
@@ -101,8 +174,8 @@ pub fn get(
     Ok(values)
 }
 
-/// Adds a binding (a member that is already bound gets its weight and state updated).
-/// Returns true if something new was bound.
+/// Adds a binding (a member that is already bound gets its weight, state and scale-in
+/// protection updated). Returns true if something new was bound.
 pub fn add(file: &mut FileConfig, binding: &str, object: Value) -> Result<bool, EditError> {
     match binding {
         "lbvserver_servicegroup_binding" => {
@@ -117,31 +190,25 @@ pub fn add(file: &mut FileConfig, binding: &str, object: Value) -> Result<bool, 
             Ok(new)
         }
         "servicegroup_servicegroupmember_binding" => {
-            let b: GroupMember = parse(binding, object)?;
-            let group = group_mut(file, &b.servicegroupname)?;
-            match group
-                .members
-                .iter_mut()
-                .find(|m| m.ip == b.ip && m.port == b.port)
-            {
-                Some(member) => {
-                    if b.weight.is_some() {
-                        member.weight = b.weight;
-                    }
-                    if b.state.is_some() {
-                        member.state = b.state;
-                    }
+            let b = parse::<GroupMember>(binding, object)?.typed()?;
+            let new = MemberBinding {
+                weight: b.weight.unwrap_or(1),
+                enabled: b.enabled.unwrap_or(true),
+                scale_in_protection: b.scale_in_protection.unwrap_or(false),
+                autoscale: None,
+            };
+            match members::bind(file, &b.group, b.addr, new) {
+                Ok(()) => Ok(true),
+                Err(MemberOpError::AlreadyBound { .. }) => {
+                    let change = MemberChange {
+                        weight: b.weight,
+                        enabled: b.enabled,
+                        scale_in_protection: b.scale_in_protection,
+                    };
+                    members::change(file, &b.group, b.addr, change)?;
                     Ok(false)
                 }
-                None => {
-                    group.members.push(MemberFile {
-                        ip: b.ip,
-                        port: b.port,
-                        weight: b.weight,
-                        state: b.state,
-                    });
-                    Ok(true)
-                }
+                Err(error) => Err(error.into()),
             }
         }
         "servicegroup_lbmonitor_binding" => {
@@ -196,18 +263,13 @@ pub fn delete(file: &mut FileConfig, target: &Target) -> Result<(), EditError> {
             let ip = target.arg("ip").or(target.arg("servername")).ok_or_else(|| {
                 EditError::Rejected("DELETE servicegroup_servicegroupmember_binding needs ?args=ip:<ip>,port:<port>".to_owned())
             })?;
-            let port: i64 = arg("port")?
+            let ip: IpAddr = ip.parse().map_err(|_| {
+                EditError::Rejected(format!("args ip: `{ip}` is not an IPv4 or IPv6 address"))
+            })?;
+            let port: u16 = arg("port")?
                 .parse()
-                .map_err(|_| EditError::Rejected("args port: expected an integer".to_owned()))?;
-            let group = group_mut(file, key)?;
-            let before = group.members.len();
-            group.members.retain(|m| !(m.ip == ip && m.port == port));
-            if group.members.len() == before {
-                return Err(EditError::NotFound(format!(
-                    "{ip}:{port} is not bound to servicegroup `{key}`"
-                )));
-            }
-            Ok(())
+                .map_err(|_| EditError::Rejected("args port: expected 1..=65535".to_owned()))?;
+            Ok(members::unbind(file, key, SocketAddr::new(ip, port))?)
         }
         "servicegroup_lbmonitor_binding" => {
             let monitor = arg("monitor_name")?;

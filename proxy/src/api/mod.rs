@@ -40,7 +40,8 @@ use self::auth::Auth;
 use self::reply::{NitroError, code, done};
 use self::request::{Area, Target};
 use crate::snapshot::Snapshot;
-use crate::writer::{ConfigWriter, EditError};
+use crate::writer::ConfigWriter;
+use crate::writer::members::{self, MemberChange};
 
 type Reply = Result<Response<Full<Bytes>>, NitroError>;
 
@@ -342,7 +343,6 @@ async fn set_member_state(
     objects: Vec<Value>,
     enable: bool,
 ) -> Result<(), NitroError> {
-    let state = if enable { "ENABLED" } else { "DISABLED" };
     let mut changes = Vec::new();
     for object in &objects {
         let group = object
@@ -363,11 +363,27 @@ async fn set_member_state(
             Some(Value::String(s)) => s.parse().ok(),
             Some(_) => None,
         };
-        if ip.is_some() != port.is_some() {
-            return Err(NitroError::invalid(
-                "servicegroup: give both `ip` (or `servername`) and `port`, or neither",
-            ));
-        }
+        let member = match (ip, port) {
+            (None, None) => None,
+            (Some(ip), Some(port)) => {
+                let ip: IpAddr = ip.parse().map_err(|_| {
+                    NitroError::invalid(format!(
+                        "servicegroup.ip: `{ip}` is not an IPv4 or IPv6 address"
+                    ))
+                })?;
+                let port = u16::try_from(port).map_err(|_| {
+                    NitroError::invalid(format!(
+                        "servicegroup.port: expected 1..=65535, got {port}"
+                    ))
+                })?;
+                Some(SocketAddr::new(ip, port))
+            }
+            _ => {
+                return Err(NitroError::invalid(
+                    "servicegroup: give both `ip` (or `servername`) and `port`, or neither",
+                ));
+            }
+        };
         for key in object.as_object().into_iter().flat_map(|o| o.keys()) {
             if ![
                 "servicegroupname",
@@ -384,34 +400,21 @@ async fn set_member_state(
                 )));
             }
         }
-        changes.push((group.to_owned(), ip.map(str::to_owned).zip(port)));
+        changes.push((group.to_owned(), member));
     }
+    let change = MemberChange {
+        enabled: Some(enable),
+        ..MemberChange::default()
+    };
     api.writer
         .edit(move |file| {
             for (group, member) in &changes {
-                let found = file
-                    .servicegroup
-                    .iter_mut()
-                    .find(|g| g.servicegroupname == *group)
-                    .ok_or_else(|| {
-                        EditError::NotFound(format!("no servicegroup named `{group}`"))
-                    })?;
-                let mut matched = false;
-                for m in &mut found.members {
-                    if member
-                        .as_ref()
-                        .is_none_or(|(ip, port)| m.ip == *ip && m.port == *port)
-                    {
-                        m.state = Some(state.to_owned());
-                        matched = true;
-                    }
-                }
-                if let Some((ip, port)) = member
-                    && !matched
-                {
-                    return Err(EditError::NotFound(format!(
-                        "{ip}:{port} is not bound to servicegroup `{group}`"
-                    )));
+                let addrs = match member {
+                    Some(addr) => vec![*addr],
+                    None => members::addresses(file, group)?,
+                };
+                for addr in addrs {
+                    members::change(file, group, addr, change.clone())?;
                 }
             }
             Ok(())

@@ -7,7 +7,7 @@ use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::Full;
 use serde_json::{Value, json};
 
-use crate::writer::EditError;
+use crate::writer::{ApplyError, EditError, MemberOpError};
 
 /// NITRO error codes used by Ballast.
 pub mod code {
@@ -103,6 +103,25 @@ impl From<EditError> for NitroError {
                 code::APPLY_FAILED,
                 apply.to_string(),
             ),
+            EditError::Member(member) => NitroError::from(member),
+        }
+    }
+}
+
+impl From<MemberOpError> for NitroError {
+    fn from(error: MemberOpError) -> NitroError {
+        match error {
+            MemberOpError::NoGroup(_) | MemberOpError::NotBound { .. } => {
+                NitroError::not_found(error.to_string())
+            }
+            MemberOpError::AlreadyBound { .. } => NitroError::new(
+                StatusCode::CONFLICT,
+                code::RESOURCE_EXISTS,
+                error.to_string(),
+            ),
+            MemberOpError::Invalid(invalid) => NitroError::from(EditError::Invalid(invalid)),
+            MemberOpError::Apply(apply) => NitroError::from(EditError::Apply(apply)),
+            MemberOpError::Stopped => NitroError::from(EditError::Apply(ApplyError::Stopped)),
         }
     }
 }

@@ -250,6 +250,22 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> ResourceOps for Re
         key: &str,
         change: &dyn Fn(&mut Value),
     ) -> Result<(), EditError> {
+        // The JSON round trip below drops what the file form never serializes (autoscaled
+        // members' marks, scale-in protection): keep it.
+        let before = file.clone();
+        self.modify_serialized(file, key, change)?;
+        crate::writer::members::restore_runtime_state(&before, file);
+        Ok(())
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Resource<T> {
+    fn modify_serialized(
+        &self,
+        file: &mut FileConfig,
+        key: &str,
+        change: &dyn Fn(&mut Value),
+    ) -> Result<(), EditError> {
         let items = (self.list_mut)(file);
         let item = items
             .iter_mut()

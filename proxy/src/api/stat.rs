@@ -162,12 +162,15 @@ pub fn servicegroups(
         };
         let mut item = json!({"servicegroupname": *group.name, "state": state, "members": group.members.len(), "upmembers": up});
         if bindings {
+            let configured = snapshot.config.service_group(&group.name);
+            let configured = configured.map_or(&[][..], |g| &g.members[..]);
             item["servicegroupmember"] = group
                 .members
                 .iter()
-                .map(|m| {
+                .zip(configured)
+                .map(|(m, member)| {
                     let c = &m.counters;
-                    json!({
+                    let mut entry = json!({
                         "ip": m.key.addr.ip().to_string(),
                         "port": m.key.addr.port(),
                         "state": m.status().as_str(),
@@ -183,7 +186,14 @@ pub fn servicegroups(
                             let named = values.iter().map(|(k, v)| (k.to_string(), json!(round(*v))));
                             named.collect::<serde_json::Map<_, _>>()
                         }),
-                    })
+                        "autoscaled": member.autoscale.is_some(),
+                        "scaleinprotection": if member.scale_in_protection { "ENABLED" } else { "DISABLED" },
+                    });
+                    if let Some(mark) = &member.autoscale {
+                        entry["vmid"] = json!(mark.vm_id);
+                        entry["autoscalegroup"] = json!(mark.group);
+                    }
+                    entry
                 })
                 .collect();
         }

@@ -198,6 +198,13 @@ pub struct MemberFile {
     /// `ENABLED` (default) or `DISABLED`; disabling drains the member.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+    /// Runtime state, never in a file (serde skips it, so a file cannot set it): the mark of a
+    /// member the autoscaler bound (see [`super::model::AutoscaleMark`]).
+    #[serde(skip)]
+    pub autoscale: Option<super::model::AutoscaleMark>,
+    /// Runtime state, never in a file: scale-in protection, set through the admin API.
+    #[serde(skip)]
+    pub scale_in_protection: bool,
 }
 
 /// `[[lbvserver]]`: a listening virtual server in front of one servicegroup.

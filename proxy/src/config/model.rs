@@ -166,6 +166,23 @@ pub struct Member {
     pub weight: u32,
     /// `false` (`state = "DISABLED"`) drains the member: no new traffic, in-flight work finishes.
     pub enabled: bool,
+    /// Set when the autoscaler bound the member (runtime state: never read from or saved to a
+    /// file).
+    pub autoscale: Option<AutoscaleMark>,
+    /// The autoscaler never picks this member for a scale-in (runtime state, set through the
+    /// admin API).
+    pub scale_in_protection: bool,
+}
+
+/// What marks a member the autoscaler bound: the VM behind it and the group that owns it.
+/// Only [`crate::writer::ConfigWriter::bind_member`] sets it; `nsconfig save` leaves such
+/// members out, and a reload keeps them (the cloud is their source of truth).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AutoscaleMark {
+    /// The CloudStack VM id.
+    pub vm_id: String,
+    /// The `autoscalegroup` that launched the VM.
+    pub group: String,
 }
 
 /// `servicetype` of a vserver.

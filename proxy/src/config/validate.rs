@@ -587,6 +587,8 @@ fn member(file: &MemberFile, path: &str, p: &mut Problems) -> Option<Member> {
         addr: SocketAddr::new(ip?, port? as u16),
         weight: weight? as u32,
         enabled: enabled?,
+        autoscale: file.autoscale.clone(),
+        scale_in_protection: file.scale_in_protection,
     })
 }
 
