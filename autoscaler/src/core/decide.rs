@@ -408,6 +408,7 @@ impl GroupCore {
             cause,
             cut_short: false,
         });
+        let launch = vm.launch;
         let drains = matches!(cause, Cause::ScaleIn | Cause::OverMax);
         match (vm.phase, vm.addr) {
             (Phase::Serving { .. } | Phase::Joining { .. }, Some(addr)) if drains => {
@@ -419,6 +420,11 @@ impl GroupCore {
             }
             (phase, Some(_)) if vm.is_bound() || phase == Phase::Binding => self.unbind(id),
             _ => self.destroy(id),
+        }
+        // A launch whose VM goes before it came UP has ended: its scale-out must not wait for
+        // it, or the next scale-out would join that record and never start a cooldown.
+        if let Some(launch) = launch {
+            self.launch_done(now, launch, false);
         }
     }
 

@@ -67,8 +67,13 @@ impl GroupCore {
                         cause: Cause::Gone,
                         cut_short: false,
                     });
+                    let launch = vm.launch;
                     changes.push(format!("{id} is gone from the cloud: unbinding its member"));
                     self.unbind(&id);
+                    // Lost before it came UP: its launch has ended (see `retire`).
+                    if let Some(launch) = launch {
+                        self.launch_done(now, launch, false);
+                    }
                 }
                 _ => {
                     self.vms.remove(&id);
