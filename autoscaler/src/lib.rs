@@ -12,6 +12,8 @@
 //! - [`driver`]: the async part: samples, reconcile, and each action as a task.
 //! - [`cloud`] and [`fleet`]: the traits the driver reaches the world through;
 //!   [`cloud_stack`]: [`Cloud`] over the CloudStack API.
+//! - [`simulate`]: `ballast simulate`: a metric trace replayed through the same core in
+//!   virtual time, against a simulated cloud; its events as JSON lines and an SVG chart.
 //!
 //! See `docs/architecture.md` for the rules and how a restart stays safe.
 
@@ -25,6 +27,7 @@ pub mod event;
 pub mod fleet;
 pub mod history;
 pub mod policy;
+pub mod simulate;
 
 pub use crate::core::{
     Action, CloudState, CloudVm, DeployError, GroupCore, GroupPhase, Inventory, LaunchId,
