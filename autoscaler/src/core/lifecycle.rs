@@ -72,7 +72,6 @@ impl GroupCore {
                 self.actions.push_back(Action::Bind { vm: id, addr });
             }
             Err(DeployError::Failed { reason, vm }) => {
-                self.pending.remove(&launch);
                 let created = vm.or_else(|| {
                     self.vms
                         .values()
@@ -81,11 +80,13 @@ impl GroupCore {
                 });
                 if let Some(id) = &created {
                     if !self.vms.contains_key(id) {
+                        // Failed before its id was reported: the launch (still pending)
+                        // names its VM now, so that the VM is destroyed.
                         self.on_deploy_accepted(now, launch, id);
-                        self.pending.remove(&launch);
                     }
                     self.retire(now, id, Cause::FailedLaunch);
                 }
+                self.pending.remove(&launch);
                 self.launch_failed(now, launch, created.as_deref(), &reason);
             }
             Err(DeployError::Uncertain { reason }) => {
