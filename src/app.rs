@@ -1,6 +1,6 @@
 //! [`App`]: starts every part for a validated config and holds the handles that `main` needs
 //! (apply a new config, shut down): the embedded local cloud, the one config writer and the
-//! data plane it publishes, the admin API and `/metrics`.
+//! data plane it publishes, the autoscale engine, the admin API and `/metrics`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -19,6 +19,8 @@ use cloudstack::localcloud::LocalCloud;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::autoscale::Autoscale;
+use crate::autoscale::metrics::AutoscaleCollector;
 use crate::config::AppConfig;
 
 /// A running Ballast.
@@ -75,15 +77,20 @@ impl App {
         tokio::spawn(ballast_proxy::health::expire_passive_downs(
             snapshot.clone(),
         ));
+        let autoscale = Autoscale::start(writer.clone(), snapshot.clone(), shutdown.child_token());
 
         if let Some(settings) = metrics {
             let listener = ballast_proxy::listener::bind(settings.listen)
                 .with_context(|| format!("metrics cannot listen on {}", settings.listen))?;
-            let registry = Arc::new(Metrics::new(
+            let mut registry = Metrics::new(
                 snapshot.clone(),
                 writer.outcomes.clone(),
                 writer.snmp_stats.clone(),
-            ));
+            );
+            registry.register(Box::new(AutoscaleCollector::new(
+                autoscale.history().clone(),
+            )));
+            let registry = Arc::new(registry);
             tokio::spawn(ballast_proxy::metrics::serve(
                 listener,
                 registry,
@@ -99,12 +106,10 @@ impl App {
                 .save_path
                 .clone()
                 .unwrap_or_else(|| config_path.to_path_buf());
-            let api = Arc::new(AdminApi::new(
-                writer.clone(),
-                snapshot.clone(),
-                auth,
-                save_path,
-            ));
+            let api = Arc::new(
+                AdminApi::new(writer.clone(), snapshot.clone(), auth, save_path)
+                    .with_autoscale(Arc::new(autoscale.clone())),
+            );
             tokio::spawn(ballast_proxy::api::serve(
                 listener,
                 api,

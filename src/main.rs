@@ -11,6 +11,7 @@
 //! and stopping the parts).
 
 mod app;
+mod autoscale;
 mod cli;
 mod config;
 

@@ -915,6 +915,7 @@ async fn a_crashed_member_is_investigated_fenced_and_replaced() {
             "member_replaced",
             "member_unbound",
             "vm_destroyed",
+            "scale_out_started",
             "vm_deployed",
             "member_bound",
             "member_up"

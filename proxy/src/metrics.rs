@@ -65,6 +65,11 @@ impl Metrics {
         Metrics { registry }
     }
 
+    /// Adds a collector read at every scrape (the autoscale engine's families).
+    pub fn register(&mut self, collector: Box<dyn Collector>) {
+        self.registry.register_collector(collector);
+    }
+
     /// The exposition, OpenMetrics or classic text.
     pub fn render(&self, openmetrics: bool) -> String {
         let mut text = String::with_capacity(16 * 1024);

@@ -56,7 +56,21 @@ impl Binary {
     /// Like [`Binary::start`], with extra files (certificates ...) written next to the config
     /// first, so the config can name them by relative path.
     pub async fn start_with_files(&self, config_toml: &str, files: &[(&str, &[u8])]) -> Ballast {
-        Ballast::start(self.path(), config_toml, files).await
+        Ballast::start(self.path(), "run", config_toml, files, "ballast ready").await
+    }
+
+    /// Starts `ballast localcloud` with `config_toml` (a local cloud config) and waits for
+    /// `local cloud listening`. Its VMs end with it (they exit when its end of their stdin
+    /// closes), also when it is killed.
+    pub async fn start_localcloud(&self, config_toml: &str) -> Ballast {
+        Ballast::start(
+            self.path(),
+            "localcloud",
+            config_toml,
+            &[],
+            "local cloud listening",
+        )
+        .await
     }
 
     /// Runs `ballast check --config FILE` on `config_toml`: (exit code, stdout, stderr).
@@ -105,14 +119,20 @@ pub struct Ballast {
 }
 
 impl Ballast {
-    async fn start(binary: PathBuf, config_toml: &str, files: &[(&str, &[u8])]) -> Ballast {
+    async fn start(
+        binary: PathBuf,
+        subcommand: &str,
+        config_toml: &str,
+        files: &[(&str, &[u8])],
+        ready: &str,
+    ) -> Ballast {
         let dir = TempDir::new("ballast");
         for (name, contents) in files {
             dir.write(name, contents);
         }
         let config_path = dir.write("ballast.toml", config_toml);
         let mut child = Command::new(&binary)
-            .arg("run")
+            .arg(subcommand)
             .arg("--config")
             .arg(&config_path)
             .args(["--log-format", "json"])
@@ -154,12 +174,12 @@ impl Ballast {
             lines,
         };
         if ballast
-            .wait_for_log(|line| is_event(line, "ballast ready"), READY_TIMEOUT)
+            .wait_for_log(|line| is_event(line, ready), READY_TIMEOUT)
             .await
             .is_none()
         {
             panic!(
-                "ballast did not log `ballast ready` within {READY_TIMEOUT:?}; its log:\n{}",
+                "ballast {subcommand} did not log `{ready}` within {READY_TIMEOUT:?}; its log:\n{}",
                 ballast.log_text()
             );
         }

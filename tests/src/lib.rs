@@ -36,6 +36,7 @@
 //! them against another build.
 
 pub mod addrs;
+pub mod autoscale;
 pub mod backend;
 pub mod ballast;
 pub mod certs;

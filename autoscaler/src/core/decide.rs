@@ -51,11 +51,11 @@ impl GroupCore {
         if let Some((metric, since)) = self.windows.scale_out(now, self.policy.watch_time) {
             let rule = &self.policy.metrics[metric];
             let reason = format!(
-                "{} average {:.2} above {} for {:?}",
+                "{} average {:.2} above {} for {}",
                 rule.name,
                 self.averages[metric].unwrap_or_default(),
                 rule.upper.unwrap_or_default(),
-                now - since
+                seconds(now - since)
             );
             let room = self.policy.max_members.saturating_sub(self.total_count());
             let count = self.policy.step.min(room);
@@ -208,6 +208,11 @@ impl GroupCore {
         if self.replacements_owed > 0 && room > 0 && self.may_launch(now) && !self.policy.observe {
             let count = self.replacements_owed.min(room);
             self.replacements_owed -= count;
+            self.event(
+                now,
+                EventKind::ScaleOutStarted,
+                format!("replacing fenced members: adding {count}"),
+            );
             for _ in 0..count {
                 self.launch(now);
             }
@@ -515,6 +520,15 @@ impl GroupCore {
         let order = self.next_order;
         self.next_order += 1;
         order
+    }
+}
+
+/// A measured span for a reason text: whole seconds as `60s`, others to a tenth (`4.0s`).
+fn seconds(span: Duration) -> String {
+    if span.subsec_nanos() == 0 {
+        format!("{}s", span.as_secs())
+    } else {
+        format!("{:.1}s", span.as_secs_f64())
     }
 }
 

@@ -7,12 +7,14 @@
 //!   `lbmetrictable`, `autoscaleprofile`, `autoscalegroup`.
 //! - [`bindings`]: the three `*_binding` resources.
 //! - [`stat`]: `stat/lbvserver`, `stat/servicegroup`, `stat/autoscalegroup`.
+//! - [`autoscale`]: what the API asks of the autoscale engine (events, live figures, resume).
 //! - [`reply`]: NITRO envelopes and error codes.
 //!
 //! Every change goes through the one config writer as an edit of the running config; the edited
 //! config is validated whole before it is applied, so a bad request changes nothing.
 
 pub mod auth;
+pub mod autoscale;
 pub mod bindings;
 pub mod reply;
 pub mod request;
@@ -37,8 +39,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use self::auth::Auth;
+use self::autoscale::AutoscaleView;
 use self::reply::{NitroError, code, done};
 use self::request::{Area, Target};
+use self::resources::ResourceOps;
 use crate::snapshot::Snapshot;
 use crate::writer::ConfigWriter;
 use crate::writer::members::{self, MemberChange};
@@ -53,9 +57,18 @@ pub struct AdminApi {
     auth: Auth,
     save_path: PathBuf,
     rates: Arc<stat::Rates>,
+    /// The autoscale engine, when one runs.
+    autoscale: Option<Arc<dyn AutoscaleView>>,
 }
 
 impl AdminApi {
+    /// Serves `config/autoscaleevent`, the engine's figures in `stat/autoscalegroup`, and
+    /// `autoscalegroup?action=enable` lifting a launch suspension, from `engine`.
+    pub fn with_autoscale(mut self, engine: Arc<dyn AutoscaleView>) -> AdminApi {
+        self.autoscale = Some(engine);
+        self
+    }
+
     pub fn new(
         writer: ConfigWriter,
         snapshot: Arc<ArcSwap<Snapshot>>,
@@ -70,6 +83,7 @@ impl AdminApi {
             auth,
             save_path,
             rates,
+            autoscale: None,
         }
     }
 }
@@ -155,7 +169,7 @@ fn stat(api: &AdminApi, method: &Method, target: &Target) -> Reply {
     let items = match target.resource.as_str() {
         "lbvserver" => stat::lbvservers(&snapshot, &api.rates, name)?,
         "servicegroup" => stat::servicegroups(&snapshot, name, target.statbindings)?,
-        "autoscalegroup" => stat::autoscalegroups(&snapshot, name)?,
+        "autoscalegroup" => stat::autoscalegroups(&snapshot, name, api.autoscale.as_deref())?,
         other => {
             return Err(NitroError::unknown(format!(
                 "no statistics for `{other}`; available: lbvserver, servicegroup, autoscalegroup"
@@ -186,7 +200,16 @@ async fn config(
             if *method != Method::GET {
                 return Err(NitroError::method("autoscaleevent is read-only"));
             }
-            return Ok(done(StatusCode::OK, Some(("autoscaleevent", json!([])))));
+            let events = api
+                .autoscale
+                .as_ref()
+                .map(|a| a.events())
+                .unwrap_or_default();
+            let events = filtered(events, &target.filter);
+            return Ok(done(
+                StatusCode::OK,
+                Some(("autoscaleevent", Value::Array(events))),
+            ));
         }
         _ => {}
     }
@@ -244,6 +267,7 @@ async fn config(
             match resource {
                 "lbvserver" => set_vserver_state(api, objects, enable).await?,
                 "servicegroup" => set_member_state(api, objects, enable).await?,
+                "autoscalegroup" => set_autoscale_state(api, objects, enable).await?,
                 _ => {
                     return Err(NitroError::invalid(format!(
                         "{resource} has no action `{action}`"
@@ -331,6 +355,38 @@ async fn set_vserver_state(
             })
         })
         .await?;
+    Ok(())
+}
+
+/// `POST autoscalegroup?action=enable|disable` with `{"autoscalegroup": {"name": …}}`.
+/// Disabled: the engine takes no decisions and the VMs stay. Enabling also lifts a launch
+/// suspension (after failed launches), even when the group was enabled already.
+async fn set_autoscale_state(
+    api: &AdminApi,
+    objects: Vec<Value>,
+    enable: bool,
+) -> Result<(), NitroError> {
+    let names = objects
+        .iter()
+        .map(|o| o.get("name").and_then(Value::as_str).map(str::to_owned))
+        .collect::<Option<Vec<String>>>()
+        .ok_or_else(|| {
+            NitroError::invalid("autoscalegroup: the body must name the group in `name`")
+        })?;
+    let state = if enable { "ENABLED" } else { "DISABLED" };
+    let edited = names.clone();
+    api.writer
+        .edit(move |file| {
+            edited.iter().try_for_each(|name| {
+                resources::AUTOSCALEGROUP.modify(file, name, &|g| g["state"] = json!(state))
+            })
+        })
+        .await?;
+    if enable && let Some(engine) = &api.autoscale {
+        for name in &names {
+            engine.resume(name);
+        }
+    }
     Ok(())
 }
 

@@ -10,6 +10,7 @@ use arc_swap::ArcSwap;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use super::autoscale::AutoscaleView;
 use crate::member::MemberStatus;
 use crate::snapshot::{GroupPlan, Snapshot, VserverPlan};
 use crate::writer::EditError;
@@ -202,8 +203,13 @@ pub fn servicegroups(
     Ok(Value::Array(items.collect()))
 }
 
-/// `stat/autoscalegroup[/name]`: bounds and current membership (the engine adds its own figures).
-pub fn autoscalegroups(snapshot: &Snapshot, name: Option<&str>) -> Result<Value, EditError> {
+/// `stat/autoscalegroup[/name]`: bounds and current membership, and the engine's live figures
+/// (phase, members by state, averages ...) when it runs the group.
+pub fn autoscalegroups(
+    snapshot: &Snapshot,
+    name: Option<&str>,
+    engine: Option<&dyn AutoscaleView>,
+) -> Result<Value, EditError> {
     let groups: Vec<_> = snapshot
         .config
         .autoscale_groups
@@ -222,14 +228,19 @@ pub fn autoscalegroups(snapshot: &Snapshot, name: Option<&str>) -> Result<Value,
             .groups
             .get(&group.service_group)
             .map_or(&[][..], |g| &g.members[..]);
-        json!({
+        let mut item = json!({
             "name": group.name,
             "state": if group.enabled { "ENABLED" } else { "DISABLED" },
             "minmembers": group.min_members,
             "maxmembers": group.max_members,
             "members": members.len(),
             "upmembers": members.iter().filter(|m| m.status() == MemberStatus::Up).count(),
-        })
+        });
+        let live = engine.and_then(|engine| engine.group_stats(&group.name));
+        if let (Some(live), Some(object)) = (live, item.as_object_mut()) {
+            object.extend(live);
+        }
+        item
     });
     Ok(Value::Array(items.collect()))
 }
