@@ -41,6 +41,9 @@ pub enum Command {
     },
     /// The HTTP workload a local-cloud VM runs (also a handy test backend).
     Vm(VmArgs),
+    /// Replay a metric trace through an autoscale group's engine in virtual time; print one
+    /// JSON event per line.
+    Simulate(SimulateArgs),
 }
 
 /// `ballast vm`.
@@ -93,6 +96,35 @@ impl VmArgs {
             ..WorkloadOptions::new(self.listen, self.name)
         }
     }
+}
+
+/// `ballast simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// The config file (validated as `ballast run` validates it).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// The `[[autoscalegroup]]` to simulate, by name.
+    #[arg(long)]
+    pub group: String,
+    /// The CSV trace: `t` (seconds), one column per metric, optionally `connections`.
+    #[arg(long)]
+    pub trace: PathBuf,
+    /// Simulated time from a deploy call to its VM Running and bound (UP at the next sample),
+    /// such as "60s" or "2m".
+    #[arg(long, default_value = "60s", value_parser = duration)]
+    pub provision_delay: Duration,
+    /// Simulated time from a destroy call to the VM gone.
+    #[arg(long, default_value = "10s", value_parser = duration)]
+    pub deprovision_delay: Duration,
+    /// Also draw the run as an SVG chart to this file.
+    #[arg(long)]
+    pub chart: Option<PathBuf>,
+}
+
+/// A duration written as the config writes them (`"500ms"`, `"10s"`, `"2m"`).
+fn duration(text: &str) -> Result<Duration, String> {
+    ballast_proxy::config::duration::parse(text)
 }
 
 /// How log lines are written to stderr.

@@ -6,14 +6,16 @@
 //! admin API and `/metrics` (if configured); then it waits for signals: SIGHUP re-reads the
 //! file through the same validation, SIGTERM/SIGINT drain and exit. `check` validates a file.
 //! `localcloud` runs only the local cloud; `vm` is the workload each of its VMs runs.
+//! `simulate` replays a metric trace through an autoscale group's decision core.
 //!
 //! Modules: [`cli`] (subcommands and flags), [`config`] (loading a file), [`app`] (starting
-//! and stopping the parts).
+//! and stopping the parts), [`simulate`] (the `simulate` command).
 
 mod app;
 mod autoscale;
 mod cli;
 mod config;
+mod simulate;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
             let workload = ballast_proxy::workload::run(vm.options());
             runtime(Some(1)).and_then(|rt| Ok(rt.block_on(workload)?))
         }
+        Command::Simulate(args) => simulate::simulate(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
