@@ -36,7 +36,7 @@ pub use crate::core::{
 pub use cloud::{Cloud, DeployRequest, Deployment, JobState};
 pub use cloud_stack::{CloudStackCloud, VmProfile};
 pub use driver::{Controls, Driver};
+pub use event::{Event, EventKind};
 pub use fleet::{Fleet, FleetError, MemberView};
 pub use history::{EventRecord, GroupRecord, History};
-pub use event::{Event, EventKind};
 pub use policy::{LaunchLimits, MetricRule, MetricSource, Policy, Victim};
