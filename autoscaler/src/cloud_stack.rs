@@ -129,5 +129,6 @@ pub fn cloud_vm(vm: &VirtualMachine, port: u16) -> CloudVm {
             .ip_address()
             .map(|ip| SocketAddr::new(IpAddr::V4(ip), port)),
         created: vm.created.clone(),
+        displayname: vm.displayname.clone(),
     }
 }

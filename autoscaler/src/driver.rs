@@ -15,9 +15,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::cloud::{Cloud, DeployRequest, JobState};
-use crate::core::{
-    Action, CloudState, DeployError, GroupCore, Inventory, LaunchId, MemberSample,
-};
+use crate::core::{Action, CloudState, DeployError, GroupCore, Inventory, LaunchId, MemberSample};
 use crate::event::Event;
 use crate::fleet::{Fleet, FleetError, MemberView};
 use crate::history::{GroupRecord, History};
@@ -41,8 +39,6 @@ pub struct Driver<C, F> {
     history: Arc<History>,
     controls: Controls,
     origin: Instant,
-    /// Distinguishes this run's VM display names from an earlier run's.
-    run_stamp: u64,
     done_tx: mpsc::UnboundedSender<Completion>,
     done_rx: mpsc::UnboundedReceiver<Completion>,
     /// The last request counter of each member, for requests per second.
@@ -78,18 +74,21 @@ impl<C: Cloud, F: Fleet> Driver<C, F> {
     ) -> Driver<C, F> {
         let policy = controls.policy.borrow().clone();
         let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let group = group.into();
+        // Display names `<group>-<run stamp>-<launch>`: visible in the cloud's UI, and how
+        // a listing recognises this run's launches.
         let run_stamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+            .map_or(0, |d| d.as_millis());
+        let core = GroupCore::new(policy).with_launch_prefix(format!("{group}-{run_stamp}-"));
         Driver {
-            group: group.into(),
+            group,
             cloud,
             fleet,
-            core: GroupCore::new(policy),
+            core,
             history,
             controls,
             origin: Instant::now(),
-            run_stamp,
             done_tx,
             done_rx,
             last_requests: HashMap::new(),
@@ -209,15 +208,26 @@ impl<C: Cloud, F: Fleet> Driver<C, F> {
         }
         self.reconciling = true;
         let (cloud, fleet, group) = (self.cloud.clone(), self.fleet.clone(), self.group.clone());
+        let taken_at = Some(self.now());
         self.spawn(async move {
             let listed = cloud.list_group(&group).await;
-            let bound = fleet
-                .members()
+            let members = fleet.members();
+            let draining = members
+                .iter()
+                .filter(|m| m.draining)
+                .filter_map(|m| m.vm.clone())
+                .collect();
+            let bound = members
                 .into_iter()
                 .filter_map(|m| Some((m.vm?, m.addr)))
                 .collect();
             let result = listed
-                .map(|vms| Inventory { vms, bound })
+                .map(|vms| Inventory {
+                    vms,
+                    bound,
+                    draining,
+                    taken_at,
+                })
                 .map_err(|error| error.to_string());
             Completion::Inventory(result)
         });
@@ -233,12 +243,15 @@ impl<C: Cloud, F: Fleet> Driver<C, F> {
             Action::Deploy { launch } => {
                 let request = DeployRequest {
                     group: self.group.clone(),
-                    displayname: format!("{}-{}-{}", self.group, self.run_stamp, launch.0),
+                    displayname: self.core.launch_name(launch),
                 };
                 let timeout = self.core.policy().launch.deploy_timeout;
                 let done = self.done_tx.clone();
                 self.spawn(async move {
-                    Completion::Deployed(launch, deploy(&*cloud, &request, timeout, launch, &done).await)
+                    Completion::Deployed(
+                        launch,
+                        deploy(&*cloud, &request, timeout, launch, &done).await,
+                    )
                 });
             }
             Action::Bind { vm, addr } => self.spawn(async move {
@@ -299,11 +312,14 @@ impl<C: Cloud, F: Fleet> Driver<C, F> {
         let mut samples = Vec::with_capacity(members.len());
         let mut seen = HashMap::with_capacity(members.len());
         for member in &members {
-            let rate = self.last_requests.get(&member.addr).and_then(|(count, at)| {
-                let elapsed = now.duration_since(*at).as_secs_f64();
-                (elapsed > 0.0 && member.requests >= *count)
-                    .then(|| (member.requests - count) as f64 / elapsed)
-            });
+            let rate = self
+                .last_requests
+                .get(&member.addr)
+                .and_then(|(count, at)| {
+                    let elapsed = now.duration_since(*at).as_secs_f64();
+                    (elapsed > 0.0 && member.requests >= *count)
+                        .then(|| (member.requests - count) as f64 / elapsed)
+                });
             seen.insert(member.addr, (member.requests, now));
             let values = metrics
                 .iter()
@@ -332,9 +348,7 @@ fn value(source: &MetricSource, member: &MemberView, rate: Option<f64>) -> Optio
             .map(|(_, value)| *value),
         MetricSource::Connections => Some(member.connections as f64),
         MetricSource::RequestRate => rate,
-        MetricSource::ResponseTime => {
-            (member.requests > 0).then_some(member.response_time_ms)
-        }
+        MetricSource::ResponseTime => (member.requests > 0).then_some(member.response_time_ms),
     }
 }
 
@@ -386,7 +400,9 @@ async fn deploy<C: Cloud>(
             Err(error) => return Err(failed(format!("polling the deploy job: {error}"))),
         }
         if started.elapsed() >= timeout {
-            return Err(failed(format!("not Running within the deploy timeout {timeout:?}")));
+            return Err(failed(format!(
+                "not Running within the deploy timeout {timeout:?}"
+            )));
         }
         tokio::time::sleep(pause.min(timeout.saturating_sub(started.elapsed()))).await;
         pause = (pause * 3 / 2).min(Duration::from_secs(2));

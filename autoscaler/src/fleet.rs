@@ -51,4 +51,6 @@ pub struct MemberView {
     /// The latest SNMP metric values of its LOAD monitor, by metric name.
     pub snmp: Vec<(String, f64)>,
     pub protected: bool,
+    /// Takes no new traffic (disabled: an engine was scaling it in).
+    pub draining: bool,
 }

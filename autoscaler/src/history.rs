@@ -72,7 +72,12 @@ impl History {
 
     /// Events, oldest first, that `keep` accepts.
     pub fn events(&self, keep: impl Fn(&EventRecord) -> bool) -> Vec<EventRecord> {
-        self.lock().events.iter().filter(|r| keep(r)).cloned().collect()
+        self.lock()
+            .events
+            .iter()
+            .filter(|r| keep(r))
+            .cloned()
+            .collect()
     }
 
     /// Events recorded so far, by group and kind.

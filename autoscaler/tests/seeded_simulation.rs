@@ -1,15 +1,13 @@
 //! The decision core in a seeded, chaotic world (`world`): many seeds, every invariant
 //! checked after every step.
 //!
-//! - `cargo test -p autoscaler --test seeded_simulation` runs seeds `0..SEEDS`; the core bugs
-//!   still open (`OPEN`) are tolerated: counted, listed with `-- --nocapture`, not failed.
-//!   `BALLAST_SIM_SEEDS=5000` runs seeds `0..5000` instead.
-//! - `... -- --ignored strict` runs the same seeds tolerating nothing: it passes once the
-//!   open bugs are fixed (then empty `OPEN` and drop the `ignore`).
+//! - `cargo test -p autoscaler --test seeded_simulation` runs seeds `0..SEEDS`, tolerating no
+//!   violation; `BALLAST_SIM_SEEDS=5000` runs seeds `0..5000` instead.
 //! - `BALLAST_SIM_SEED=1234 cargo test -p autoscaler --test seeded_simulation` runs only seed
-//!   1234 and prints its scenario and its step log (`BALLAST_SIM_STRICT=1`: tolerating
-//!   nothing).
-//! - `known_bugs`: each core bug the simulation found, as the shortest script that shows it.
+//!   1234 and prints its scenario and its step log.
+//! - `known_bugs`: each core bug the simulation found (all fixed), as the shortest script that
+//!   shows it. Should one come back while a fix is under way, listing its `Known` kind in
+//!   `OPEN` tolerates it (counted and listed with `-- --nocapture`, not failed).
 
 mod known_bugs;
 mod world;
@@ -24,14 +22,8 @@ use world::{Known, Outcome, Scenario};
 /// Seeds `0..SEEDS` run in CI.
 const SEEDS: u64 = 200;
 
-/// Core bugs found by this simulation and not fixed yet (see `known_bugs`).
-const OPEN: [Known; 5] = [
-    Known::UncertainDeployNoCooldown,
-    Known::ListedBeforeAccepted,
-    Known::StaleList,
-    Known::DrainingMemberAdopted,
-    Known::AddressOfVanishedVm,
-];
+/// Core bugs found by this simulation and not fixed yet (see `known_bugs`): none.
+const OPEN: [Known; 0] = [];
 
 /// Log lines shown with a failure (the replay prints them all).
 const TAIL: usize = 60;
@@ -43,8 +35,7 @@ fn seeded_simulation() {
             .trim()
             .parse::<u64>()
             .expect("BALLAST_SIM_SEED is an unsigned integer");
-        let strict = std::env::var_os("BALLAST_SIM_STRICT").is_some();
-        replay(seed, &if strict { BTreeSet::new() } else { open() });
+        replay(seed, &open());
         return;
     }
     let seeds = std::env::var("BALLAST_SIM_SEEDS")
@@ -52,12 +43,6 @@ fn seeded_simulation() {
         .and_then(|n| n.trim().parse::<u64>().ok())
         .unwrap_or(SEEDS);
     sweep(0..seeds, &open());
-}
-
-#[test]
-#[ignore = "fails until the open core bugs in `OPEN` are fixed (see known_bugs)"]
-fn seeded_simulation_strict() {
-    sweep(0..SEEDS, &BTreeSet::new());
 }
 
 fn open() -> BTreeSet<Known> {

@@ -84,6 +84,10 @@ impl Fleet for WriterFleet {
                     .map(|values| values.iter().map(|(k, v)| (k.to_string(), *v)).collect())
                     .unwrap_or_default(),
                 protected: m.scale_in_protection,
+                draining: matches!(
+                    m.status,
+                    MemberStatus::GoingOutOfService | MemberStatus::OutOfService
+                ),
             })
             .collect()
     }

@@ -81,9 +81,17 @@ async fn load_scales_the_group_out_and_back_in_without_a_failed_request() {
     let failures = nitro
         .get("config/autoscaleevent?filter=group:web,kind:deploy_failed")
         .await;
-    let failures = failures.body["autoscaleevent"].as_array().cloned().unwrap_or_default();
+    let failures = failures.body["autoscaleevent"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(failures.len(), 1, "{failures:?}");
-    assert!(failures[0]["reason"].as_str().is_some_and(|r| r.contains("533")), "{failures:?}");
+    assert!(
+        failures[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("533")),
+        "{failures:?}"
+    );
     let stat = nitro.get("stat/autoscalegroup/web").await;
     let group = &stat.body["autoscalegroup"][0];
     assert_eq!(group["currentmembers"], 2, "{group}");
@@ -92,9 +100,17 @@ async fn load_scales_the_group_out_and_back_in_without_a_failed_request() {
     let (_, text) = scrape(addrs.metrics, None).await;
     assert_promtool_accepts(&text);
     let series = |s: &str| sample(&text, s);
-    assert_eq!(series(r#"ballast_autoscale_events_total{group="web",kind="deploy_failed"}"#), Some(1.0));
-    assert_eq!(series(r#"ballast_autoscale_members{group="web",state="up"}"#), Some(2.0));
-    assert!(series(r#"ballast_autoscale_last_scale_out_seconds{group="web"}"#).is_some_and(|s| s > 3.0));
+    assert_eq!(
+        series(r#"ballast_autoscale_events_total{group="web",kind="deploy_failed"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        series(r#"ballast_autoscale_members{group="web",state="up"}"#),
+        Some(2.0)
+    );
+    assert!(
+        series(r#"ballast_autoscale_last_scale_out_seconds{group="web"}"#).is_some_and(|s| s > 3.0)
+    );
 
     // Light load: everything under `lower`; one member is drained, then destroyed.
     let mark = ballast.log_mark();

@@ -61,8 +61,16 @@ impl BreachWindows {
     /// Since when the oldest open window has been open: above `upper` (`out`) and/or below
     /// `lower` (`in_`), whichever directions could lead to an action.
     pub fn watching_since(&self, out: bool, in_: bool) -> Option<Duration> {
-        let over = self.windows.iter().filter_map(|w| w.over_since).filter(|_| out);
-        let under = self.windows.iter().filter_map(|w| w.under_since).filter(|_| in_);
+        let over = self
+            .windows
+            .iter()
+            .filter_map(|w| w.over_since)
+            .filter(|_| out);
+        let under = self
+            .windows
+            .iter()
+            .filter_map(|w| w.under_since)
+            .filter(|_| in_);
         over.chain(under).min()
     }
 }

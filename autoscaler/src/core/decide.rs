@@ -13,6 +13,9 @@ use crate::policy::Victim;
 impl GroupCore {
     /// One sample of every member of the servicegroup; evaluates the rules.
     pub fn on_sample(&mut self, now: Duration, members: &[MemberSample]) {
+        // The averages of this sample go with the events it causes (member_up ...), and are
+        // taken again once members changed phase (a member UP now may count).
+        self.averages = self.group_averages(now, members);
         self.observe_members(now, members);
         self.averages = self.group_averages(now, members);
         self.handle_timeout(now);
@@ -79,8 +82,8 @@ impl GroupCore {
                         return;
                     }
                     self.windows.restart();
-                    self.event_about(now, EventKind::ScaleInStarted, Some(&victim), reason);
                     self.retire(now, &victim, Cause::ScaleIn);
+                    self.event_about(now, EventKind::ScaleInStarted, Some(&victim), reason);
                 }
                 None => self.windows.restart(),
             }
@@ -153,6 +156,22 @@ impl GroupCore {
                         *down_since = None;
                     } else if down_since.is_none() {
                         *down_since = Some(now);
+                    }
+                }
+                // The member of a gone VM whose unbind must be asked again answers health
+                // checks: its address belongs to another VM now, which serves its requests.
+                // It is drained first, as any member that takes traffic.
+                Phase::Unbinding { requested: false }
+                    if sample.up && vm.retire.is_some_and(|r| r.cause == Cause::Gone) =>
+                {
+                    vm.phase = Phase::Draining {
+                        until: now + self.policy.quiet_time,
+                    };
+                    if let Some(addr) = vm.addr {
+                        self.actions.push_back(Action::Drain {
+                            vm: vm.id.clone(),
+                            addr,
+                        });
                     }
                 }
                 _ => {}
@@ -237,13 +256,13 @@ impl GroupCore {
                 let Some(victim) = self.victim_any() else {
                     break;
                 };
+                self.retire(now, &victim, Cause::OverMax);
                 self.event_about(
                     now,
                     EventKind::ScaleInStarted,
                     Some(&victim),
                     reason.clone(),
                 );
-                self.retire(now, &victim, Cause::OverMax);
             }
         } else {
             self.observed.clear();

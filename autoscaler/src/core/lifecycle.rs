@@ -27,20 +27,10 @@ impl GroupCore {
             return;
         }
         let order = self.next_order();
-        self.vms.insert(
-            vm.to_string(),
-            Vm {
-                id: vm.to_string(),
-                addr: None,
-                phase: Phase::Deploying { since: now },
-                launch: Some(launch),
-                order,
-                adopted: false,
-                protected: false,
-                connections: 0,
-                retire: None,
-            },
-        );
+        let mut entry = Vm::new(vm, Phase::Deploying { since: now }, order, now);
+        entry.launch = Some(launch);
+        entry.awaited = true;
+        self.vms.insert(vm.to_string(), entry);
     }
 
     /// The deploy of `launch` ended: the VM is Running at `addr`, or it failed.
@@ -58,6 +48,7 @@ impl GroupCore {
                 let Some(vm) = self.vms.get_mut(&id) else {
                     return;
                 };
+                vm.awaited = false;
                 if !matches!(vm.phase, Phase::Deploying { .. }) || vm.retire.is_some() {
                     return;
                 }
@@ -69,7 +60,7 @@ impl GroupCore {
                     Some(&id),
                     format!("Running at {}", addr.ip()),
                 );
-                self.actions.push_back(Action::Bind { vm: id, addr });
+                self.bind(now, &id, addr);
             }
             Err(DeployError::Failed { reason, vm }) => {
                 let created = vm.or_else(|| {
@@ -79,7 +70,9 @@ impl GroupCore {
                         .map(|v| v.id.clone())
                 });
                 if let Some(id) = &created {
-                    if !self.vms.contains_key(id) {
+                    if let Some(known) = self.vms.get_mut(id) {
+                        known.awaited = false;
+                    } else {
                         // Failed before its id was reported: the launch (still pending)
                         // names its VM now, so that the VM is destroyed.
                         self.on_deploy_accepted(now, launch, id);
@@ -90,15 +83,33 @@ impl GroupCore {
                 self.launch_failed(now, launch, created.as_deref(), &reason);
             }
             Err(DeployError::Uncertain { reason }) => {
-                self.pending.remove(&launch);
-                self.needs_inventory = true;
-                self.actions.push_back(Action::Reconcile);
-                self.launch_failed(
-                    now,
-                    launch,
-                    None,
-                    &format!("{reason}; listing the group before any new deploy"),
-                );
+                // The VM may exist: the launch stays counted until a listing taken from now
+                // on says whether it does ([`GroupCore::on_inventory`]); nothing is deployed
+                // before that.
+                if self.pending.remove(&launch).is_some() {
+                    self.uncertain.insert(launch, now);
+                    self.needs_inventory = true;
+                    self.actions.push_back(Action::Reconcile);
+                    self.event(
+                        now,
+                        EventKind::ActionFailed,
+                        format!("{reason}; listing the group to see whether the VM exists"),
+                    );
+                    return;
+                }
+                // A listing already tied the launch to its VM: listings take it from here
+                // (Starting → Running → bound, or destroyed at the deploy timeout).
+                let claimed = self.vms.values_mut().find(|v| v.launch == Some(launch));
+                if let Some(vm) = claimed {
+                    vm.awaited = false;
+                    let id = vm.id.clone();
+                    self.event_about(
+                        now,
+                        EventKind::ActionFailed,
+                        Some(&id),
+                        format!("{reason}; the listings follow the VM from here"),
+                    );
+                }
             }
         }
     }
@@ -152,9 +163,26 @@ impl GroupCore {
             return;
         }
         let gone = entry.retire.is_some_and(|r| r.cause == Cause::Gone);
+        let freed = entry.addr;
         let addr = entry.addr.map_or_else(String::new, |a| a.to_string());
+        // A new VM that got this address from the cloud may bind now.
+        let waiting: Vec<String> = self
+            .vms
+            .values()
+            .filter(|v| v.waits_for_address && v.addr == freed && v.id != vm)
+            .map(|v| v.id.clone())
+            .collect();
+        for id in waiting {
+            if let Some(new) = self.vms.get_mut(&id)
+                && let Some(addr) = new.addr
+            {
+                new.waits_for_address = false;
+                self.actions.push_back(Action::Bind { vm: id, addr });
+            }
+        }
         if gone {
             self.vms.remove(vm);
+            self.forget(vm, now);
             self.event_about(
                 now,
                 EventKind::MemberUnbound,
@@ -189,6 +217,7 @@ impl GroupCore {
         }
         let retire = entry.retire;
         self.vms.remove(vm);
+        self.forget(vm, now);
         self.event_about(
             now,
             EventKind::VmDestroyed,
@@ -231,8 +260,66 @@ impl GroupCore {
         self.replacements_owed += 1;
     }
 
+    /// Binds `id` at `addr`, unless a member whose VM the core still knows holds that
+    /// address: the cloud only hands an address out again once its VM is gone, so that member
+    /// is unbound first and the bind follows its unbind.
+    pub(super) fn bind(&mut self, now: Duration, id: &str, addr: SocketAddr) {
+        let holders: Vec<String> = self
+            .vms
+            .values()
+            .filter(|v| v.id != id && v.addr == Some(addr))
+            .filter(|v| v.is_bound() || v.phase == Phase::Binding)
+            .map(|v| v.id.clone())
+            .collect();
+        if holders.is_empty() {
+            self.actions.push_back(Action::Bind {
+                vm: id.to_string(),
+                addr,
+            });
+            return;
+        }
+        if let Some(new) = self.vms.get_mut(id) {
+            new.waits_for_address = true;
+        }
+        for holder in holders {
+            self.event_about(
+                now,
+                EventKind::Reconciled,
+                Some(&holder),
+                format!("{addr} now belongs to {id}: the VM behind this member is gone"),
+            );
+            self.vm_gone(now, &holder);
+        }
+    }
+
+    /// The cloud no longer has `id`: its member is unbound (nothing to destroy).
+    pub(super) fn vm_gone(&mut self, now: Duration, id: &str) {
+        let Some(vm) = self.vms.get_mut(id) else {
+            return;
+        };
+        vm.retire = Some(super::vm::Retire {
+            cause: Cause::Gone,
+            cut_short: false,
+        });
+        let launch = vm.launch;
+        if matches!(vm.phase, Phase::Unbinding { requested: true }) {
+            return;
+        }
+        self.unbind(id);
+        // Lost before it came UP: its launch has ended (see `retire`).
+        if let Some(launch) = launch {
+            self.launch_done(now, launch, false);
+        }
+    }
+
     /// Counts a failed launch: back off, and suspend launching after too many in a row.
-    fn launch_failed(&mut self, now: Duration, launch: LaunchId, vm: Option<&str>, reason: &str) {
+    pub(super) fn launch_failed(
+        &mut self,
+        now: Duration,
+        launch: LaunchId,
+        vm: Option<&str>,
+        reason: &str,
+    ) {
         self.launch_done(now, launch, false);
         self.failures += 1;
         let limits = &self.policy.launch;

@@ -71,6 +71,9 @@ pub struct CloudVm {
     pub addr: Option<SocketAddr>,
     /// CloudStack's `created` (ISO 8601), to order adopted VMs.
     pub created: Option<String>,
+    /// CloudStack's `displayname`: a launch of this engine run is recognised by it
+    /// ([`GroupCore::launch_name`]) even when the listing comes before the deploy's answer.
+    pub displayname: Option<String>,
 }
 
 /// The VM states the engine tells apart.
@@ -89,6 +92,12 @@ pub enum CloudState {
 pub struct Inventory {
     pub vms: Vec<CloudVm>,
     pub bound: Vec<(String, SocketAddr)>,
+    /// VMs (of `bound`) whose member is draining: an earlier engine's scale-in in progress.
+    pub draining: Vec<String>,
+    /// When the listing was asked for (`None`: just now). What the core learned after that
+    /// is not judged by it: a VM it deployed since is not "gone", one it destroyed since is
+    /// not "new".
+    pub taken_at: Option<Duration>,
 }
 
 /// Why a deploy did not give a Running VM.
@@ -165,6 +174,14 @@ pub struct GroupCore {
     vms: BTreeMap<String, Vm>,
     /// Deploys sent whose VM id is not known yet.
     pending: BTreeMap<LaunchId, Duration>,
+    /// Deploys whose answer was lost (a transport error after sending), since when: the VM
+    /// may exist. The next listing taken after that settles each one.
+    uncertain: BTreeMap<LaunchId, Duration>,
+    /// Display names of this run's launches are this prefix and the launch number.
+    launch_prefix: String,
+    /// VMs destroyed or found gone lately, and when: a listing taken before that still shows
+    /// them, and must not bring them back.
+    forgotten: VecDeque<(String, Duration)>,
     next_launch: u64,
     next_order: u64,
     scale_out: Option<ScaleOut>,
@@ -196,6 +213,9 @@ impl GroupCore {
             policy,
             vms: BTreeMap::new(),
             pending: BTreeMap::new(),
+            uncertain: BTreeMap::new(),
+            launch_prefix: String::from("launch-"),
+            forgotten: VecDeque::new(),
             next_launch: 1,
             next_order: 1,
             scale_out: None,
@@ -216,6 +236,24 @@ impl GroupCore {
         };
         core.actions.push_back(Action::Reconcile);
         core
+    }
+
+    /// Names this run's launches `<prefix><number>` (the driver gives the group's name and a
+    /// run stamp), so that a listing can tell them from strangers.
+    pub fn with_launch_prefix(mut self, prefix: impl Into<String>) -> GroupCore {
+        self.launch_prefix = prefix.into();
+        self
+    }
+
+    /// The display name the VM of `launch` is deployed with.
+    pub fn launch_name(&self, launch: LaunchId) -> String {
+        format!("{}{}", self.launch_prefix, launch.0)
+    }
+
+    /// The launch of this run a display name belongs to, if any.
+    fn launch_of(&self, displayname: Option<&str>) -> Option<LaunchId> {
+        let number = displayname?.strip_prefix(self.launch_prefix.as_str())?;
+        number.parse().ok().map(LaunchId)
     }
 
     pub fn policy(&self) -> &Policy {
@@ -343,16 +381,28 @@ impl GroupCore {
 
     /// VMs that count toward `minmembers`: deploying, joining or serving.
     fn live_count(&self) -> u32 {
-        (self.pending.len() + self.vms.values().filter(|vm| vm.is_live()).count()) as u32
+        let launching = self.pending.len() + self.uncertain.len();
+        (launching + self.vms.values().filter(|vm| vm.is_live()).count()) as u32
     }
 
     /// Every VM that exists or may exist (counts toward `maxmembers`).
     fn total_count(&self) -> u32 {
-        (self.pending.len() + self.vms.len()) as u32
+        (self.pending.len() + self.uncertain.len() + self.vms.len()) as u32
     }
 
     fn is_provisioning(&self) -> bool {
-        !self.pending.is_empty() || self.vms.values().any(Vm::is_provisioning)
+        !self.pending.is_empty()
+            || !self.uncertain.is_empty()
+            || self.vms.values().any(Vm::is_provisioning)
+    }
+
+    /// Remembers that `id` is gone as of `now` (see `forgotten`).
+    fn forget(&mut self, id: &str, now: Duration) {
+        const REMEMBERED: usize = 1024;
+        if self.forgotten.len() == REMEMBERED {
+            self.forgotten.pop_front();
+        }
+        self.forgotten.push_back((id.to_string(), now));
     }
 
     /// A scale-in (or an over-max removal) is draining or finishing.

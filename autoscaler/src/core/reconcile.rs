@@ -2,13 +2,20 @@
 //! servicegroup has bound. Running VMs are adopted, members whose VM is gone are unbound,
 //! VMs that cannot serve are destroyed; trimming to `maxmembers` follows at the next sample.
 //! This is what makes a restart neither orphan nor duplicate a VM.
+//!
+//! A listing is a picture of one moment (`Inventory::taken_at`): what the core learned
+//! after it — a VM deployed, a VM destroyed — is not judged by it. This run's own launches
+//! are recognised by their display names, so a listing that shows a VM before its deploy
+//! answered, or after the answer was lost, ties it to its launch instead of adopting a
+//! stranger.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::lifecycle::state_name;
 use super::vm::{Cause, Phase, Retire, Vm};
-use super::{Action, CloudState, CloudVm, GroupCore, Inventory};
+use super::{Action, CloudState, CloudVm, GroupCore, Inventory, LaunchId};
 use crate::event::EventKind;
 
 impl GroupCore {
@@ -25,35 +32,39 @@ impl GroupCore {
                 return;
             }
         };
+        let taken = inventory.taken_at.unwrap_or(now);
         let first = self.needs_inventory;
-        self.needs_inventory = false;
         let listed: BTreeMap<&str, &CloudVm> = inventory
             .vms
             .iter()
             .map(|vm| (vm.id.as_str(), vm))
             .collect();
-        let bound: BTreeMap<&str, std::net::SocketAddr> = inventory
+        let bound: BTreeMap<&str, SocketAddr> = inventory
             .bound
             .iter()
             .map(|(vm, addr)| (vm.as_str(), *addr))
             .collect();
+        let draining: BTreeSet<&str> = inventory.draining.iter().map(String::as_str).collect();
         let mut changes = Vec::new();
 
-        // VMs the core knows that the cloud no longer has.
+        self.settle_launches(now, taken, &inventory.vms, &mut changes);
+        // Uncertain launches from after this listing was taken wait for a later one.
+        self.needs_inventory = !self.uncertain.is_empty();
+
+        // VMs the core knew of before the listing was taken that the cloud no longer has.
         let known: Vec<String> = self.vms.keys().cloned().collect();
         for id in known {
             let gone = listed
                 .get(id.as_str())
                 .is_none_or(|vm| vm.state == CloudState::Gone);
-            if !gone {
+            let vm = &self.vms[&id];
+            if !gone || vm.known_since >= taken || vm.awaited {
                 continue;
             }
-            let vm = &self.vms[&id];
             match vm.phase {
-                // Its deploy is still being waited for: the listing may lag the deploy.
-                Phase::Deploying { .. } if vm.launch.is_some() => {}
                 Phase::Destroying { .. } => {
                     self.vms.remove(&id);
+                    self.forget(&id, now);
                     self.event_about(
                         now,
                         EventKind::VmDestroyed,
@@ -62,103 +73,44 @@ impl GroupCore {
                     );
                 }
                 _ if vm.is_bound() || vm.phase == Phase::Binding => {
-                    let vm = self.vms.get_mut(&id).expect("known");
-                    vm.retire = Some(Retire {
-                        cause: Cause::Gone,
-                        cut_short: false,
-                    });
-                    let launch = vm.launch;
                     changes.push(format!("{id} is gone from the cloud: unbinding its member"));
-                    self.unbind(&id);
-                    // Lost before it came UP: its launch has ended (see `retire`).
+                    self.vm_gone(now, &id);
+                }
+                _ => {
+                    let launch = vm.launch;
+                    self.vms.remove(&id);
+                    self.forget(&id, now);
                     if let Some(launch) = launch {
                         self.launch_done(now, launch, false);
                     }
-                }
-                _ => {
-                    self.vms.remove(&id);
                     changes.push(format!("{id} is gone from the cloud"));
                 }
             }
         }
 
-        // VMs the cloud has that the core does not know: adopt, wait for, or destroy.
+        // VMs the cloud has that the core does not know: adopt, wait for, or destroy. A VM
+        // destroyed after the listing was taken is not new.
         let mut unknown: Vec<&CloudVm> = inventory
             .vms
             .iter()
             .filter(|vm| !self.vms.contains_key(&vm.id) && vm.state != CloudState::Gone)
+            .filter(|vm| {
+                !self
+                    .forgotten
+                    .iter()
+                    .any(|(id, at)| *id == vm.id && *at >= taken)
+            })
             .collect();
         unknown.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
         for cloud in unknown {
-            let order = self.next_order();
-            let mut vm = Vm {
-                id: cloud.id.clone(),
-                addr: cloud.addr,
-                phase: Phase::Deploying { since: now },
-                launch: None,
-                order,
-                adopted: true,
-                protected: false,
-                connections: 0,
-                retire: None,
-            };
-            match (cloud.state, cloud.addr) {
-                (CloudState::Running, Some(addr)) if bound.contains_key(cloud.id.as_str()) => {
-                    vm.phase = Phase::Joining { since: now };
-                    changes.push(format!("adopted {} (already bound as {addr})", cloud.id));
-                    self.vms.insert(cloud.id.clone(), vm);
-                }
-                (CloudState::Running, Some(addr)) => {
-                    vm.phase = Phase::Binding;
-                    changes.push(format!("adopted {} at {}", cloud.id, addr.ip()));
-                    self.vms.insert(cloud.id.clone(), vm);
-                    self.actions.push_back(Action::Bind {
-                        vm: cloud.id.clone(),
-                        addr,
-                    });
-                }
-                (CloudState::Starting, _) | (CloudState::Running, None) => {
-                    changes.push(format!("waiting for {} to be Running", cloud.id));
-                    self.vms.insert(cloud.id.clone(), vm);
-                }
-                (state, _) if self.policy.observe => {
-                    // Observe mode acts on nothing, and a destroy cannot be undone: the VM is
-                    // left alone and reported once.
-                    if self.spared.insert(cloud.id.clone()) {
-                        changes.push(format!(
-                            "observe mode, not acted on: would destroy {}: {} and not a member",
-                            cloud.id,
-                            state_name(state)
-                        ));
-                    }
-                }
-                (state, _) => {
-                    changes.push(format!(
-                        "destroying {}: {} and not a member",
-                        cloud.id,
-                        state_name(state)
-                    ));
-                    vm.retire = Some(Retire {
-                        cause: Cause::Orphan,
-                        cut_short: false,
-                    });
-                    self.vms.insert(cloud.id.clone(), vm);
-                    if bound.contains_key(cloud.id.as_str()) {
-                        self.vms.get_mut(&cloud.id).expect("inserted").phase =
-                            Phase::Unbinding { requested: false };
-                        self.unbind(&cloud.id);
-                    } else {
-                        self.destroy(&cloud.id);
-                    }
-                }
-            }
+            self.adopt(now, cloud, &bound, &draining, &mut changes);
         }
 
-        // Adopted VMs found Starting earlier that are Running now.
-        let ready: Vec<(String, std::net::SocketAddr)> = self
+        // VMs found Starting earlier (no deploy task reports on them) that are Running now.
+        let ready: Vec<(String, SocketAddr)> = self
             .vms
             .values()
-            .filter(|vm| vm.launch.is_none() && vm.retire.is_none())
+            .filter(|vm| !vm.awaited && vm.retire.is_none())
             .filter(|vm| matches!(vm.phase, Phase::Deploying { .. }))
             .filter_map(|vm| {
                 let cloud = listed.get(vm.id.as_str())?;
@@ -169,16 +121,22 @@ impl GroupCore {
             let vm = self.vms.get_mut(&id).expect("listed");
             vm.addr = Some(addr);
             vm.phase = Phase::Binding;
-            changes.push(format!("adopted {id} at {}", addr.ip()));
-            self.actions.push_back(Action::Bind { vm: id, addr });
+            if vm.launch.is_some() {
+                // This run's launch whose answer was lost: deployed, as any other.
+                let reason = format!("Running at {}", addr.ip());
+                self.event_about(now, EventKind::VmDeployed, Some(&id), reason);
+            } else {
+                changes.push(format!("adopted {id} at {}", addr.ip()));
+            }
+            self.bind(now, &id, addr);
         }
-        // Adopted VMs that never became Running within the deploy timeout (left alone in
+        // ... and those that never became Running within the deploy timeout (left alone in
         // observe mode).
         let stuck: Vec<String> = self
             .vms
             .values()
             .filter(|_| !self.policy.observe)
-            .filter(|vm| vm.launch.is_none() && vm.retire.is_none())
+            .filter(|vm| !vm.awaited && vm.retire.is_none())
             .filter(|vm| {
                 matches!(vm.phase, Phase::Deploying { since } if now >= since + self.policy.launch.deploy_timeout)
             })
@@ -188,39 +146,35 @@ impl GroupCore {
             changes.push(format!(
                 "destroying {id}: not Running within the deploy timeout"
             ));
+            if let Some(launch) = self.vms[&id].launch {
+                self.launch_failed(
+                    now,
+                    launch,
+                    Some(&id),
+                    "not Running within the deploy timeout",
+                );
+            }
             self.retire(now, &id, Cause::Orphan);
         }
 
         // Members bound for VMs that neither the core nor the cloud has.
-        let stale: BTreeSet<(&str, std::net::SocketAddr)> = bound
+        let stale: Vec<(String, SocketAddr)> = bound
             .iter()
             .filter(|(vm, _)| !self.vms.contains_key(**vm) && !listed.contains_key(**vm))
-            .map(|(vm, addr)| (*vm, *addr))
+            .map(|(vm, addr)| (vm.to_string(), *addr))
             .collect();
         for (id, addr) in stale {
             changes.push(format!("{id} is gone from the cloud: unbinding {addr}"));
             let order = self.next_order();
-            self.vms.insert(
-                id.to_string(),
-                Vm {
-                    id: id.to_string(),
-                    addr: Some(addr),
-                    phase: Phase::Unbinding { requested: true },
-                    launch: None,
-                    order,
-                    adopted: true,
-                    protected: false,
-                    connections: 0,
-                    retire: Some(Retire {
-                        cause: Cause::Gone,
-                        cut_short: false,
-                    }),
-                },
-            );
-            self.actions.push_back(Action::Unbind {
-                vm: id.to_string(),
-                addr,
+            let mut vm = Vm::new(&id, Phase::Unbinding { requested: true }, order, now);
+            vm.addr = Some(addr);
+            vm.adopted = true;
+            vm.retire = Some(Retire {
+                cause: Cause::Gone,
+                cut_short: false,
             });
+            self.vms.insert(id.clone(), vm);
+            self.actions.push_back(Action::Unbind { vm: id, addr });
         }
 
         if first || !changes.is_empty() {
@@ -233,6 +187,159 @@ impl GroupCore {
                 changes.join("; ")
             };
             self.event(now, EventKind::Reconciled, summary);
+        }
+    }
+
+    /// This run's launches the listing shows (by display name): one whose deploy is still
+    /// being waited for is tied to its VM at once (so it is never counted twice); one whose
+    /// answer was lost either exists (and goes on from its state) or, if the listing was
+    /// taken after the loss and does not show it, failed.
+    fn settle_launches(
+        &mut self,
+        now: Duration,
+        taken: Duration,
+        vms: &[CloudVm],
+        changes: &mut Vec<String>,
+    ) {
+        let mine: BTreeMap<LaunchId, &CloudVm> = vms
+            .iter()
+            .filter(|vm| vm.state != CloudState::Gone && !self.vms.contains_key(&vm.id))
+            .filter_map(|vm| Some((self.launch_of(vm.displayname.as_deref())?, vm)))
+            .collect();
+        let in_flight: Vec<LaunchId> = self
+            .pending
+            .keys()
+            .filter(|launch| mine.contains_key(launch))
+            .copied()
+            .collect();
+        for launch in in_flight {
+            let cloud = mine[&launch];
+            self.pending.remove(&launch);
+            let order = self.next_order();
+            let mut vm = Vm::new(&cloud.id, Phase::Deploying { since: now }, order, now);
+            vm.launch = Some(launch);
+            vm.awaited = true;
+            self.vms.insert(cloud.id.clone(), vm);
+        }
+        let lost: Vec<(LaunchId, Duration)> = self
+            .uncertain
+            .iter()
+            .filter(|(_, since)| **since <= taken)
+            .map(|(launch, since)| (*launch, *since))
+            .collect();
+        for (launch, _) in lost {
+            self.uncertain.remove(&launch);
+            let Some(cloud) = mine.get(&launch) else {
+                self.launch_failed(
+                    now,
+                    launch,
+                    None,
+                    "the deploy whose answer was lost created no VM",
+                );
+                continue;
+            };
+            changes.push(format!(
+                "{} is the VM of the deploy whose answer was lost",
+                cloud.id
+            ));
+            let order = self.next_order();
+            let mut vm = Vm::new(&cloud.id, Phase::Deploying { since: now }, order, now);
+            vm.launch = Some(launch);
+            self.vms.insert(cloud.id.clone(), vm);
+            match (cloud.state, cloud.addr) {
+                (CloudState::Running, Some(addr)) => {
+                    let vm = self.vms.get_mut(&cloud.id).expect("inserted");
+                    vm.addr = Some(addr);
+                    vm.phase = Phase::Binding;
+                    self.event_about(
+                        now,
+                        EventKind::VmDeployed,
+                        Some(&cloud.id),
+                        format!("Running at {}", addr.ip()),
+                    );
+                    self.bind(now, &cloud.id, addr);
+                }
+                (CloudState::Starting | CloudState::Running, _) => {}
+                (state, _) => {
+                    let reason = format!("its VM is {}", state_name(state));
+                    self.retire(now, &cloud.id, Cause::FailedLaunch);
+                    self.launch_failed(now, launch, Some(&cloud.id), &reason);
+                }
+            }
+        }
+    }
+
+    /// A VM the core did not know: Running ones are adopted (bound, or taken over as bound,
+    /// or their drain resumed), Starting ones waited for, broken ones destroyed.
+    fn adopt(
+        &mut self,
+        now: Duration,
+        cloud: &CloudVm,
+        bound: &BTreeMap<&str, SocketAddr>,
+        draining: &BTreeSet<&str>,
+        changes: &mut Vec<String>,
+    ) {
+        let order = self.next_order();
+        let mut vm = Vm::new(&cloud.id, Phase::Deploying { since: now }, order, now);
+        vm.addr = cloud.addr;
+        vm.adopted = true;
+        let id = cloud.id.as_str();
+        match (cloud.state, cloud.addr) {
+            (CloudState::Running, Some(addr)) if draining.contains(id) => {
+                // An earlier engine was scaling it in: its drain goes on.
+                vm.phase = Phase::Draining {
+                    until: now + self.policy.quiet_time,
+                };
+                vm.retire = Some(Retire {
+                    cause: Cause::ScaleIn,
+                    cut_short: false,
+                });
+                changes.push(format!(
+                    "adopted {id} (draining as {addr}): its drain goes on"
+                ));
+                self.vms.insert(id.to_string(), vm);
+            }
+            (CloudState::Running, Some(addr)) if bound.contains_key(id) => {
+                vm.phase = Phase::Joining { since: now };
+                changes.push(format!("adopted {id} (already bound as {addr})"));
+                self.vms.insert(id.to_string(), vm);
+            }
+            (CloudState::Running, Some(addr)) => {
+                vm.phase = Phase::Binding;
+                changes.push(format!("adopted {id} at {}", addr.ip()));
+                self.vms.insert(id.to_string(), vm);
+                self.bind(now, id, addr);
+            }
+            (CloudState::Starting, _) | (CloudState::Running, None) => {
+                changes.push(format!("waiting for {id} to be Running"));
+                self.vms.insert(id.to_string(), vm);
+            }
+            (state, _) if self.policy.observe => {
+                // Observe mode acts on nothing, and a destroy cannot be undone: the VM is
+                // left alone and reported once.
+                if self.spared.insert(id.to_string()) {
+                    changes.push(format!(
+                        "observe mode, not acted on: would destroy {id}: {} and not a member",
+                        state_name(state)
+                    ));
+                }
+            }
+            (state, _) => {
+                changes.push(format!(
+                    "destroying {id}: {} and not a member",
+                    state_name(state)
+                ));
+                vm.retire = Some(Retire {
+                    cause: Cause::Orphan,
+                    cut_short: false,
+                });
+                self.vms.insert(id.to_string(), vm);
+                if bound.contains_key(id) {
+                    self.unbind(id);
+                } else {
+                    self.destroy(id);
+                }
+            }
         }
     }
 }

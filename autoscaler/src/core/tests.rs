@@ -280,16 +280,23 @@ impl World {
         Inventory {
             vms: self.cloud.values().cloned().collect(),
             bound: self.bound.iter().map(|(vm, a)| (vm.clone(), *a)).collect(),
+            ..Inventory::default()
         }
     }
 
     fn create(&mut self, id: &str, state: CloudState) {
+        self.create_named(id, state, None);
+    }
+
+    /// A VM in the cloud whose display name is `displayname` (a launch's, for deploys).
+    fn create_named(&mut self, id: &str, state: CloudState, displayname: Option<String>) {
         self.created += 1;
         let vm = CloudVm {
             id: id.to_string(),
             state,
             addr: (state != CloudState::Starting).then(|| addr(id)),
             created: Some(format!("2024-01-01T00:{:02}:00+0000", self.created)),
+            displayname,
         };
         self.cloud.insert(id.to_string(), vm);
     }
@@ -316,19 +323,20 @@ impl World {
         match action {
             Action::Deploy { launch } => {
                 let id = format!("vm-{}", launch.0);
+                let name = Some(self.core.launch_name(launch));
                 match self.deploys.pop_front().unwrap_or(Deploy::Running) {
                     Deploy::Running => {
-                        self.create(&id, CloudState::Running);
+                        self.create_named(&id, CloudState::Running, name);
                         self.core.on_deploy_accepted(now, launch, &id);
                         let running = Ok((id.clone(), addr(&id)));
                         self.core.on_deploy_finished(now, launch, running);
                     }
                     Deploy::Starting => {
-                        self.create(&id, CloudState::Starting);
+                        self.create_named(&id, CloudState::Starting, name);
                         self.core.on_deploy_accepted(now, launch, &id);
                     }
                     Deploy::Fails => {
-                        self.create(&id, CloudState::Broken);
+                        self.create_named(&id, CloudState::Broken, name);
                         self.core.on_deploy_accepted(now, launch, &id);
                         let failed = DeployError::Failed {
                             reason: "the VM went to Error".into(),
@@ -338,7 +346,7 @@ impl World {
                     }
                     Deploy::Uncertain(created) => {
                         if let Some(state) = created {
-                            self.create(&id, state);
+                            self.create_named(&id, state, name);
                         }
                         let uncertain = DeployError::Uncertain {
                             reason: "connection reset after the request was sent".into(),
@@ -1530,39 +1538,46 @@ fn an_uncertain_deploy_lists_the_group_before_deploying_again_and_adopts_what_it
         Case {
             name: "the VM was created and is Running",
             created: Some(Running),
+            // The launch's own VM (by its display name): it completes the scale-out.
             log: &["0s deploy 1", "0s reconcile", "21s bind vm-1"],
             events: &[
                 "0s scale_out_started",
-                "0s deploy_failed",
+                "0s action_failed",
+                "21s vm_deployed vm-1",
                 "21s reconciled",
                 "21s member_bound vm-1",
                 "21s member_up vm-1",
+                "21s cooldown_started",
+                "31s cooldown_ended",
             ],
         },
         Case {
             name: "the VM was created and is Starting",
             created: Some(Starting),
             log: &["0s deploy 1", "0s reconcile"],
-            events: &["0s scale_out_started", "0s deploy_failed", "21s reconciled"],
+            events: &["0s scale_out_started", "0s action_failed", "21s reconciled"],
         },
         Case {
             name: "nothing was created",
             created: None,
+            // Only now is the launch known to have failed: the back-off runs from here.
             log: &[
                 "0s deploy 1",
                 "0s reconcile",
-                "21s deploy 2",
-                "21s bind vm-2",
+                "31s deploy 2",
+                "31s bind vm-2",
             ],
             events: &[
                 "0s scale_out_started",
-                "0s deploy_failed",
+                "0s action_failed",
+                "21s deploy_failed",
                 "21s reconciled",
-                "21s scale_out_started",
-                "21s vm_deployed vm-2",
-                "21s member_bound vm-2",
-                "22s member_up vm-2",
-                "22s cooldown_started",
+                "21s load_unknown",
+                "31s scale_out_started",
+                "31s vm_deployed vm-2",
+                "31s member_bound vm-2",
+                "32s member_up vm-2",
+                "32s cooldown_started",
             ],
         },
     ];
@@ -1574,7 +1589,7 @@ fn an_uncertain_deploy_lists_the_group_before_deploying_again_and_adopts_what_it
         world.hold(&["reconcile"]);
         world.run(0..=20);
         world.release(21, "reconcile");
-        world.run(21..=25);
+        world.run(21..=35);
         assert_eq!(world.log(), case.log, "{}", case.name);
         assert_eq!(world.events(), case.events, "{}", case.name);
     }

@@ -24,6 +24,14 @@ pub(crate) struct Vm {
     pub connections: u64,
     /// Why it is going away, once it is.
     pub retire: Option<Retire>,
+    /// When the core learned of it (a listing taken before then cannot say it is gone).
+    pub known_since: Duration,
+    /// A deploy task will still report on it ([`super::GroupCore::on_deploy_finished`]);
+    /// otherwise listings drive it from Starting to Running.
+    pub awaited: bool,
+    /// Its address still belongs to a member whose VM is gone: the bind waits for that
+    /// member's unbind.
+    pub waits_for_address: bool,
 }
 
 /// A VM's lifecycle, as the engine drives it.
@@ -74,6 +82,24 @@ pub(crate) enum Cause {
 }
 
 impl Vm {
+    /// A VM the core just learned of, in `phase`; the caller sets what else it knows.
+    pub fn new(id: &str, phase: Phase, order: u64, now: Duration) -> Vm {
+        Vm {
+            id: id.to_string(),
+            addr: None,
+            phase,
+            launch: None,
+            order,
+            adopted: false,
+            protected: false,
+            connections: 0,
+            retire: None,
+            known_since: now,
+            awaited: false,
+            waits_for_address: false,
+        }
+    }
+
     /// Counts toward `minmembers`: alive and not on its way out.
     pub fn is_live(&self) -> bool {
         self.retire.is_none()

@@ -115,6 +115,7 @@ impl World {
                         state: CloudState::Starting,
                         addr: None,
                         created: None,
+                        displayname: Some(core.launch_name(launch)),
                     },
                 );
                 core.on_deploy_accepted(now, launch, &vm);
@@ -179,6 +180,7 @@ impl World {
                 .iter()
                 .map(|(vm, addr)| (vm.clone(), *addr))
                 .collect(),
+            ..Inventory::default()
         }
     }
 

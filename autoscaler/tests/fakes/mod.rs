@@ -106,6 +106,7 @@ enum Outcome {
 #[derive(Debug, Clone)]
 struct FakeVm {
     id: String,
+    displayname: Option<String>,
     group: String,
     addr: SocketAddr,
     state: VmState,
@@ -243,7 +244,7 @@ impl FakeCloud {
 
     /// Creates a deployed VM as the faults say; returns it, whether its answer is lost, and
     /// how long the answer takes.
-    fn create(&self, group: &str) -> (Deployment, bool, Duration) {
+    fn create(&self, request: &DeployRequest) -> (Deployment, bool, Duration) {
         let now = Instant::now();
         let mut inner = self.lock();
         let faults = &mut inner.faults;
@@ -262,7 +263,8 @@ impl FakeCloud {
         if lose_answer {
             faults.transport_after_deploy -= 1;
         }
-        let vm = inner.create(group, self.start, now, outcome);
+        let vm = inner.create(&request.group, self.start, now, outcome);
+        vm.displayname = Some(request.displayname.clone());
         let deployment = Deployment {
             vm: vm.id.clone(),
             job: vm.job.clone(),
@@ -301,6 +303,7 @@ impl CloudInner {
             .to_be_bytes();
         let vm = FakeVm {
             id: id.clone(),
+            displayname: None,
             group: group.to_string(),
             addr: SocketAddr::from((Ipv4Addr::new(127, 77, hi, lo), 8000)),
             state: VmState::Starting,
@@ -347,13 +350,14 @@ impl FakeVm {
                 secs / 60 % 60,
                 secs % 60
             )),
+            displayname: self.displayname.clone(),
         }
     }
 }
 
 impl Cloud for FakeCloud {
     async fn deploy(&self, request: &DeployRequest) -> Result<Deployment, CloudError> {
-        let (deployment, lose_answer, delay) = self.create(&request.group);
+        let (deployment, lose_answer, delay) = self.create(request);
         self.log.push(Call::Deploy {
             group: request.group.clone(),
             vm: Some(deployment.vm.clone()),
@@ -638,6 +642,7 @@ impl Fleet for FakeFleet {
                 response_time_ms: 0.0,
                 snmp: member.snmp.into_iter().collect(),
                 protected: false,
+                draining: member.draining,
             })
             .collect()
     }

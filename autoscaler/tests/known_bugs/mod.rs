@@ -1,16 +1,11 @@
 //! The core bugs the seeded simulation found, each replayed as the shortest script that
-//! shows it, against `GroupCore`'s public API (the simulation's seeds are in
-//! `world::checks::Known`). A test that passes guards a fixed bug; an `#[ignore]`d one is
-//! still open: it fails today, and passes once the core is fixed (then drop the `ignore` and
-//! the bug's tolerance in `seeded_simulation.rs`).
+//! shows it, against `GroupCore`'s public API. Each one is fixed; the script guards it.
+//! The fixes rest on three facts the API now carries: a listing names this run's launches by
+//! their display names (`GroupCore::launch_name`), says when it was taken
+//! (`Inventory::taken_at`), and says which bound members drain (`Inventory::draining`).
 //!
 //! Every script starts from one adopted member `a` in service (cpu as given), one metric
 //! `cpu` (out above 70, in below 30), 10 s interval, 30 s watch, 120 s cooldown, no warm-up.
-//!
-//! `Known::DrainingMemberAdopted` has no script: the API cannot say it. After a restart of
-//! the engine alone, the proxy still drains the old core's scale-in victim, but neither
-//! `Inventory::bound` nor `MemberSample` tells the new core that a member is draining, so it
-//! adopts the member as in service for ever. The fix needs that fact in the API.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -44,7 +39,6 @@ fn a_failed_deploy_answered_before_its_id_destroys_its_vm() {
 /// listing the core asks for finds it and adopts it as a stranger. Once it is UP, no
 /// cooldown starts (the scale-out ended as failed), so the next scale-out follows at once.
 #[test]
-#[ignore = "open core bug: an Uncertain deploy's VM, adopted, starts no cooldown"]
 fn an_uncertain_deploy_whose_vm_comes_up_starts_the_cooldown() {
     let (mut core, at) = one_member_busy(1, 3);
     let launch = deploys(&core_actions(&mut core))[0];
@@ -52,7 +46,7 @@ fn an_uncertain_deploy_whose_vm_comes_up_starts_the_cooldown() {
         reason: "connection reset".into(),
     });
     core.on_deploy_finished(at + secs(1), launch, uncertain);
-    let b = running("b", 2);
+    let b = named(running("b", 2), core.launch_name(launch));
     core.on_inventory(at + secs(2), listing(&[running("a", 1), b], &[("a", 1)]));
     core.on_bound(at + secs(3), "b", Ok(()));
     let up = at + secs(10);
@@ -70,14 +64,11 @@ fn an_uncertain_deploy_whose_vm_comes_up_starts_the_cooldown() {
 /// the deploy's answer came: the core counts `b` twice (the pending launch and the adopted
 /// VM), finds itself over `maxmembers` and trims `a`, a healthy member in service.
 #[test]
-#[ignore = "open core bug: a VM listed before its deploy's answer is counted twice"]
 fn a_vm_listed_before_its_deploys_answer_is_not_counted_twice() {
     let (mut core, at) = one_member_busy(1, 2);
     let launch = deploys(&core_actions(&mut core))[0];
-    core.on_inventory(
-        at + secs(1),
-        listing(&[running("a", 1), starting("b")], &[("a", 1)]),
-    );
+    let b = named(starting("b"), core.launch_name(launch));
+    core.on_inventory(at + secs(1), listing(&[running("a", 1), b], &[("a", 1)]));
     core.on_sample(at + secs(10), &[busy("a")]);
     let actions = core_actions(&mut core);
     let events = core_events(&mut core);
@@ -91,23 +82,19 @@ fn a_vm_listed_before_its_deploys_answer_is_not_counted_twice() {
     );
 }
 
-/// Known::ListedBeforeAccepted, second way. The listing adopts `b` before its deploy's
-/// answer; `b`'s bind fails, so the core retires it; then the answer ties the launch to `b`,
-/// which is on its way out. That launch never ends, the scale-out never completes, and no
-/// later scale-out starts a cooldown.
+/// Known::ListedBeforeAccepted, second way. The listing shows `b` before its deploy's
+/// answer; the answer comes, and `b`'s bind fails, so the core retires it. That launch must
+/// end (as failed), so that the next scale-out completes and starts its cooldown.
 #[test]
-#[ignore = "open core bug: a launch tied to an adopted VM already retired never ends"]
-fn a_launch_whose_adopted_vm_was_retired_still_ends() {
+fn a_launch_whose_vm_was_retired_still_ends() {
     let (mut core, at) = one_member_busy(1, 3);
     let first = deploys(&core_actions(&mut core))[0];
-    core.on_inventory(
-        at + secs(1),
-        listing(&[running("a", 1), running("b", 2)], &[("a", 1)]),
-    );
-    core.on_bound(at + secs(2), "b", Err("rejected".into()));
-    core.on_deploy_accepted(at + secs(3), first, "b");
-    core.on_unbound(at + secs(4), "b", Ok(()));
-    core.on_deploy_finished(at + secs(5), first, Ok(("b".into(), addr(2))));
+    let b = named(running("b", 2), core.launch_name(first));
+    core.on_inventory(at + secs(1), listing(&[running("a", 1), b], &[("a", 1)]));
+    core.on_deploy_accepted(at + secs(2), first, "b");
+    core.on_deploy_finished(at + secs(3), first, Ok(("b".into(), addr(2))));
+    core.on_bound(at + secs(4), "b", Err("rejected".into()));
+    core.on_unbound(at + secs(5), "b", Ok(()));
     core.on_destroyed(at + secs(6), "b", Ok(()));
     core_actions(&mut core);
     core_events(&mut core);
@@ -131,7 +118,6 @@ fn a_launch_whose_adopted_vm_was_retired_still_ends() {
 /// live VM and forgets it (a later listing adopts it again; meanwhile filling to min may
 /// launch one more VM than `maxmembers` allows).
 #[test]
-#[ignore = "open core bug: a listing older than what the core saw since is applied"]
 fn a_listing_taken_before_a_vm_existed_does_not_unbind_it() {
     let (mut core, at) = one_member_busy(1, 3);
     let launch = deploys(&core_actions(&mut core))[0];
@@ -140,10 +126,8 @@ fn a_listing_taken_before_a_vm_existed_does_not_unbind_it() {
     core.on_deploy_finished(at + secs(5), launch, Ok(("b".into(), addr(2))));
     core.on_bound(at + secs(6), "b", Ok(()));
     core_actions(&mut core);
-    core.on_inventory(
-        at + secs(7),
-        listing(&[running("a", 1)], &[("a", 1), ("b", 2)]),
-    );
+    let stale = taken(listing(&[running("a", 1)], &[("a", 1), ("b", 2)]), at);
+    core.on_inventory(at + secs(7), stale);
     let actions = core_actions(&mut core);
     assert!(
         !actions.contains(&Action::Unbind {
@@ -158,7 +142,6 @@ fn a_listing_taken_before_a_vm_existed_does_not_unbind_it() {
 /// after the destroy: the core adopts the destroyed VM and binds it again (its address may
 /// already be a new VM's).
 #[test]
-#[ignore = "open core bug: a listing older than what the core saw since is applied"]
 fn a_listing_taken_before_a_destroy_does_not_bring_the_vm_back() {
     let mut core = GroupCore::new(policy(1, 3));
     let both = [running("a", 1), running("b", 2)];
@@ -179,7 +162,8 @@ fn a_listing_taken_before_a_destroy_does_not_bring_the_vm_back() {
     core.on_destroyed(now + secs(12), "b", Ok(()));
     core_actions(&mut core);
     // The listing was taken before the destroy.
-    core.on_inventory(now + secs(13), listing(&both, &[("a", 1)]));
+    let stale = taken(listing(&both, &[("a", 1)]), now + secs(11));
+    core.on_inventory(now + secs(13), stale);
     let actions = core_actions(&mut core);
     assert!(
         !actions
@@ -195,7 +179,6 @@ fn a_listing_taken_before_a_destroy_does_not_bring_the_vm_back() {
 /// driver takes as done), so `c` is never sampled as itself, and unbinding `b` later
 /// removes `c`'s member.
 #[test]
-#[ignore = "open core bug: a new VM is bound at an address a member still holds"]
 fn a_new_vm_is_not_bound_at_an_address_a_member_holds() {
     let mut core = GroupCore::new(policy(1, 3));
     let both = [running("a", 1), running("b", 2)];
@@ -219,6 +202,43 @@ fn a_new_vm_is_not_bound_at_an_address_a_member_holds() {
         }),
         "b's member holds {}: c must not be bound there first: {actions:?}",
         addr(2)
+    );
+    // b's member goes first; then c is bound there.
+    assert!(actions.contains(&Action::Unbind {
+        vm: "b".into(),
+        addr: addr(2)
+    }));
+    core.on_unbound(now + secs(6), "b", Ok(()));
+    let actions = core_actions(&mut core);
+    assert_eq!(
+        actions,
+        [Action::Bind {
+            vm: "c".into(),
+            addr: addr(2)
+        }]
+    );
+}
+
+/// Known::DrainingMemberAdopted. The engine alone restarts (its profile changed) while the
+/// proxy drains the old core's scale-in victim `b`: the new core resumes that drain rather
+/// than taking `b` for a member in service (the proxy would keep it draining for ever).
+#[test]
+fn a_draining_member_found_at_start_finishes_its_drain() {
+    let mut core = GroupCore::new(policy(1, 3));
+    let both = [running("a", 1), running("b", 2)];
+    let mut inventory = listing(&both, &[("a", 1), ("b", 2)]).expect("a listing");
+    inventory.draining = vec!["b".into()];
+    core.on_inventory(secs(0), Ok(inventory));
+    core_actions(&mut core);
+    core.on_sample(secs(10), &[busy("a"), idle("b", 0)]);
+    let actions = core_actions(&mut core);
+    assert_eq!(
+        actions,
+        [Action::Unbind {
+            vm: "b".into(),
+            addr: addr(2)
+        }],
+        "b's drain ends (no connections left) and it goes"
     );
 }
 
@@ -278,7 +298,24 @@ fn listing(vms: &[CloudVm], bound: &[(&str, u8)]) -> Result<Inventory, String> {
     Ok(Inventory {
         vms: vms.to_vec(),
         bound,
+        ..Inventory::default()
     })
+}
+
+/// `listing` as of `at` (what the core learned after that is not judged by it).
+fn taken(listing: Result<Inventory, String>, at: Duration) -> Result<Inventory, String> {
+    listing.map(|inventory| Inventory {
+        taken_at: Some(at),
+        ..inventory
+    })
+}
+
+/// `vm` with the display name its deploy gave it.
+fn named(vm: CloudVm, displayname: String) -> CloudVm {
+    CloudVm {
+        displayname: Some(displayname),
+        ..vm
+    }
 }
 
 fn running(id: &str, n: u8) -> CloudVm {
@@ -287,6 +324,7 @@ fn running(id: &str, n: u8) -> CloudVm {
         state: CloudState::Running,
         addr: Some(addr(n)),
         created: Some(format!("2026-01-01T00:00:0{n}+0000")),
+        displayname: None,
     }
 }
 
@@ -296,6 +334,7 @@ fn starting(id: &str) -> CloudVm {
         state: CloudState::Starting,
         addr: None,
         created: Some("2026-01-01T00:00:09+0000".into()),
+        displayname: None,
     }
 }
 

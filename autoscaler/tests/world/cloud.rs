@@ -30,6 +30,8 @@ pub struct VmRecord {
     pub fate: Fate,
     /// Its workload answers health checks once Running (false: it never turns UP).
     pub healthy: bool,
+    /// What the deploy named it (the engine recognises its own launches by it).
+    pub displayname: String,
 }
 
 #[derive(Debug, Default)]
@@ -44,7 +46,13 @@ pub const MEMBER_PORT: u16 = 8080;
 
 impl Cloud {
     /// A deploy reached the cloud: a new VM, Starting, with an address.
-    pub fn create(&mut self, now: Duration, fate: Fate, healthy: bool) -> String {
+    pub fn create(
+        &mut self,
+        now: Duration,
+        fate: Fate,
+        healthy: bool,
+        displayname: String,
+    ) -> String {
         self.next_id += 1;
         self.created += 1;
         let id = format!("vm-{:04}", self.next_id);
@@ -58,6 +66,7 @@ impl Cloud {
                 created: now,
                 fate,
                 healthy,
+                displayname,
             },
         );
         id
@@ -103,6 +112,7 @@ impl Cloud {
                 addr: matches!(vm.state, CloudState::Running | CloudState::Broken)
                     .then_some(vm.addr),
                 created: Some(format!("{:012}", vm.created.as_millis())),
+                displayname: Some(vm.displayname.clone()),
             })
             .collect()
     }

@@ -219,7 +219,10 @@ impl World {
                 lost_after,
                 poll_fails,
             } => {
-                let id = self.cloud.create(self.now, fate, healthy);
+                // The display name the engine of `generation` gave this launch (see
+                // `World::start_engine`).
+                let displayname = format!("gen{generation}-{}", launch.0);
+                let id = self.cloud.create(self.now, fate, healthy, displayname);
                 self.line(format!(
                     "cloud: deploy {launch:?} created {id} ({fate:?}, healthy {healthy}){old}"
                 ));
@@ -349,7 +352,14 @@ impl World {
                 }
                 let members = self.proxy.members.iter();
                 let bound = members.map(|(addr, m)| (m.vm.clone(), *addr)).collect();
-                let result = result.map(|vms| Inventory { vms, bound });
+                let draining = self.proxy.members.values().filter(|m| m.draining);
+                let draining = draining.map(|m| m.vm.clone()).collect();
+                let result = result.map(|vms| Inventory {
+                    vms,
+                    bound,
+                    draining,
+                    taken_at: Some(taken),
+                });
                 self.core().on_inventory(now, result)
             }
             Reply::Investigated { vm, gave_up } => {

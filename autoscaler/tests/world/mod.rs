@@ -244,7 +244,8 @@ impl World {
         match ev {
             Ev::Start => {
                 self.line("engine starts: a fresh core".into());
-                self.core = Some(GroupCore::new(self.sc.policy.clone()));
+                let prefix = format!("gen{}-", self.generation);
+                self.core = Some(GroupCore::new(self.sc.policy.clone()).with_launch_prefix(prefix));
                 self.checks = Checks::new(self.sc.policy.cooldown, &self.tolerate);
                 self.stale = invariants::Stale::default();
                 let draining = self.proxy.members.values().filter(|m| m.draining);

@@ -1050,9 +1050,11 @@ fn autoscale_group(
     p: &mut Problems,
 ) -> Option<AutoscaleGroup> {
     let group_name = name(&file.name, &format!("{path}.name"), p);
+    // At least one member: with none, no member reports a load, so the group could never
+    // scale out again.
     let min = p.check(
         format!("{path}.minmembers"),
-        in_range(file.minmembers, 0..=1000),
+        in_range(file.minmembers, 1..=1000),
     );
     let max = p.check(
         format!("{path}.maxmembers"),
