@@ -70,7 +70,18 @@ struct Running {
 
 impl Backend {
     /// Listens on `addr` and serves until stopped or dropped.
+    /// Starts on `addr`; if its port was taken since it was picked (another socket of the
+    /// machine got it meanwhile), on another free port of the same IP: use [`Backend::addr`].
     pub async fn start(addr: SocketAddr, name: &str) -> Backend {
+        let mut addr = addr;
+        for _ in 0..3 {
+            match listen(addr) {
+                Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
+                    addr = SocketAddr::new(addr.ip(), crate::free_port(addr.ip()));
+                }
+                _ => break,
+            }
+        }
         let mut backend = Backend {
             addr,
             name: name.into(),
