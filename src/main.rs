@@ -3,13 +3,15 @@
 //! `run` loads the config ([`config::AppConfig`]: the data plane's config and `[localcloud]`)
 //! and starts everything through [`App::start`]: an embedded local cloud (if `[localcloud]`),
 //! the data plane (listeners → HTTP/TCP proxy → members), health and SNMP LOAD monitors, the
-//! admin API and `/metrics` (if configured); then it waits for signals: SIGHUP re-reads the
+//! autoscale engine (one driver per `[[autoscalegroup]]`, [`autoscale`]), the admin API and
+//! `/metrics` (if configured); then it waits for signals: SIGHUP re-reads the
 //! file through the same validation, SIGTERM/SIGINT drain and exit. `check` validates a file.
 //! `localcloud` runs only the local cloud; `vm` is the workload each of its VMs runs.
 //! `simulate` replays a metric trace through an autoscale group's decision core.
 //!
 //! Modules: [`cli`] (subcommands and flags), [`config`] (loading a file), [`app`] (starting
-//! and stopping the parts), [`simulate`] (the `simulate` command).
+//! and stopping the parts), [`autoscale`] (the engine joined to the proxy), [`simulate`] (the
+//! `simulate` command).
 
 mod app;
 mod autoscale;
