@@ -143,6 +143,29 @@ async fn load_scales_the_group_out_and_back_in_without_a_failed_request() {
     assert_eq!(live_vms(addrs.cloud).await.len(), 1);
     let calm = light.stop().await;
 
+    // An operator disables the group: it decides nothing (the VM stays); enabling resumes it.
+    for (action, phase_is_disabled) in [("disable", true), ("enable", false)] {
+        let reply = nitro
+            .post(
+                &format!("config/autoscalegroup?action={action}"),
+                serde_json::json!({"autoscalegroup": {"name": "web"}}),
+            )
+            .await;
+        assert_eq!(reply.errorcode(), 0, "{action}: {}", reply.message());
+        let shown = eventually(STEP, || async {
+            let stat = nitro.get("stat/autoscalegroup/web").await;
+            let group = &stat.body["autoscalegroup"][0];
+            (group["phase"] == "disabled") == phase_is_disabled
+        })
+        .await;
+        assert!(
+            shown,
+            "after {action}: {}",
+            nitro.get("stat/autoscalegroup/web").await.body
+        );
+    }
+    assert_eq!(live_vms(addrs.cloud).await.len(), 1);
+
     assert_eq!(
         (busy.failed, calm.failed),
         (0, 0),

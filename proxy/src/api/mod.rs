@@ -340,22 +340,8 @@ async fn set_vserver_state(
     objects: Vec<Value>,
     enable: bool,
 ) -> Result<(), NitroError> {
-    let names = objects
-        .iter()
-        .map(|o| o.get("name").and_then(Value::as_str).map(str::to_owned))
-        .collect::<Option<Vec<String>>>()
-        .ok_or_else(|| {
-            NitroError::invalid("lbvserver: the body must name the vserver in `name`")
-        })?;
-    let state = if enable { "ENABLED" } else { "DISABLED" };
-    api.writer
-        .edit(move |file| {
-            names.iter().try_for_each(|name| {
-                resources::LBVSERVER_OPS.modify(file, name, &|v| v["state"] = json!(state))
-            })
-        })
-        .await?;
-    Ok(())
+    let names = named(&objects, "lbvserver")?;
+    set_state(api, resources::LBVSERVER_OPS, names, enable).await
 }
 
 /// `POST autoscalegroup?action=enable|disable` with `{"autoscalegroup": {"name": …}}`.
@@ -366,27 +352,40 @@ async fn set_autoscale_state(
     objects: Vec<Value>,
     enable: bool,
 ) -> Result<(), NitroError> {
-    let names = objects
-        .iter()
-        .map(|o| o.get("name").and_then(Value::as_str).map(str::to_owned))
-        .collect::<Option<Vec<String>>>()
-        .ok_or_else(|| {
-            NitroError::invalid("autoscalegroup: the body must name the group in `name`")
-        })?;
-    let state = if enable { "ENABLED" } else { "DISABLED" };
-    let edited = names.clone();
-    api.writer
-        .edit(move |file| {
-            edited.iter().try_for_each(|name| {
-                resources::AUTOSCALEGROUP.modify(file, name, &|g| g["state"] = json!(state))
-            })
-        })
-        .await?;
+    let names = named(&objects, "autoscalegroup")?;
+    set_state(api, &resources::AUTOSCALEGROUP, names.clone(), enable).await?;
     if enable && let Some(engine) = &api.autoscale {
         for name in &names {
             engine.resume(name);
         }
     }
+    Ok(())
+}
+
+/// The `name` of every object of an `?action=` body.
+fn named(objects: &[Value], resource: &str) -> Result<Vec<String>, NitroError> {
+    objects
+        .iter()
+        .map(|o| o.get("name").and_then(Value::as_str).map(str::to_owned))
+        .collect::<Option<Vec<String>>>()
+        .ok_or_else(|| NitroError::invalid(format!("{resource}: the body must give its `name`")))
+}
+
+/// Sets `state` (`ENABLED` or `DISABLED`) on the named objects, in one edit.
+async fn set_state(
+    api: &AdminApi,
+    ops: &'static dyn ResourceOps,
+    names: Vec<String>,
+    enable: bool,
+) -> Result<(), NitroError> {
+    let state = if enable { "ENABLED" } else { "DISABLED" };
+    api.writer
+        .edit(move |file| {
+            names
+                .iter()
+                .try_for_each(|name| ops.modify(file, name, &|v| v["state"] = json!(state)))
+        })
+        .await?;
     Ok(())
 }
 
