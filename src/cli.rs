@@ -27,10 +27,15 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
     },
-    /// Validate a config file, print every problem, exit 1 on any.
+    /// Validate a config file (or a `ballast localcloud` file), print every problem, exit 1
+    /// on any.
     Check {
         #[arg(long)]
         config: PathBuf,
+        /// Also call each autoscale profile's CloudStack: prove the keys, resolve the zone,
+        /// template, offering and networks, list each group's VMs. Deploys nothing.
+        #[arg(long)]
+        online: bool,
     },
     /// Only the CloudStack-compatible local cloud (its VMs are `ballast vm` processes).
     Localcloud {

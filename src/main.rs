@@ -5,16 +5,20 @@
 //! the data plane (listeners → HTTP/TCP proxy → members), health and SNMP LOAD monitors, the
 //! autoscale engine (one driver per `[[autoscalegroup]]`, [`autoscale`]), the admin API and
 //! `/metrics` (if configured); then it waits for signals: SIGHUP re-reads the
-//! file through the same validation, SIGTERM/SIGINT drain and exit. `check` validates a file.
+//! file through the same validation, SIGTERM/SIGINT drain and exit. `check` validates a file (a
+//! Ballast config or a stand-alone local cloud) and, `--online`, tries each autoscale profile
+//! against its cloud.
 //! `localcloud` runs only the local cloud; `vm` is the workload each of its VMs runs.
 //! `simulate` replays a metric trace through an autoscale group's decision core.
 //!
-//! Modules: [`cli`] (subcommands and flags), [`config`] (loading a file), [`app`] (starting
+//! Modules: [`cli`] (subcommands and flags), [`config`] (loading a file), [`check`] (the
+//! `check` command), [`app`] (starting
 //! and stopping the parts), [`autoscale`] (the engine joined to the proxy), [`simulate`] (the
 //! `simulate` command).
 
 mod app;
 mod autoscale;
+mod check;
 mod cli;
 mod config;
 mod simulate;
@@ -32,7 +36,7 @@ use crate::config::AppConfig;
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
-        Command::Check { config } => return check(&config),
+        Command::Check { config, online } => return check::check(&config, online),
         Command::Run { config, log_format } => {
             log_format.init();
             run(&config)
@@ -54,26 +58,6 @@ fn main() -> ExitCode {
         Err(error) => {
             tracing::error!("{error:#}");
             eprintln!("ballast: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn check(path: &Path) -> ExitCode {
-    match AppConfig::load(path) {
-        Ok(AppConfig { proxy: config, .. }) => {
-            println!(
-                "{}: OK ({} lbvserver, {} servicegroup, {} lbmonitor, {} sslcertkey)",
-                path.display(),
-                config.vservers.len(),
-                config.service_groups.len(),
-                config.monitors.len(),
-                config.cert_keys.len()
-            );
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!("{}: {error}", path.display());
             ExitCode::FAILURE
         }
     }

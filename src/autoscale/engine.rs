@@ -14,8 +14,8 @@ use autoscaler::{CloudStackCloud, Controls, Driver, Event, EventKind, History, P
 use ballast_proxy::config::{AutoscaleGroup, AutoscaleProfile, Config};
 use ballast_proxy::snapshot::Snapshot;
 use ballast_proxy::writer::ConfigWriter;
-use cloudstack::resolve::{ProfileIds, resolve_profile_ids};
-use cloudstack::{ClientConfig, CloudStackClient};
+use cloudstack::resolve::{ProfileIds, ResolveError, resolve_profile_ids};
+use cloudstack::{ClientConfig, CloudError, CloudStackClient};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -202,31 +202,44 @@ async fn run_group(
 }
 
 /// A CloudStack client for `profile`, with its zone, template, offering and networks
-/// resolved from names to ids.
+/// resolved from names to ids. `ballast check --online` uses the same two steps.
 async fn connect(profile: &AutoscaleProfile) -> Result<CloudStackCloud, String> {
-    let client_config = ClientConfig::new(
+    let client = client(profile).map_err(|error| error.to_string())?;
+    let vm_profile = resolve(&client, profile)
+        .await
+        .map_err(|error| error.to_string())?;
+    Ok(CloudStackCloud::new(client, vm_profile))
+}
+
+/// The signed client for `profile`'s endpoint and keys (no call is made yet).
+pub fn client(profile: &AutoscaleProfile) -> Result<CloudStackClient, CloudError> {
+    CloudStackClient::new(ClientConfig::new(
         profile.url.clone(),
         profile.api_key.clone(),
         profile.secret.expose().to_string(),
-    );
-    let client = CloudStackClient::new(client_config).map_err(|error| error.to_string())?;
+    ))
+}
+
+/// `profile`'s zone, template, offering and networks as UUIDs (names resolved through the
+/// list calls), and its member port: what every deploy of its groups uses.
+pub async fn resolve(
+    client: &CloudStackClient,
+    profile: &AutoscaleProfile,
+) -> Result<VmProfile, ResolveError> {
     let ids = ProfileIds {
         zone: profile.zone_id.clone(),
         template: profile.template_id.clone(),
         service_offering: profile.service_offering_id.clone(),
         networks: profile.network_ids.clone(),
     };
-    let resolved = resolve_profile_ids(&client, &ids)
-        .await
-        .map_err(|error| error.to_string())?;
-    let vm_profile = VmProfile {
+    let resolved = resolve_profile_ids(client, &ids).await?;
+    Ok(VmProfile {
         zone: resolved.zone,
         template: resolved.template,
         service_offering: resolved.service_offering,
         networks: resolved.networks,
         member_port: profile.member_port,
-    };
-    Ok(CloudStackCloud::new(client, vm_profile))
+    })
 }
 
 fn setup_failed(reason: String) -> Event {

@@ -10,7 +10,8 @@
 //! stderr: every line is kept (parsed as JSON where it is JSON, else as a string) and echoed to
 //! the test's stderr (shown by `cargo test` when a test fails). Waiting for a log event is
 //! woken by each new line, with a deadline. Dropping a [`Ballast`] kills the process (SIGKILL)
-//! and removes its directory. [`Binary::check`] runs `ballast check`.
+//! and removes its directory. [`Binary::check`] runs `ballast check`, [`Binary::check_online`]
+//! `ballast check --online`.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -82,10 +83,23 @@ impl Binary {
 
     /// Runs `ballast check --config path`: (exit code, stdout, stderr).
     pub fn check_file(&self, path: &Path) -> (i32, String, String) {
+        self.check_file_with(path, &[])
+    }
+
+    /// Runs `ballast check --online` on `config_toml`: (exit code, stdout, stderr).
+    pub fn check_online(&self, config_toml: &str) -> (i32, String, String) {
+        let dir = TempDir::new("check");
+        let path = dir.write("check.toml", config_toml);
+        self.check_file_with(&path, &["--online"])
+    }
+
+    /// Runs `ballast check --config path` with extra flags: (exit code, stdout, stderr).
+    pub fn check_file_with(&self, path: &Path, flags: &[&str]) -> (i32, String, String) {
         let output = Command::new(self.path())
             .arg("check")
             .arg("--config")
             .arg(path)
+            .args(flags)
             .stdin(Stdio::null())
             .output()
             .unwrap_or_else(|error| panic!("cannot run {} check: {error}", self.built));

@@ -1,9 +1,15 @@
-//! `ballast check`: every problem of a file in one run, each named by its path; and every
-//! example config in `configs/` passes.
+//! `ballast check`: every problem of a file in one run, each named by its path; every
+//! example config in `configs/` passes (the stand-alone local cloud file by the local cloud's
+//! rules); and `--online` proves a profile against a real `ballast localcloud`.
 
 use std::path::PathBuf;
 
-use ballast_tests::Binary;
+use ballast_tests::autoscale::{Addrs, ballast_toml, localcloud_toml};
+use ballast_tests::ballast::Ballast;
+use ballast_tests::{Binary, Net};
+use cloudstack::{
+    ClientConfig, CloudStackClient, DeployVirtualMachine, JobWait, ProfileIds, resolve_profile_ids,
+};
 
 /// The `ballast` binary cargo built for this test run.
 const BALLAST: Binary = Binary::new(env!("CARGO_BIN_EXE_ballast"));
@@ -76,12 +82,6 @@ servicegroupname = "pool"
     assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
 }
 
-/// Files in `configs/` that are not `ballast run` configs, and the test that loads each.
-const OTHER_CONFIGS: &[(&str, &str)] = &[(
-    "localcloud.toml",
-    "a `ballast localcloud` file; loaded by cloudstack/tests/example_config.rs",
-)];
-
 #[test]
 fn every_example_config_passes_check() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("configs");
@@ -91,18 +91,8 @@ fn every_example_config_passes_check() {
         .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
         .collect();
     files.sort();
-    for (name, _) in OTHER_CONFIGS {
-        assert!(
-            files.iter().any(|path| path.ends_with(name)),
-            "configs/{name} is listed in OTHER_CONFIGS but does not exist"
-        );
-    }
-    let mut checked = 0;
     let mut failures = Vec::new();
     for path in &files {
-        if OTHER_CONFIGS.iter().any(|(name, _)| path.ends_with(name)) {
-            continue;
-        }
         let (code, stdout, stderr) = BALLAST.check_file(path);
         if code != 0 {
             failures.push(format!(
@@ -110,12 +100,146 @@ fn every_example_config_passes_check() {
                 path.display()
             ));
         }
-        checked += 1;
+        // The stand-alone local cloud file is validated as one, not as a Ballast config.
+        if path.ends_with("localcloud.toml") {
+            assert!(
+                stdout.contains("OK (local cloud for `ballast localcloud` on 127.0.0.1:8080"),
+                "{stdout}"
+            );
+        }
     }
-    assert!(checked > 0, "no configs found in {}", dir.display());
+    for name in ["cloudstack.toml", "localcloud.toml", "production.toml"] {
+        assert!(
+            files.iter().any(|path| path.ends_with(name)),
+            "configs/{name} is missing"
+        );
+    }
     assert!(
         failures.is_empty(),
         "configs failed `ballast check`:\n{}",
         failures.join("\n")
     );
+}
+
+#[test]
+fn a_local_cloud_file_is_checked_by_the_local_clouds_rules() {
+    let config = r#"
+listen = "127.0.0.1:8080"
+
+[[apiuser]]
+username = "admin"
+apikey = "k"
+secretkey = "s"
+
+[[zone]]
+name = "z"
+
+[[host]]
+name = "h"
+zone = "elsewhere"
+cpunumber = 4
+cpuspeed = 2000
+memory = 8192
+"#;
+    let (code, stdout, stderr) = BALLAST.check(config);
+    assert_eq!(code, 1, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stderr.contains("problems in local cloud config"),
+        "{stderr}"
+    );
+    for missing in ["elsewhere", "serviceoffering", "template"] {
+        assert!(stderr.contains(missing), "{missing} not named:\n{stderr}");
+    }
+}
+
+/// A local cloud as its own process, and a Ballast config whose profile `local` names its
+/// zone, template and offering (`ballast_toml`), for `check --online`.
+async fn cloud_and_config() -> (Ballast, Addrs, String) {
+    let net = Net::new();
+    let addrs = Addrs::new(&net);
+    let cloud = BALLAST
+        .start_localcloud(&localcloud_toml(&net, addrs.cloud, "1ms"))
+        .await;
+    (cloud, addrs, ballast_toml(&addrs, 1, 2, 90, 10))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_online_resolves_the_profile_and_lists_the_groups_vms() {
+    let (_cloud, addrs, config) = cloud_and_config().await;
+    // What the names are in the cloud, and a VM already in the group `web`.
+    let client = CloudStackClient::new(ClientConfig::new(
+        format!("http://{}/client/api", addrs.cloud),
+        "test-key",
+        "test-secret",
+    ))
+    .expect("a client");
+    let names = ProfileIds {
+        zone: "local-zone".into(),
+        template: "web".into(),
+        service_offering: "small".into(),
+        networks: Vec::new(),
+    };
+    let ids = resolve_profile_ids(&client, &names)
+        .await
+        .expect("resolved");
+    let job = client
+        .deploy_virtual_machine(&DeployVirtualMachine {
+            zoneid: ids.zone.clone(),
+            templateid: ids.template.clone(),
+            serviceofferingid: ids.service_offering.clone(),
+            group: Some("web".into()),
+            ..DeployVirtualMachine::default()
+        })
+        .await
+        .expect("deployed");
+    let vm = client
+        .wait_for_virtual_machine("deployVirtualMachine", &job.jobid, JobWait::default())
+        .await
+        .expect("Running");
+
+    let (code, stdout, stderr) = BALLAST.check_online(&config);
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    for line in [
+        format!("  zoneid \"local-zone\" -> {}", ids.zone),
+        format!("  templateid \"web\" -> {}", ids.template),
+        format!("  serviceofferingid \"small\" -> {}", ids.service_offering),
+        "  autoscalegroup `web`: 1 VM(s) in CloudStack group \"web\"".to_owned(),
+    ] {
+        assert!(stdout.contains(&line), "no `{line}` in:\n{stdout}");
+    }
+    let ip = vm.ip_address().expect("a Running VM has an address");
+    assert!(
+        stdout.contains(&format!("    {} Running {ip}:8000", vm.id)),
+        "the group's VM is not listed:\n{stdout}"
+    );
+    assert!(stdout.contains("accepts apikey test-key"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_online_names_a_wrong_secret_and_an_unknown_template() {
+    let (_cloud, _addrs, config) = cloud_and_config().await;
+
+    let wrong_secret = config.replace(
+        "sharedsecret = \"test-secret\"",
+        "sharedsecret = \"not-the-secret\"",
+    );
+    assert_ne!(wrong_secret, config);
+    let (code, stdout, stderr) = BALLAST.check_online(&wrong_secret);
+    assert_eq!(code, 1, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stderr.contains("autoscaleprofile `local`: the signature was refused")
+            && stderr.contains("error 401"),
+        "{stderr}"
+    );
+
+    let unknown_template = config.replace("templateid = \"web\"", "templateid = \"nope\"");
+    assert_ne!(unknown_template, config);
+    let (code, stdout, stderr) = BALLAST.check_online(&unknown_template);
+    assert_eq!(code, 1, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stderr.contains(r#"autoscaleprofile `local`: templateid: no template named "nope""#),
+        "{stderr}"
+    );
+    // The keys were fine: that much was proven before the names failed.
+    assert!(stdout.contains("accepts apikey test-key"), "{stdout}");
 }
