@@ -316,7 +316,10 @@ pub fn parse<T: DeserializeOwned>(resource: &str, object: Value) -> Result<T, Ed
 
 /// Fields that say the same thing in different ways: setting one in an update drops the others
 /// (so `{"sharedsecretenv": "CS_SECRET"}` replaces an inline `sharedsecret`).
-const ALTERNATIVES: &[&[&str]] = &[&["sharedsecret", "sharedsecretfile", "sharedsecretenv"]];
+const ALTERNATIVES: &[&[&str]] = &[
+    &["apikey", "apikeyfile", "apikeyenv"],
+    &["sharedsecret", "sharedsecretfile", "sharedsecretenv"],
+];
 
 /// Overlays `changes` on `fields`; a `null` removes the field (back to its default).
 fn merge(fields: &mut Map<String, Value>, changes: &Map<String, Value>) {
@@ -376,6 +379,14 @@ mod tests {
             "/etc/ballast/cloudstack.secret"
         );
         assert!(shown[0].get("sharedsecretenv").is_none(), "{shown:?}");
+
+        // The API key's three forms replace each other the same way.
+        let change = json!({"name": "cloud", "apikeyenv": "CLOUDSTACK_KEY"});
+        AUTOSCALEPROFILE.update(&mut file, change).unwrap();
+        assert_eq!(file.autoscaleprofile[0].apikey, None);
+        let shown = AUTOSCALEPROFILE.get(&file, Some("cloud")).unwrap();
+        assert_eq!(shown[0]["apikeyenv"], "CLOUDSTACK_KEY");
+        assert!(shown[0].get("apikey").is_none(), "{shown:?}");
     }
 
     #[test]

@@ -279,8 +279,9 @@ pub struct MetricFile {
 
 /// `[[autoscaleprofile]]`: where and how to create VMs (a CloudStack-compatible API).
 ///
-/// Exactly one of `sharedsecret`, `sharedsecretfile` and `sharedsecretenv` gives the secret key;
-/// `Debug` leaves an inline one out. The ids are UUIDs or names (the autoscaler resolves names).
+/// Exactly one of `apikey`, `apikeyfile` and `apikeyenv` gives the API key, and exactly one of
+/// `sharedsecret`, `sharedsecretfile` and `sharedsecretenv` the secret key; `Debug` leaves an
+/// inline secret out. The ids are UUIDs or names (the autoscaler resolves names).
 #[derive(Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AutoscaleProfileFile {
@@ -288,7 +289,15 @@ pub struct AutoscaleProfileFile {
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     pub url: String,
-    pub apikey: String,
+    /// The API key, inline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apikey: Option<String>,
+    /// A file whose first line is the API key (relative: beside the config).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apikeyfile: Option<String>,
+    /// The environment variable that holds the API key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apikeyenv: Option<String>,
     /// The secret key, inline (never returned by the admin API).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sharedsecret: Option<String>,
@@ -314,6 +323,8 @@ impl std::fmt::Debug for AutoscaleProfileFile {
             .field("kind", &self.kind)
             .field("url", &self.url)
             .field("apikey", &self.apikey)
+            .field("apikeyfile", &self.apikeyfile)
+            .field("apikeyenv", &self.apikeyenv)
             .field(
                 "sharedsecret",
                 &self.sharedsecret.as_ref().map(|_| "<redacted>"),

@@ -460,6 +460,58 @@ fn the_cloudstack_secret_comes_from_exactly_one_place() {
 }
 
 #[test]
+fn the_cloudstack_api_key_comes_from_exactly_one_place() {
+    let dir = temp_dir("apikey");
+    std::fs::write(dir.join("cloud.apikey"), "key-from-a-file\n").unwrap();
+    let secret = r#"sharedsecret = "s""#;
+    let with_key =
+        |key: &str| autoscale(secret, METRICS).replace("apikey = \"key\"\n", &format!("{key}\n"));
+    let found = |key: &str| match from_toml(&with_key(key), &dir) {
+        Ok(_) => Vec::new(),
+        Err(error) => error.problems.iter().map(ToString::to_string).collect(),
+    };
+
+    // A relative file is read beside the config; saving writes the reference back.
+    let config = from_toml(&with_key(r#"apikeyfile = "cloud.apikey""#), &dir).expect("valid");
+    assert_eq!(config.autoscale_profiles[0].api_key, "key-from-a-file");
+    let saved = toml::to_string(&config.to_file()).unwrap();
+    assert!(saved.contains(r#"apikeyfile = "cloud.apikey""#), "{saved}");
+    assert!(!saved.contains("key-from-a-file"), "{saved}");
+    // Inline, as before.
+    let config = from_toml(&with_key(r#"apikey = "inline-key""#), &dir).expect("valid");
+    assert_eq!(config.autoscale_profiles[0].api_key, "inline-key");
+    // PATH is set wherever tests run (setting a variable would need `unsafe`).
+    assert_eq!(found(r#"apikeyenv = "PATH""#), Vec::<String>::new());
+
+    let exactly_one = "autoscaleprofile[0]: give exactly one of apikey, apikeyfile, apikeyenv";
+    assert_eq!(found(""), [exactly_one]);
+    assert_eq!(
+        found("apikey = \"k\"\napikeyfile = \"cloud.apikey\""),
+        [exactly_one]
+    );
+    assert_eq!(
+        found(r#"apikeyenv = "BALLAST_TEST_NEVER_SET_7F3C""#),
+        [
+            "autoscaleprofile[0].apikeyenv: environment variable BALLAST_TEST_NEVER_SET_7F3C is not set"
+        ]
+    );
+    assert_eq!(
+        found(r#"apikey = " ""#),
+        ["autoscaleprofile[0].apikey: must not be empty"]
+    );
+    let absent = found(r#"apikeyfile = "absent.apikey""#);
+    assert_eq!(absent.len(), 1, "{absent:#?}");
+    assert!(
+        absent[0].starts_with(&format!(
+            "autoscaleprofile[0].apikeyfile: cannot read {}: ",
+            dir.join("absent.apikey").display()
+        )),
+        "{absent:#?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn autoscale_groups_check_bounds_thresholds_and_snmp_metrics() {
     let secret = r#"sharedsecret = "s""#;
     let group = r#"

@@ -979,9 +979,25 @@ fn autoscale_profile(
             format!("`{}` is not an http:// or https:// URL", file.url),
         );
     }
-    let secret = shared_secret(file, base_dir, path, p);
+    let api_key = one_of(
+        ["apikey", "apikeyfile", "apikeyenv"],
+        [&file.apikey, &file.apikeyfile, &file.apikeyenv],
+        base_dir,
+        path,
+        p,
+    );
+    let secret = one_of(
+        ["sharedsecret", "sharedsecretfile", "sharedsecretenv"],
+        [
+            &file.sharedsecret,
+            &file.sharedsecretfile,
+            &file.sharedsecretenv,
+        ],
+        base_dir,
+        path,
+        p,
+    );
     for (key, value) in [
-        ("apikey", &file.apikey),
         ("zoneid", &file.zoneid),
         ("templateid", &file.templateid),
         ("serviceofferingid", &file.serviceofferingid),
@@ -1000,7 +1016,7 @@ fn autoscale_profile(
     Some(AutoscaleProfile {
         name: profile_name?,
         url: file.url.clone(),
-        api_key: file.apikey.clone(),
+        api_key: api_key?.expose().to_owned(),
         secret: secret?,
         zone_id: file.zoneid.clone(),
         template_id: file.templateid.clone(),
@@ -1010,34 +1026,32 @@ fn autoscale_profile(
     })
 }
 
-/// The profile's secret key from exactly one of `sharedsecret`, `sharedsecretfile` (relative
-/// to the config's directory) and `sharedsecretenv`, read now so a missing one is a problem.
-fn shared_secret(
-    file: &AutoscaleProfileFile,
+/// A value given in exactly one of three ways, `[inline, file, env]` (the API key: `apikey`,
+/// `apikeyfile`, `apikeyenv`; the secret key: `sharedsecret`, `sharedsecretfile`,
+/// `sharedsecretenv`): inline, the first line of a file (relative to the config's directory),
+/// or an environment variable. Read now, so a missing file or variable is a problem.
+fn one_of(
+    keys: [&str; 3],
+    values: [&Option<String>; 3],
     base_dir: &Path,
     path: &str,
     p: &mut Problems,
 ) -> Option<Secret> {
-    match (
-        &file.sharedsecret,
-        &file.sharedsecretfile,
-        &file.sharedsecretenv,
-    ) {
-        (Some(value), None, None) => p.check(
-            format!("{path}.sharedsecret"),
+    let [inline_key, file_key, env_key] = keys;
+    match values {
+        [Some(value), None, None] => p.check(
+            format!("{path}.{inline_key}"),
             Secret::inline(value.as_str()),
         ),
-        (None, Some(secret_file), None) => p.check(
-            format!("{path}.sharedsecretfile"),
-            Secret::from_file(&base_dir.join(secret_file)),
+        [None, Some(file), None] => p.check(
+            format!("{path}.{file_key}"),
+            Secret::from_file(&base_dir.join(file)),
         ),
-        (None, None, Some(name)) => {
-            p.check(format!("{path}.sharedsecretenv"), Secret::from_env(name))
-        }
+        [None, None, Some(name)] => p.check(format!("{path}.{env_key}"), Secret::from_env(name)),
         _ => {
             p.add(
                 path,
-                "give exactly one of sharedsecret, sharedsecretfile, sharedsecretenv",
+                format!("give exactly one of {inline_key}, {file_key}, {env_key}"),
             );
             None
         }
