@@ -131,7 +131,7 @@ impl App {
         self.writer.apply(config).await
     }
 
-    /// The one config writer (for the admin API and, later, the autoscaler).
+    /// The one config writer (SIGHUP reloads count their rejections on it).
     pub fn writer(&self) -> &ConfigWriter {
         &self.writer
     }

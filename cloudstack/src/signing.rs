@@ -68,7 +68,7 @@ mod tests {
 
     #[test]
     fn the_published_vector() {
-        // ngine-io/cs's test vector, also in DESIGN.md.
+        // ngine-io/cs's test vector (key `foo`, secret `bar`).
         let p = params(&[("command", "listZones"), ("apiKey", "foo")]);
         assert_eq!(string_to_sign(p.iter()), "apikey=foo&command=listzones");
         assert_eq!(sign(&p, "bar"), "vRCL4rttwUS7s3a3m53Py1iHaAw=");

@@ -2,7 +2,7 @@
 //! the admin API and metrics. The `ballast` binary (the workspace's root package) composes it
 //! with the local cloud and the autoscaler; this crate depends on neither.
 //!
-//! Data flow, top to bottom (see `DESIGN.md`):
+//! Data flow, top to bottom (see `docs/architecture.md`):
 //!
 //! - [`config`]: the TOML file → a validated [`config::Config`], every problem in one pass.
 //! - [`writer`]: the one config writer: binds listeners, keeps member state, compiles and

@@ -370,7 +370,8 @@ pub struct AutoscaleProfile {
     pub member_port: u16,
 }
 
-/// `[[autoscalegroup]]` (see DESIGN.md, "Autoscale engine", for what each field means).
+/// `[[autoscalegroup]]` (`docs/config.md` says what each field means, `docs/architecture.md`
+/// the rules the engine keeps).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AutoscaleGroup {
     pub name: String,
