@@ -317,6 +317,7 @@ pub fn parse<T: DeserializeOwned>(resource: &str, object: Value) -> Result<T, Ed
 /// Fields that say the same thing in different ways: setting one in an update drops the others
 /// (so `{"sharedsecretenv": "CS_SECRET"}` replaces an inline `sharedsecret`).
 const ALTERNATIVES: &[&[&str]] = &[
+    &["url", "urlfile", "urlenv"],
     &["apikey", "apikeyfile", "apikeyenv"],
     &["sharedsecret", "sharedsecretfile", "sharedsecretenv"],
 ];

@@ -279,7 +279,8 @@ pub struct MetricFile {
 
 /// `[[autoscaleprofile]]`: where and how to create VMs (a CloudStack-compatible API).
 ///
-/// Exactly one of `apikey`, `apikeyfile` and `apikeyenv` gives the API key, and exactly one of
+/// Exactly one of `url`, `urlfile` and `urlenv` gives the endpoint, exactly one of `apikey`,
+/// `apikeyfile` and `apikeyenv` the API key, and exactly one of
 /// `sharedsecret`, `sharedsecretfile` and `sharedsecretenv` the secret key; `Debug` leaves an
 /// inline secret out. The ids are UUIDs or names (the autoscaler resolves names).
 #[derive(Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -288,7 +289,15 @@ pub struct AutoscaleProfileFile {
     pub name: String,
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
-    pub url: String,
+    /// The API endpoint, inline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// A file whose first line is the API endpoint (relative: beside the config).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub urlfile: Option<String>,
+    /// The environment variable that holds the API endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub urlenv: Option<String>,
     /// The API key, inline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub apikey: Option<String>,
@@ -322,6 +331,8 @@ impl std::fmt::Debug for AutoscaleProfileFile {
             .field("name", &self.name)
             .field("kind", &self.kind)
             .field("url", &self.url)
+            .field("urlfile", &self.urlfile)
+            .field("urlenv", &self.urlenv)
             .field("apikey", &self.apikey)
             .field("apikeyfile", &self.apikeyfile)
             .field("apikeyenv", &self.apikeyenv)

@@ -512,6 +512,51 @@ fn the_cloudstack_api_key_comes_from_exactly_one_place() {
 }
 
 #[test]
+fn the_cloudstack_endpoint_comes_from_exactly_one_place() {
+    let dir = temp_dir("url");
+    std::fs::write(
+        dir.join("cloud.url"),
+        "https://cs.example:8443/client/api\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("bad.url"), "cs.example:8443\n").unwrap();
+    let secret = r#"sharedsecret = "s""#;
+    let inline = "url = \"http://127.0.0.1:8096/client/api\"\n";
+    let with_url = |url: &str| autoscale(secret, METRICS).replace(inline, &format!("{url}\n"));
+    let found = |url: &str| match from_toml(&with_url(url), &dir) {
+        Ok(_) => Vec::new(),
+        Err(error) => error.problems.iter().map(ToString::to_string).collect(),
+    };
+
+    let config = from_toml(&with_url(r#"urlfile = "cloud.url""#), &dir).expect("valid");
+    assert_eq!(
+        config.autoscale_profiles[0].url,
+        "https://cs.example:8443/client/api"
+    );
+    let saved = toml::to_string(&config.to_file()).unwrap();
+    assert!(saved.contains(r#"urlfile = "cloud.url""#), "{saved}");
+
+    assert_eq!(
+        found(""),
+        ["autoscaleprofile[0]: give exactly one of url, urlfile, urlenv"]
+    );
+    // What a file or a variable holds is checked like an inline URL, under its own key.
+    assert_eq!(
+        found(r#"urlfile = "bad.url""#),
+        ["autoscaleprofile[0].urlfile: `cs.example:8443` is not an http:// or https:// URL"]
+    );
+    assert_eq!(
+        found(r#"url = "ftp://cs.example/""#),
+        ["autoscaleprofile[0].url: `ftp://cs.example/` is not an http:// or https:// URL"]
+    );
+    assert_eq!(
+        found(r#"urlenv = "BALLAST_TEST_NEVER_SET_7F3C""#),
+        ["autoscaleprofile[0].urlenv: environment variable BALLAST_TEST_NEVER_SET_7F3C is not set"]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn autoscale_groups_check_bounds_thresholds_and_snmp_metrics() {
     let secret = r#"sharedsecret = "s""#;
     let group = r#"

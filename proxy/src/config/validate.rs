@@ -971,14 +971,31 @@ fn autoscale_profile(
             format!("unknown type `{kind}`; the only cloud type is CLOUDSTACK"),
         );
     }
-    let url_ok =
-        (file.url.starts_with("http://") || file.url.starts_with("https://")) && file.url.len() > 8;
-    if !url_ok {
-        p.add(
-            format!("{path}.url"),
-            format!("`{}` is not an http:// or https:// URL", file.url),
-        );
-    }
+    let url = one_of(
+        ["url", "urlfile", "urlenv"],
+        [&file.url, &file.urlfile, &file.urlenv],
+        base_dir,
+        path,
+        p,
+    )
+    .map(|url| url.expose().trim().to_owned());
+    let url = url.filter(|url| {
+        let ok = (url.starts_with("http://") || url.starts_with("https://")) && url.len() > 8;
+        if !ok {
+            let key = if file.url.is_some() {
+                "url"
+            } else if file.urlfile.is_some() {
+                "urlfile"
+            } else {
+                "urlenv"
+            };
+            p.add(
+                format!("{path}.{key}"),
+                format!("`{url}` is not an http:// or https:// URL"),
+            );
+        }
+        ok
+    });
     let api_key = one_of(
         ["apikey", "apikeyfile", "apikeyenv"],
         [&file.apikey, &file.apikeyfile, &file.apikeyenv],
@@ -1010,12 +1027,9 @@ fn autoscale_profile(
         format!("{path}.memberport"),
         in_range(file.memberport, 1..=65535),
     );
-    if !url_ok {
-        return None;
-    }
     Some(AutoscaleProfile {
         name: profile_name?,
-        url: file.url.clone(),
+        url: url?,
         api_key: api_key?.expose().to_owned(),
         secret: secret?,
         zone_id: file.zoneid.clone(),
@@ -1026,9 +1040,9 @@ fn autoscale_profile(
     })
 }
 
-/// A value given in exactly one of three ways, `[inline, file, env]` (the API key: `apikey`,
-/// `apikeyfile`, `apikeyenv`; the secret key: `sharedsecret`, `sharedsecretfile`,
-/// `sharedsecretenv`): inline, the first line of a file (relative to the config's directory),
+/// A value given in exactly one of three ways, `[inline, file, env]` (the endpoint: `url`,
+/// `urlfile`, `urlenv`; the API key: `apikey`, `apikeyfile`, `apikeyenv`; the secret key:
+/// `sharedsecret`, `sharedsecretfile`, `sharedsecretenv`): inline, the first line of a file (relative to the config's directory),
 /// or an environment variable. Read now, so a missing file or variable is a problem.
 fn one_of(
     keys: [&str; 3],
