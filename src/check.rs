@@ -239,4 +239,36 @@ mod tests {
         assert!(!is_local_cloud_file("[[zone]\n"));
         assert!(!is_local_cloud_file(""));
     }
+
+    #[test]
+    fn the_cloudstack_example_says_what_its_comments_promise() {
+        use ballast_proxy::config::{Probe, SecretSource, SnmpSecurity};
+
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+        let config = AppConfig::load(&dir.join("cloudstack.toml"))
+            .expect("configs/cloudstack.toml is valid")
+            .proxy;
+        let profile = &config.autoscale_profiles[0];
+        // Both keys from the placeholder files beside it; names, not ids.
+        assert_eq!(profile.api_key, "replace-with-the-api-key");
+        assert_eq!(
+            profile.secret.source(),
+            &SecretSource::File(dir.join("cloudstack.secret"))
+        );
+        assert_eq!(profile.template_id, "replace-with-the-template-name");
+        // It starts observing, and scales on the SNMPv3 CPU of its VMs.
+        let group = &config.autoscale_groups[0];
+        assert!(group.observe);
+        assert_eq!(group.profile, profile.name);
+        let load = config.monitor("web-load").expect("the LOAD monitor");
+        let Probe::Load(probe) = &load.probe else {
+            panic!("web-load is not a LOAD monitor: {load:?}")
+        };
+        assert!(probe.passive);
+        assert!(
+            matches!(&probe.security, SnmpSecurity::V3 { user, auth: Some(_), privacy: Some(_) } if user == "ballast"),
+            "{:?}",
+            probe.security
+        );
+    }
 }
