@@ -69,6 +69,10 @@ pub struct VmArgs {
     /// CPU time each request burns, in microseconds.
     #[arg(long, default_value_t = 0)]
     request_cpu_us: u64,
+    /// The share of one host core each vCPU gets (0 < share <= 1): a burn spins only this
+    /// share of its time, and the SNMP agent reports CPU relative to it.
+    #[arg(long, default_value_t = 1.0)]
+    cpu_share: f64,
     /// Response body size in bytes.
     #[arg(long, default_value_t = 0)]
     response_bytes: usize,
@@ -93,6 +97,7 @@ impl VmArgs {
             id: self.id,
             vcpus: self.vcpus,
             request_cpu: Duration::from_micros(self.request_cpu_us),
+            cpu_share: self.cpu_share,
             response_bytes: self.response_bytes,
             memory_mb: self.memory_mb,
             snmp_port: (self.snmp_port != 0).then_some(self.snmp_port),

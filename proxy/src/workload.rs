@@ -41,8 +41,12 @@ pub struct WorkloadOptions {
     pub id: Option<String>,
     /// The VM's vCPUs: how many requests burn CPU at the same time.
     pub vcpus: usize,
-    /// CPU time each request burns (zero: none).
+    /// CPU time each request burns (zero: none), as wall time on one of the VM's vCPUs.
     pub request_cpu: Duration,
+    /// The share of one host core each vCPU gets (0 < share <= 1; 1: a whole core). A burn
+    /// spins only this share of its wall time, and the SNMP agent reports CPU relative to
+    /// `vcpus × cpu_share` cores, as a VM's guest sees its own vCPUs.
+    pub cpu_share: f64,
     /// Body size of a `/` response (at least the name line).
     pub response_bytes: usize,
     /// The VM's memory size in MB (memTotalReal of the SNMP agent; 1024 if not given).
@@ -64,6 +68,7 @@ impl WorkloadOptions {
             id: None,
             vcpus: 1,
             request_cpu: Duration::ZERO,
+            cpu_share: 1.0,
             response_bytes: 0,
             memory_mb: None,
             snmp_port: None,
@@ -145,7 +150,7 @@ async fn start_agent(options: &WorkloadOptions, port: u16) {
         }
     };
     let share = VmShare {
-        vcpus: options.vcpus.max(1) as f64,
+        vcpus: options.vcpus.max(1) as f64 * cpu_share(options.cpu_share),
         memory_bytes: u64::from(options.memory_mb.unwrap_or(1024)) << 20,
     };
     let values = ProcessSampler::spawn(share, Duration::from_secs(1));
@@ -166,6 +171,7 @@ struct App {
     body: Bytes,
     identity: Vec<(&'static str, HeaderValue)>,
     request_cpu: Duration,
+    cpu_share: f64,
     vcpus: Arc<Semaphore>,
 }
 
@@ -193,6 +199,7 @@ impl App {
             body: Bytes::from(body),
             identity,
             request_cpu: options.request_cpu,
+            cpu_share: cpu_share(options.cpu_share),
             vcpus: Arc::new(Semaphore::new(options.vcpus.max(1))),
         }
     }
@@ -220,7 +227,7 @@ impl App {
         Ok(response)
     }
 
-    /// Spins for `request_cpu` on one of the VM's vCPUs (waiting for a free one first).
+    /// Burns `request_cpu` on one of the VM's vCPUs (waiting for a free one first).
     async fn burn(&self) {
         if self.request_cpu.is_zero() {
             return;
@@ -228,12 +235,48 @@ impl App {
         let Ok(permit) = self.vcpus.clone().acquire_owned().await else {
             return;
         };
-        let cost = self.request_cpu;
+        let (cost, share) = (self.request_cpu, self.cpu_share);
         let _ = tokio::task::spawn_blocking(move || {
-            spin(cost);
+            burn(cost, share);
             drop(permit);
         })
         .await;
+    }
+}
+
+/// A share in (0, 1]; anything else (zero, negative, NaN, above 1) is a whole core.
+fn cpu_share(share: f64) -> f64 {
+    if share > 0.0 && share <= 1.0 {
+        share
+    } else {
+        1.0
+    }
+}
+
+/// Occupies a vCPU for `cost` of wall time, of which it really spins `share`: slices of at most
+/// 1 ms of CPU, each followed by a sleep that keeps the pace of a vCPU with that share of a
+/// core. The CPU spent is exact; a late wake-up only makes the request slower.
+fn burn(cost: Duration, share: f64) {
+    if share >= 1.0 {
+        return spin(cost);
+    }
+    const SLICE: Duration = Duration::from_millis(1);
+    let start = tokio::time::Instant::now();
+    let cpu = cost.mul_f64(share);
+    let mut done = Duration::ZERO;
+    while done < cpu {
+        let slice = SLICE.min(cpu - done);
+        spin(slice);
+        done += slice;
+        let due = start + done.div_f64(share);
+        let now = tokio::time::Instant::now();
+        if due > now {
+            #[expect(
+                clippy::disallowed_methods,
+                reason = "burns run on spawn_blocking threads, never on a runtime worker"
+            )]
+            std::thread::sleep(due - now);
+        }
     }
 }
 
@@ -290,6 +333,39 @@ mod tests {
         assert_eq!(padded.body.len(), 100);
         assert!(padded.body.starts_with(b"web-1\n"));
         assert!(padded.body.ends_with(b"\n"));
+    }
+
+    #[test]
+    fn a_burn_with_a_quarter_core_spins_a_quarter_of_its_wall_time() {
+        let cpu = || {
+            let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+            let fields: Vec<&str> = stat
+                .rsplit(')')
+                .next()
+                .unwrap()
+                .split_whitespace()
+                .collect();
+            let ticks: u64 =
+                fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+            Duration::from_millis(ticks * 10)
+        };
+        let (cpu_before, wall_before) = (cpu(), tokio::time::Instant::now());
+        burn(Duration::from_millis(400), 0.25);
+        let (spent, wall) = (cpu() - cpu_before, wall_before.elapsed());
+        assert!(wall >= Duration::from_millis(400), "{wall:?}");
+        // 100 ms of CPU, measured in 10 ms clock ticks.
+        assert!(
+            spent >= Duration::from_millis(80) && spent <= Duration::from_millis(130),
+            "{spent:?}"
+        );
+    }
+
+    #[test]
+    fn shares_outside_zero_to_one_mean_a_whole_core() {
+        assert_eq!(cpu_share(0.25), 0.25);
+        for bad in [0.0, -1.0, 1.5, f64::NAN] {
+            assert_eq!(cpu_share(bad), 1.0);
+        }
     }
 
     #[test]

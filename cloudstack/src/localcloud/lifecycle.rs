@@ -442,6 +442,14 @@ fn process_spec(shared: &Shared, vm: &Vm) -> ProcessSpec {
     let request_cpu = template
         .request_cpu
         .mul_f64(1000.0 / f64::from(offering.cpuspeed.max(1)));
+    // A vCPU gets its offering's speed out of one of its host's cores: a 500 MHz vCPU on a
+    // 2000 MHz host is busy at a quarter of a real core, so small hosts hold many busy VMs.
+    let cpu_share = vm
+        .host
+        .map(|host| config.hosts[host].cpuspeed)
+        .map_or(1.0, |host_speed| {
+            (f64::from(offering.cpuspeed) / f64::from(host_speed.max(1))).min(1.0)
+        });
     ProcessSpec {
         command: shared.vm_command.clone(),
         listen: SocketAddr::new(vm.ip.into(), template.port),
@@ -449,6 +457,7 @@ fn process_spec(shared: &Shared, vm: &Vm) -> ProcessSpec {
         name: vm.name.clone(),
         vcpus: offering.cpunumber,
         request_cpu,
+        cpu_share,
         response_bytes: template.response_bytes,
         memory_mb: offering.memory,
         extra_args: template.vm_args.clone(),

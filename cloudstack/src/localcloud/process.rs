@@ -28,6 +28,8 @@ pub struct ProcessSpec {
     pub name: String,
     pub vcpus: u32,
     pub request_cpu: Duration,
+    /// The share of one host core each vCPU gets: offering cpuspeed / host cpuspeed (at most 1).
+    pub cpu_share: f64,
     pub response_bytes: u32,
     pub memory_mb: u32,
     pub extra_args: Vec<String>,
@@ -76,6 +78,8 @@ impl VmProcess {
             .arg(spec.vcpus.to_string())
             .arg("--request-cpu-us")
             .arg(spec.request_cpu.as_micros().to_string())
+            .arg("--cpu-share")
+            .arg(spec.cpu_share.to_string())
             .arg("--response-bytes")
             .arg(spec.response_bytes.to_string())
             .arg("--memory-mb")
