@@ -30,6 +30,7 @@ pub struct App {
     local_cloud: Option<LocalCloud>,
     writer: ConfigWriter,
     snapshot: Arc<ArcSwap<Snapshot>>,
+    autoscale: Autoscale,
     tracker: TaskTracker,
     shutdown: CancellationToken,
 }
@@ -121,6 +122,7 @@ impl App {
             local_cloud,
             writer,
             snapshot,
+            autoscale,
             tracker,
             shutdown,
         })
@@ -134,6 +136,11 @@ impl App {
     /// The one config writer (SIGHUP reloads count their rejections on it).
     pub fn writer(&self) -> &ConfigWriter {
         &self.writer
+    }
+
+    /// The autoscale engine (its history: events and each group's status).
+    pub fn autoscale(&self) -> &Autoscale {
+        &self.autoscale
     }
 
     /// Connections currently open (HTTP and TCP, all vservers).

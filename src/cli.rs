@@ -49,6 +49,9 @@ pub enum Command {
     /// Replay a metric trace through an autoscale group's engine in virtual time; print one
     /// JSON event per line.
     Simulate(SimulateArgs),
+    /// Everything on this machine under a load of its own: the local cloud, the proxy and the
+    /// autoscale engine, a live status, a summary and a timeline chart.
+    Demo(crate::demo::DemoArgs),
 }
 
 /// `ballast vm`.

@@ -9,18 +9,20 @@
 //! Ballast config or a stand-alone local cloud) and, `--online`, tries each autoscale profile
 //! against its cloud.
 //! `localcloud` runs only the local cloud; `vm` is the workload each of its VMs runs.
-//! `simulate` replays a metric trace through an autoscale group's decision core.
+//! `simulate` replays a metric trace through an autoscale group's decision core. `demo` runs
+//! it all under a load of its own, with a live status, a summary and a chart.
 //!
 //! Modules: [`cli`] (subcommands and flags), [`config`] (loading a file), [`check`] (the
 //! `check` command), [`app`] (starting
 //! and stopping the parts), [`autoscale`] (the engine joined to the proxy), [`simulate`] (the
-//! `simulate` command).
+//! `simulate` command), [`demo`] (the `demo` command).
 
 mod app;
 mod autoscale;
 mod check;
 mod cli;
 mod config;
+mod demo;
 mod simulate;
 
 use std::path::Path;
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
             runtime(Some(1)).and_then(|rt| Ok(rt.block_on(workload)?))
         }
         Command::Simulate(args) => simulate::simulate(&args),
+        Command::Demo(args) => demo::demo(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -27,6 +27,7 @@
 //! - [`certs`]: self-signed certificates ([`TestCert`]) and rustls client configs.
 //! - [`files`]: [`TempDir`], a directory removed on drop.
 //! - [`nitro`]: [`nitro::Nitro`], a client for the NITRO-like admin API.
+//! - [`demo`]: `ballast demo` as a child process, its config on a test's own addresses.
 //! - [`prom`]: scraping `/metrics` and checking it with `promtool` and a strict OpenMetrics parser.
 //!
 //! Every helper waits on a condition with a deadline (never a bare sleep), and everything a test
@@ -41,6 +42,7 @@ pub mod backend;
 pub mod ballast;
 pub mod certs;
 pub mod client;
+pub mod demo;
 pub mod files;
 pub mod nitro;
 pub mod prom;
