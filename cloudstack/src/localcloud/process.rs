@@ -88,6 +88,9 @@ impl VmProcess {
             .args(&spec.extra_args)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
+            // Its own process group: a Ctrl-C in the terminal goes to the local cloud's process,
+            // which drains and stops its VMs, not straight to every VM at once.
+            .process_group(0)
             .kill_on_drop(true);
         match &spec.log_file {
             Some(path) => {
