@@ -108,7 +108,7 @@ fn draw(
         .map(|p| p.1)
         .fold(10.0, f64::max)
         * 1.15;
-    let mut chart = panel(&panels[0], end, top, "requests/s")?;
+    let mut chart = panel(&panels[0], end, top, "requests/s", 10)?;
     draw_markers(&mut chart, &markers, top, true)?;
     if !target.is_empty() {
         chart
@@ -133,7 +133,7 @@ fn draw(
         .map(|p| p.1)
         .chain(group.upper)
         .fold(100.0, f64::max);
-    let mut chart = panel(&panels[1], end, top, &format!("{} %", group.metric))?;
+    let mut chart = panel(&panels[1], end, top, &format!("{} %", group.metric), 10)?;
     if let (Some(upper), Some(lower)) = (group.upper, group.lower) {
         chart.draw_series([Rectangle::new(
             [(0.0, lower), (end, upper)],
@@ -174,7 +174,7 @@ fn draw(
         current = Some(members);
     }
     let top = f64::from(group.max_members) + 1.0;
-    let mut chart = panel(&panels[2], end, top, "members")?;
+    let mut chart = panel(&panels[2], end, top, "members", top as usize + 1)?;
     draw_markers(&mut chart, &markers, top, false)?;
     let bounds = [f64::from(group.min_members), f64::from(group.max_members)];
     chart
@@ -193,6 +193,7 @@ fn panel<'a, 'b>(
     end: f64,
     top: f64,
     name: &str,
+    y_labels: usize,
 ) -> Result<Chart<'a, 'b>, DrawingAreaErrorKind<std::io::Error>> {
     let mut chart = ChartBuilder::on(area)
         .margin(10)
@@ -205,6 +206,8 @@ fn panel<'a, 'b>(
         .x_desc("t (s)")
         .x_label_formatter(&|t| format!("{t:.0}"))
         .y_desc(name)
+        .y_labels(y_labels)
+        .y_label_formatter(&|y| format!("{y:.0}"))
         .draw()?;
     Ok(chart)
 }

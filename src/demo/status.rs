@@ -273,3 +273,76 @@ pub fn clock(t: Duration) -> String {
     let s = t.as_secs();
     format!("{}:{:02}", s / 60, s % 60)
 }
+
+#[cfg(test)]
+mod tests {
+    use autoscaler::Event;
+
+    use super::*;
+
+    fn record(seq: u64, kind: EventKind, vm: Option<&str>) -> EventRecord {
+        EventRecord {
+            seq,
+            time: SystemTime::UNIX_EPOCH,
+            group: "g".into(),
+            event: Event {
+                at: Duration::ZERO,
+                kind,
+                reason: String::new(),
+                members: 0,
+                vm: vm.map(String::from),
+                values: Vec::new(),
+                observed: false,
+            },
+        }
+    }
+
+    #[test]
+    fn members_follow_their_events_and_unnamed_deploys_are_counted() {
+        let events = [
+            record(1, EventKind::VmDeployed, Some("11111111-aaaa")),
+            record(2, EventKind::MemberUp, Some("11111111-aaaa")),
+            record(3, EventKind::VmDeployed, Some("22222222-bbbb")),
+            record(4, EventKind::MemberUp, Some("22222222-bbbb")),
+            record(5, EventKind::ScaleInStarted, Some("22222222-bbbb")),
+            record(6, EventKind::VmDeployed, Some("33333333-cccc")),
+            record(7, EventKind::DeployFailed, Some("33333333-cccc")),
+        ];
+        let states = BTreeMap::from([("provisioning", 1), ("up", 1), ("draining", 1)]);
+        assert_eq!(
+            members_text(&events, &states),
+            "11111111 up, 22222222 draining, +1 deploying"
+        );
+        assert_eq!(members_text(&[], &BTreeMap::new()), "none yet");
+    }
+
+    #[test]
+    fn the_plain_fallback_prints_each_event_once_and_one_line_a_second() {
+        let mut view = StatusView::new(false, SystemTime::UNIX_EPOCH);
+        let group = GroupInfo {
+            name: "g".into(),
+            vserver: "web".into(),
+            metric: "cpu".into(),
+            upper: Some(70.0),
+            lower: Some(25.0),
+            min_members: 1,
+            max_members: 5,
+        };
+        let sample = Sample {
+            t: Duration::from_secs(3),
+            average: Some(42.0),
+            current: 1,
+            phase: "watching",
+            ..Sample::default()
+        };
+        let events = [record(1, EventKind::ScaleOutStarted, None)];
+        let first = view.plain(&sample, &group, &events);
+        assert_eq!(
+            first,
+            "event 0:00 scale-out: \n\
+             t=3 rps=0 p99_ms=- errors=0 cpu=42.0 members=1/5 (none yet) phase=watching\n"
+        );
+        let second = view.plain(&sample, &group, &events);
+        assert_eq!(second.lines().count(), 1, "{second}");
+    }
+}
