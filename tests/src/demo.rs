@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
@@ -77,6 +78,18 @@ impl DemoRun {
 
 /// Runs `binary args` in `dir` until it exits (killed, and the test failed, after `timeout`).
 pub async fn run_demo(binary: &Path, args: &[&str], dir: &Path, timeout: Duration) -> DemoRun {
+    run_demo_interrupted(binary, args, dir, timeout, None).await
+}
+
+/// [`run_demo`], and SIGINT (what Ctrl-C sends) to the demo alone as soon as its stdout
+/// contains `interrupt_when`.
+pub async fn run_demo_interrupted(
+    binary: &Path,
+    args: &[&str],
+    dir: &Path,
+    timeout: Duration,
+    interrupt_when: Option<&str>,
+) -> DemoRun {
     let mut child = tokio::process::Command::new(binary)
         .args(args)
         .current_dir(dir)
@@ -90,23 +103,34 @@ pub async fn run_demo(binary: &Path, args: &[&str], dir: &Path, timeout: Duratio
     let stdout = read_all(child.stdout.take());
     let stderr = read_all(child.stderr.take());
     let mut vm_pids = BTreeSet::new();
+    let mut interrupt_when = interrupt_when;
     let deadline = tokio::time::Instant::now() + timeout;
     let status = loop {
         vm_pids.extend(children(pid));
+        if let Some(text) = interrupt_when
+            && stdout.text().contains(text)
+        {
+            let sent = std::process::Command::new("kill")
+                .args(["-INT", &pid.to_string()])
+                .status()
+                .is_ok_and(|status| status.success());
+            assert!(sent, "kill -INT {pid} failed");
+            interrupt_when = None;
+        }
         match tokio::time::timeout(Duration::from_millis(200), child.wait()).await {
             Ok(status) => break status.expect("waiting for ballast demo"),
             Err(_) if tokio::time::Instant::now() < deadline => {}
             Err(_) => {
                 let _ = child.kill().await;
-                let stdout = stdout.await.unwrap_or_default();
+                let stdout = stdout.finish().await;
                 panic!("ballast demo did not finish within {timeout:?}; stdout:\n{stdout}");
             }
         }
     };
     DemoRun {
         status,
-        stdout: stdout.await.unwrap_or_default(),
-        stderr: stderr.await.unwrap_or_default(),
+        stdout: stdout.finish().await,
+        stderr: stderr.finish().await,
         vm_pids,
     }
 }
@@ -134,16 +158,41 @@ pub fn demo_addresses_free() -> Result<(), String> {
     Ok(())
 }
 
-fn read_all<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
-    stream: Option<R>,
-) -> tokio::task::JoinHandle<String> {
-    tokio::spawn(async move {
-        let mut text = Vec::new();
-        if let Some(mut stream) = stream {
-            let _ = stream.read_to_end(&mut text).await;
-        }
+/// A child's output, read as it comes.
+struct Output {
+    text: Arc<Mutex<Vec<u8>>>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Output {
+    /// What was read so far.
+    fn text(&self) -> String {
+        let text = self.text.lock().unwrap_or_else(PoisonError::into_inner);
         String::from_utf8_lossy(&text).into_owned()
-    })
+    }
+
+    /// Everything, once the stream has ended.
+    async fn finish(self) -> String {
+        let Output { text, reader } = self;
+        let _ = reader.await;
+        let text = text.lock().unwrap_or_else(PoisonError::into_inner);
+        String::from_utf8_lossy(&text).into_owned()
+    }
+}
+
+fn read_all<R: tokio::io::AsyncRead + Unpin + Send + 'static>(stream: Option<R>) -> Output {
+    let text = Arc::new(Mutex::new(Vec::new()));
+    let sink = text.clone();
+    let reader = tokio::spawn(async move {
+        let Some(mut stream) = stream else { return };
+        let mut buffer = [0_u8; 4096];
+        while let Ok(read @ 1..) = stream.read(&mut buffer).await {
+            sink.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend_from_slice(&buffer[..read]);
+        }
+    });
+    Output { text, reader }
 }
 
 /// Processes whose parent is `parent`.
