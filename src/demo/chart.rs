@@ -234,14 +234,23 @@ fn markers(run: &RunRecord) -> Vec<(f64, RGBColor, &'static str)> {
         .collect()
 }
 
-/// A vertical line at each marker; with `named`, its name at the top.
+/// A vertical line at each marker; with `named`, its name at the top (a step lower than the
+/// previous name when the two are close, so that neither hides the other).
 fn draw_markers(
     chart: &mut Chart<'_, '_>,
     markers: &[(f64, RGBColor, &'static str)],
     top: f64,
     named: bool,
 ) -> DrawResult {
+    let end = chart.x_range().end;
+    let (mut previous, mut level) = (f64::NEG_INFINITY, 0_u32);
     for &(at, color, name) in markers {
+        level = if at - previous < end * 0.08 {
+            (level + 1) % 4
+        } else {
+            0
+        };
+        previous = at;
         chart.draw_series([PathElement::new(
             [(at, 0.0), (at, top)],
             color.stroke_width(2),
@@ -249,10 +258,75 @@ fn draw_markers(
         if named {
             chart.draw_series([Text::new(
                 name,
-                (at, top * 0.97),
+                (at, top * (0.97 - 0.08 * f64::from(level))),
                 ("sans-serif", 13).into_font().color(&color),
             )])?;
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use autoscaler::Event;
+
+    use super::super::Sample;
+    use super::*;
+
+    fn event(at_secs: u64, kind: EventKind) -> EventRecord {
+        EventRecord {
+            seq: at_secs,
+            time: SystemTime::UNIX_EPOCH + Duration::from_secs(at_secs),
+            group: "web-scale".into(),
+            event: Event {
+                at: Duration::from_secs(at_secs),
+                kind,
+                reason: String::new(),
+                members: 0,
+                vm: None,
+                values: Vec::new(),
+                observed: false,
+            },
+        }
+    }
+
+    #[test]
+    fn the_chart_names_every_scale_out_and_scale_in_and_renders_as_png() {
+        let group = GroupInfo {
+            name: "web-scale".into(),
+            vserver: "web".into(),
+            metric: "cpu".into(),
+            upper: Some(70.0),
+            lower: Some(25.0),
+            min_members: 1,
+            max_members: 5,
+        };
+        let samples = (1..=60)
+            .map(|t| Sample {
+                t: Duration::from_secs(t),
+                target_rate: Some(100.0),
+                average: Some(50.0),
+                current: 1 + u32::from(t > 20) - u32::from(t > 50),
+                ..Sample::default()
+            })
+            .collect();
+        let run = RunRecord {
+            samples,
+            events: vec![
+                event(18, EventKind::ScaleOutStarted),
+                event(20, EventKind::MemberUp),
+                event(48, EventKind::ScaleInStarted),
+                event(50, EventKind::ScaleInStarted),
+            ],
+            started: Some(SystemTime::UNIX_EPOCH),
+            ..RunRecord::default()
+        };
+        let svg = svg(&group, &run).expect("an SVG");
+        assert_eq!(svg.matches("\nscale-out\n").count(), 1, "{svg}");
+        assert_eq!(svg.matches("\nscale-in\n").count(), 2, "{svg}");
+        let png = super::super::png::render(&svg).expect("a PNG");
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
+    }
 }
