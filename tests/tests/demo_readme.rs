@@ -12,8 +12,34 @@ use ballast_tests::{Binary, TempDir};
 
 const BALLAST: Binary = Binary::new(env!("CARGO_BIN_EXE_ballast"));
 
-/// The README's command after `cargo run --release --`.
+/// The README's run command, as its "The two commands" section writes it.
+const README_COMMAND: &str = "cargo run --release -- demo";
+
+/// Its arguments after `cargo run --release --`, with a shorter ramp.
 const README_ARGS: [&str; 3] = ["demo", "--duration", "20s"];
+
+/// The first command block of the README's "The two commands" section is the run command this
+/// test runs: if the README changes its command, this test must change with it.
+#[test]
+fn the_readme_says_this_run_command() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md at the root");
+    let section = readme
+        .split("## The two commands")
+        .nth(1)
+        .expect("a `The two commands` section");
+    let block = section
+        .split("```")
+        .nth(1)
+        .expect("a command block in that section");
+    assert_eq!(block.trim(), README_COMMAND);
+    let args: Vec<&str> = README_COMMAND.split_whitespace().skip(4).collect();
+    assert_eq!(
+        args,
+        README_ARGS[..1],
+        "the test runs the README's arguments"
+    );
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readme_command_starts_and_stops_cleanly() {
