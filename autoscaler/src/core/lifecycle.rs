@@ -238,10 +238,11 @@ impl GroupCore {
         if entry.retire.is_some() {
             return;
         }
-        let launch = entry.launch.filter(|_| {
+        // A launch still waited for by its scale-out never came UP: it failed.
+        let launch = entry.launch.filter(|launch| {
             self.scale_out
                 .as_ref()
-                .is_some_and(|s| s.waiting.contains(&entry.launch.expect("filtered")))
+                .is_some_and(|s| s.waiting.contains(launch))
         });
         let verdict = match state {
             None => "the VM no longer exists".to_string(),
