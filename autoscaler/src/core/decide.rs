@@ -13,11 +13,12 @@ use crate::policy::Victim;
 impl GroupCore {
     /// One sample of every member of the servicegroup; evaluates the rules.
     pub fn on_sample(&mut self, now: Duration, members: &[MemberSample]) {
-        // The averages of this sample go with the events it causes (member_up ...), and are
-        // taken again once members changed phase (a member UP now may count).
+        // Phases first (a member UP now may count in the averages), then the averages, then
+        // the events this sample causes, which carry them.
+        let came_up = self.observe_members(now, members);
         self.averages = self.group_averages(now, members);
-        self.observe_members(now, members);
-        self.averages = self.group_averages(now, members);
+        self.members_up(now, came_up);
+        self.finish_drained(now, members);
         self.handle_timeout(now);
         if self.needs_inventory || !self.policy.enabled {
             self.windows.restart();
@@ -120,7 +121,13 @@ impl GroupCore {
     }
 
     /// Per-VM health and connections from the sample; joining members that turned UP serve.
-    fn observe_members(&mut self, now: Duration, members: &[MemberSample]) {
+    /// Returns the members that came UP, with their launches.
+    fn observe_members(
+        &mut self,
+        now: Duration,
+        members: &[MemberSample],
+    ) -> Vec<(String, Option<LaunchId>)> {
+        let mut came_up = Vec::new();
         for sample in members {
             let Some(id) = sample.vm.as_deref() else {
                 continue;
@@ -137,19 +144,7 @@ impl GroupCore {
                         down_since: None,
                         investigating: false,
                     };
-                    let launch = vm.launch;
-                    let id = id.to_string();
-                    self.event_about(
-                        now,
-                        EventKind::MemberUp,
-                        Some(&id),
-                        "first health check UP".into(),
-                    );
-                    if let Some(launch) = launch {
-                        self.failures = 0;
-                        self.retry_at = None;
-                        self.launch_done(now, launch, true);
-                    }
+                    came_up.push((id.to_string(), vm.launch));
                 }
                 Phase::Serving { down_since, .. } => {
                     if sample.up {
@@ -177,7 +172,24 @@ impl GroupCore {
                 _ => {}
             }
         }
-        // Draining members whose connections are gone finish early.
+        came_up
+    }
+
+    /// `member_up` for each member that came UP; a launch that brought one UP succeeded.
+    fn members_up(&mut self, now: Duration, came_up: Vec<(String, Option<LaunchId>)>) {
+        for (id, launch) in came_up {
+            let reason = "first health check UP".to_string();
+            self.event_about(now, EventKind::MemberUp, Some(&id), reason);
+            if let Some(launch) = launch {
+                self.failures = 0;
+                self.retry_at = None;
+                self.launch_done(now, launch, true);
+            }
+        }
+    }
+
+    /// Draining members whose connections are gone finish early.
+    fn finish_drained(&mut self, now: Duration, members: &[MemberSample]) {
         let drained: Vec<String> = self
             .vms
             .values()
