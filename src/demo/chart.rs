@@ -6,7 +6,8 @@
 use std::time::SystemTime;
 
 use anyhow::Context;
-use autoscaler::{EventKind, EventRecord};
+use autoscaler::EventRecord;
+use autoscaler::simulate::chart::MARKERS;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -22,25 +23,6 @@ const LOAD: RGBColor = RGBColor(31, 119, 180);
 const TARGET: RGBColor = RGBColor(150, 150, 150);
 const UPPER: RGBColor = RGBColor(214, 39, 40);
 const LOWER: RGBColor = RGBColor(44, 160, 44);
-
-/// The events that get a named marker.
-const MARKERS: [(EventKind, RGBColor, &str); 3] = [
-    (
-        EventKind::ScaleOutStarted,
-        RGBColor(255, 127, 14),
-        "scale-out",
-    ),
-    (
-        EventKind::ScaleInStarted,
-        RGBColor(148, 103, 189),
-        "scale-in",
-    ),
-    (
-        EventKind::DeployFailed,
-        RGBColor(214, 39, 40),
-        "deploy failed",
-    ),
-];
 
 /// Writes `files.svg` and `files.png`.
 pub fn write(files: &Files, group: &GroupInfo, run: &RunRecord) -> anyhow::Result<()> {
@@ -270,7 +252,7 @@ fn draw_markers(
 mod tests {
     use std::time::Duration;
 
-    use autoscaler::Event;
+    use autoscaler::{Event, EventKind};
 
     use super::super::Sample;
     use super::*;

@@ -30,8 +30,8 @@ const LOWER: RGBColor = RGBColor(44, 160, 44);
 const MEMBERS: RGBColor = RGBColor(31, 119, 180);
 const BOUNDS: RGBColor = RGBColor(150, 150, 150);
 
-/// The events that get a marker, with their colour and legend label.
-const MARKERS: [(EventKind, RGBColor, &str); 3] = [
+/// The events that get a marker, with their colour and name (the demo's chart uses them too).
+pub const MARKERS: [(EventKind, RGBColor, &str); 3] = [
     (
         EventKind::ScaleOutStarted,
         RGBColor(255, 127, 14),
