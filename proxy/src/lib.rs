@@ -13,6 +13,8 @@
 //!   [`stats`]: per-vserver counters.
 //! - [`listener`]: accept loops; each connection goes to [`http`] (`HTTP`, `SSL`) or [`l4`]
 //!   (`TCP`, `SSL_TCP`), with [`tls`] termination in front where configured.
+//! - [`error`]: which side failed (client, member, Ballast); local fd exhaustion is never a
+//!   member's fault.
 //! - [`lb`]: the load-balancing methods.
 //! - [`health`]: `TCP` and `HTTP` monitors; [`load_monitors`]: SNMP `LOAD` monitors.
 //! - [`api`]: the NITRO-like admin API; [`save`]: `nsconfig save`; [`metrics`]: `/metrics`.
@@ -24,6 +26,7 @@
 
 pub mod api;
 pub mod config;
+pub mod error;
 pub mod health;
 pub mod http;
 pub mod l4;
