@@ -1,4 +1,5 @@
-//! Error types: one for bytes that are not valid SNMP, one for monitor specs that cannot work.
+//! Error types: one for bytes that are not valid SNMP, one for monitor specs that cannot work,
+//! one for a privacy key that does not fit its cipher.
 
 /// Why a datagram could not be decoded. Decoding never panics; every malformed input ends here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -55,4 +56,14 @@ pub enum SpecError {
     TooManyOids(usize),
     #[error("`{0}` is not a dotted object identifier")]
     BadOid(String),
+}
+
+/// A privacy key whose length is not the one its AES variant needs. Keys derived by
+/// [`crate::UsmUser`] always fit; this catches keys built any other way.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{protocol} privacy key must be {expected} bytes, not {found}")]
+pub struct KeyLengthError {
+    pub protocol: &'static str,
+    pub expected: usize,
+    pub found: usize,
 }

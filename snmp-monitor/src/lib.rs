@@ -61,7 +61,7 @@ pub mod table;
 pub mod usm;
 pub mod value;
 
-pub use error::{DecodeError, SpecError};
+pub use error::{DecodeError, KeyLengthError, SpecError};
 pub use load::{MetricBinding, Verdict, least_loaded};
 pub use oid::Oid;
 pub use poller::{Poller, PollerConfig};

@@ -96,7 +96,8 @@ fn seeds(keys: &LocalKeys) -> Vec<Vec<u8>> {
         salt: 0,
         oids: &[],
     }
-    .encode();
+    .encode()
+    .unwrap();
     let auth_priv = Request {
         msg_id: 99,
         request_id: 99,
@@ -107,7 +108,8 @@ fn seeds(keys: &LocalKeys) -> Vec<Vec<u8>> {
         salt: 42,
         oids: &oids,
     }
-    .encode();
+    .encode()
+    .unwrap();
     vec![get, response, counters, discovery, auth_priv]
 }
 

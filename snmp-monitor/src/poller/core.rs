@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::error::KeyLengthError;
 use crate::pdu::{CommunityMessage, Pdu, PduType, Version, peek_version};
 use crate::sample::{PollResult, Sample};
 use crate::spec::{Access, LoadMonitor};
@@ -103,7 +104,12 @@ impl Engine {
 }
 
 impl<K: Clone + Eq + Hash> Core<K> {
-    pub fn new(stats: Arc<PollStats>, max_datagram: usize, sockets: SocketCounts) -> Self {
+    pub fn new(
+        stats: Arc<PollStats>,
+        max_datagram: usize,
+        sockets: SocketCounts,
+        rng: Rng,
+    ) -> Self {
         Self {
             agents: Vec::new(),
             free: Vec::new(),
@@ -111,7 +117,7 @@ impl<K: Clone + Eq + Hash> Core<K> {
             requests: HashMap::new(),
             timers: BinaryHeap::new(),
             next_timer: 0,
-            rng: Rng::from_os(),
+            rng,
             stats,
             samples: Vec::new(),
             outbox: Vec::new(),
@@ -323,8 +329,7 @@ impl<K: Clone + Eq + Hash> Core<K> {
             resynced: false,
         });
         self.requests.insert(request_id, slot);
-        self.encode_request(slot, now);
-        self.send(slot, now, false);
+        self.encode_and_send(slot, now);
     }
 
     /// Sends a fresh request for the poll in flight under a new id (v3: after discovery or a
@@ -338,8 +343,7 @@ impl<K: Clone + Eq + Hash> Core<K> {
         poll.attempt = 0;
         self.requests.remove(&old);
         self.requests.insert(request_id, slot);
-        self.encode_request(slot, now);
-        self.send(slot, now, false);
+        self.encode_and_send(slot, now);
     }
 
     fn on_reply_timeout(&mut self, slot: usize, now: Instant) {
@@ -372,13 +376,25 @@ impl<K: Clone + Eq + Hash> Core<K> {
         self.set_timer(slot, now + timeout);
     }
 
-    fn encode_request(&mut self, slot: usize, now: Instant) {
+    /// Encodes the request of the poll in flight and queues it; a request that cannot be
+    /// encoded ends the poll with [`PollResult::SendError`].
+    fn encode_and_send(&mut self, slot: usize, now: Instant) {
+        match self.encode_request(slot, now) {
+            Ok(()) => self.send(slot, now, false),
+            Err(error) => {
+                tracing::warn!(%error, "SNMPv3 request not encoded");
+                self.finish(slot, now, PollResult::SendError, Vec::new());
+            }
+        }
+    }
+
+    fn encode_request(&mut self, slot: usize, now: Instant) -> Result<(), KeyLengthError> {
         let salt = self.rng.next_u64();
         let Some(agent) = self.agents[slot].as_mut() else {
-            return;
+            return Ok(());
         };
         let Some(poll) = agent.poll.as_ref() else {
-            return;
+            return Ok(());
         };
         match &agent.monitor.access {
             Access::Community { template, .. } => {
@@ -392,9 +408,10 @@ impl<K: Clone + Eq + Hash> Core<K> {
                     poll,
                     salt,
                     now,
-                );
+                )?;
             }
         }
+        Ok(())
     }
 
     /// Ends the poll in flight: publishes the sample and schedules the next poll.

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::core::{Core, SocketCounts};
+use super::rng::Rng as OsRng;
 use crate::pdu::{CommunityMessage, PduType, Version};
 use crate::sample::PollResult;
 use crate::spec::{LoadMonitor, LoadMonitorSpec, Security};
@@ -48,6 +49,7 @@ fn core() -> Core<u32> {
         Arc::new(PollStats::default()),
         16 << 10,
         SocketCounts { v4: 1, v6: 0 },
+        OsRng::from_os().unwrap(),
     )
 }
 
@@ -153,7 +155,8 @@ fn v3_discovers_the_engine_then_reads_an_authenticated_encrypted_reply() {
         salt: 0,
         oids: &[b"\x2b\x06\x01\x06\x03\x0f\x01\x01\x04\x00".to_vec()],
     }
-    .encode();
+    .encode()
+    .unwrap();
     core.on_datagram(sent, 0, addr(), &report);
     let (sent, id) = next_request(&mut core, sent);
     let keys = v3_user().master_keys().unwrap().localize(engine.engine_id);
@@ -170,7 +173,8 @@ fn v3_discovers_the_engine_then_reads_an_authenticated_encrypted_reply() {
         salt: 9,
         oids: &oids,
     }
-    .encode();
+    .encode()
+    .unwrap();
     let mut forged = response.clone();
     let last = forged.len() - 1;
     forged[last] ^= 0xff;

@@ -98,10 +98,15 @@ where
     /// `samples`; when it is full, samples are dropped and counted (the poller never waits).
     pub fn spawn(config: PollerConfig, samples: mpsc::Sender<Sample<K>>) -> io::Result<Self> {
         let stats = Arc::new(PollStats::default());
+        let rng = rng::Rng::from_os().map_err(|error| {
+            io::Error::other(format!(
+                "no OS randomness for SNMP request ids and salts: {error}"
+            ))
+        })?;
         let sockets = driver::Sockets::bind(&config)?;
         let local_addrs = sockets.local_addrs().into();
         let (commands, rx) = mpsc::unbounded_channel();
-        let core = core::Core::new(stats.clone(), config.max_datagram, sockets.counts());
+        let core = core::Core::new(stats.clone(), config.max_datagram, sockets.counts(), rng);
         tokio::spawn(driver::run(core, sockets, rx, samples));
         Ok(Self {
             commands,

@@ -1,18 +1,17 @@
 //! A small non-cryptographic generator for request ids, salts and start jitter, seeded from the
-//! OS. Request ids only need to be hard to guess for an off-path sender.
+//! OS. Request ids only need to be hard to guess for an off-path sender, and AES salts only
+//! need to differ from one message to the next (RFC 3826 §3.1.2.1).
 
 #[derive(Debug)]
 pub(crate) struct Rng(u64);
 
 impl Rng {
-    pub fn from_os() -> Self {
+    /// Seeded by the OS (`getrandom`). Without OS randomness there is no poller: a guessable
+    /// seed would make request ids guessable.
+    pub fn from_os() -> Result<Self, getrandom::Error> {
         let mut seed = [0u8; 8];
-        // Without OS randomness, fall back to the address of a stack value mixed with a
-        // constant: still unique per process, merely guessable.
-        if getrandom::getrandom(&mut seed).is_err() {
-            seed = (&seed as *const _ as u64 ^ 0x9e37_79b9_7f4a_7c15).to_le_bytes();
-        }
-        Self(u64::from_le_bytes(seed) | 1)
+        getrandom::getrandom(&mut seed)?;
+        Ok(Self(u64::from_le_bytes(seed) | 1))
     }
 
     /// xorshift64*.

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use tokio::time::Instant;
 
+use crate::error::KeyLengthError;
 use crate::pdu::PduType;
 use crate::sample::PollResult;
 use crate::spec::Access;
@@ -24,7 +25,7 @@ pub(super) fn encode(
     poll: &Poll,
     salt: u64,
     now: Instant,
-) -> Vec<u8> {
+) -> Result<Vec<u8>, KeyLengthError> {
     let request = match engine {
         Some(engine) if !poll.discovering => Request {
             msg_id: poll.request_id,

@@ -1,12 +1,12 @@
 //! The SNMPv3 message (RFC 3412) with USM security parameters (RFC 3414 §2.4).
 
 use crate::ber::{Reader, Writer, offset_in, tag};
-use crate::error::DecodeError;
+use crate::error::{DecodeError, KeyLengthError};
 use crate::pdu::{Pdu, PduType};
 use crate::value::Value;
 
 use super::LocalKeys;
-use super::crypto::{aes_cfb, equal_time, hmac};
+use super::crypto::{Direction, aes_cfb, hmac, verify_hmac};
 
 /// msgFlags bits.
 pub const FLAG_AUTH: u8 = 0x01;
@@ -127,8 +127,7 @@ impl<'a> V3Message<'a> {
         let at = offset_in(datagram, self.usm.auth_params).ok_or(Unprotect::BadDigest)?;
         let mut copy = datagram.to_vec();
         copy[at..at + protocol.mac_len()].fill(0);
-        let mac = hmac(*protocol, key, &copy);
-        if equal_time(&mac[..protocol.mac_len()], self.usm.auth_params) {
+        if verify_hmac(*protocol, key, &copy, self.usm.auth_params) {
             Ok(())
         } else {
             Err(Unprotect::BadDigest)
@@ -158,7 +157,8 @@ impl<'a> V3Message<'a> {
                 scratch.clear();
                 scratch.extend_from_slice(cipher);
                 let iv = aes_iv(self.usm.boots, self.usm.time, salt);
-                aes_cfb(*protocol, key, iv, scratch, false);
+                aes_cfb(*protocol, key, iv, scratch, Direction::Decrypt)
+                    .map_err(|_| Unprotect::BadDecryption)?;
                 let mut r = Reader::new(scratch);
                 let contents = r
                     .read(tag::SEQUENCE)
@@ -218,7 +218,9 @@ pub struct Request<'a> {
 }
 
 impl Request<'_> {
-    pub fn encode(&self) -> Vec<u8> {
+    /// The datagram, authenticated and encrypted as the keys ask. Fails only on a privacy key
+    /// that does not fit its cipher.
+    pub fn encode(&self) -> Result<Vec<u8>, KeyLengthError> {
         let auth = self.keys.and_then(|k| k.auth.as_ref());
         let privacy = self
             .keys
@@ -243,7 +245,7 @@ impl Request<'_> {
         let salt = self.salt.to_be_bytes();
         if let Some((protocol, key)) = privacy {
             let iv = aes_iv(self.engine.boots, self.engine.time, salt);
-            aes_cfb(*protocol, key, iv, &mut scoped_pdu, true);
+            aes_cfb(*protocol, key, iv, &mut scoped_pdu, Direction::Encrypt)?;
         }
 
         let mut w = Writer::new();
@@ -280,7 +282,7 @@ impl Request<'_> {
             let n = protocol.mac_len();
             bytes[at..at + n].copy_from_slice(&mac[..n]);
         }
-        bytes
+        Ok(bytes)
     }
 }
 
@@ -325,7 +327,7 @@ mod tests {
                 salt: 0x0102_0304_0506_0708,
                 oids: &oids,
             };
-            let bytes = request.encode();
+            let bytes = request.encode().unwrap();
             let msg = V3Message::decode(&bytes).unwrap();
             assert_eq!(msg.msg_id, 77);
             assert_eq!(msg.flags, FLAG_AUTH | FLAG_PRIV | FLAG_REPORTABLE);
@@ -348,6 +350,43 @@ mod tests {
     }
 
     #[test]
+    fn a_privacy_key_of_the_wrong_length_fails_to_encode_rather_than_send_in_clear() {
+        let mut keys = UsmUser::auth_priv(
+            "u",
+            AuthProtocol::Sha1,
+            "authpass123",
+            PrivProtocol::Aes256,
+            "privpass123",
+        )
+        .master_keys()
+        .unwrap()
+        .localize(b"engine");
+        if let Some((_, key)) = keys.privacy.as_mut() {
+            key.truncate(16);
+        }
+        let oids = vec![vec![0x2b, 6, 1, 2, 1, 1, 3, 0]];
+        let request = Request {
+            msg_id: 1,
+            request_id: 2,
+            kind: PduType::Get,
+            engine: EngineParams {
+                engine_id: b"engine",
+                boots: 1,
+                time: 1,
+            },
+            user: b"u",
+            keys: Some(&keys),
+            salt: 3,
+            oids: &oids,
+        };
+        let error = request.encode().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "AES-256 privacy key must be 32 bytes, not 16"
+        );
+    }
+
+    #[test]
     fn discovery_request_is_plain_and_reportable() {
         let request = Request {
             msg_id: 1,
@@ -359,7 +398,7 @@ mod tests {
             salt: 0,
             oids: &[],
         };
-        let bytes = request.encode();
+        let bytes = request.encode().unwrap();
         let msg = V3Message::decode(&bytes).unwrap();
         assert_eq!(msg.flags, FLAG_REPORTABLE);
         let mut scratch = Vec::new();
