@@ -211,7 +211,11 @@ fn explain(error: &CloudError, client: &CloudStackClient, profile: &AutoscalePro
         CloudError::Api { errorcode: 531, .. } => {
             "the account may not do this (see docs/real-cloudstack.md)".into()
         }
-        CloudError::Transport { .. } => format!("cannot reach {}", client.endpoint_url()),
+        CloudError::NotSent { .. } => format!("cannot reach {}", client.endpoint_url()),
+        CloudError::AnswerLost { .. } => format!(
+            "{} took the request but sent no answer",
+            client.endpoint_url()
+        ),
         CloudError::Http { .. } | CloudError::Protocol { .. } => format!(
             "{} does not answer like a CloudStack API (is the url .../client/api?)",
             client.endpoint_url()

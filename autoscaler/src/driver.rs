@@ -353,8 +353,9 @@ fn value(source: &MetricSource, member: &MemberView, rate: Option<f64>) -> Optio
 }
 
 /// Deploy → the cloud's VM id (reported at once) → poll the job until Running with an
-/// address, or fail. A transport error on the deploy call itself is *uncertain*: the request
-/// may have reached the cloud, so the core lists the group before deploying again.
+/// address, or fail. A deploy whose answer was lost is *uncertain*: the request reached the
+/// cloud, which may have made the VM, so the core lists the group before deploying again. A
+/// deploy not sent at all made nothing: an ordinary failure, retried after the back-off.
 async fn deploy<C: Cloud>(
     cloud: &C,
     request: &DeployRequest,
@@ -365,9 +366,15 @@ async fn deploy<C: Cloud>(
     let started = Instant::now();
     let deployment = match cloud.deploy(request).await {
         Ok(deployment) => deployment,
-        Err(error @ cloudstack::CloudError::Transport { .. }) => {
+        Err(error @ cloudstack::CloudError::AnswerLost { .. }) => {
             return Err(DeployError::Uncertain {
                 reason: format!("deploy: {error}"),
+            });
+        }
+        Err(error @ cloudstack::CloudError::NotSent { .. }) => {
+            return Err(DeployError::Failed {
+                reason: format!("deploy: {error}"),
+                vm: None,
             });
         }
         Err(error) => {
@@ -394,7 +401,7 @@ async fn deploy<C: Cloud>(
                 };
             }
             Ok(JobState::Failed(error)) => return Err(failed(format!("deploy failed: {error}"))),
-            Err(error) if error.is_retryable() => {
+            Err(error) if error.is_retryable_if_read_only() => {
                 tracing::debug!(vm, %error, "polling the deploy job: retrying");
             }
             Err(error) => return Err(failed(format!("polling the deploy job: {error}"))),

@@ -687,6 +687,48 @@ async fn a_deploy_whose_answer_was_lost_is_adopted_not_repeated() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_deploy_not_sent_is_a_failed_launch_retried_after_its_back_off() {
+    let (log, cloud, fleet) = world();
+    cloud.refuse_next_deploys(1);
+    let h = Harness::start_on(log, cloud, fleet, policy(1, 3));
+    h.until("a member UP", secs(60), |h| h.serving() == 1).await;
+
+    // The refused deploy made nothing, so nothing waits for a listing: the launch failed
+    // and the next one went after the back-off.
+    let failed = h.nth(EventKind::DeployFailed, 0).event;
+    assert!(
+        failed.reason.starts_with(
+            "deploy: deployVirtualMachine: not sent to http://fake-cloud/client/api: \
+             cannot connect: "
+        ),
+        "{}",
+        failed.reason
+    );
+    assert!(
+        failed
+            .reason
+            .ends_with("(1 in a row; next launch in 2s at the earliest)"),
+        "{}",
+        failed.reason
+    );
+    assert_eq!(failed.vm, None);
+    assert_eq!(
+        h.count(EventKind::ActionFailed),
+        0,
+        "not an uncertain deploy"
+    );
+    let deploys = deploy_times(&h);
+    assert_eq!(deploys.len(), 2);
+    let waited = deploys[1] - failed.at;
+    assert!(
+        waited >= secs(2) && waited <= secs(3),
+        "retried after {waited:?}"
+    );
+    assert_eq!(h.vms(), [("vm-0001".to_string(), VmState::Running)]);
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_lost_deploy_answer_is_not_settled_by_a_listing_sent_before_it() {
     // Listings take 1.5 s to come back, and retries are quick: a listing sent in the same
     // interval as the deploy (before the VM existed) answers after the deploy failed.

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::backoff::Backoff;
 use crate::error::CloudError;
 use crate::params::Params;
-use crate::transport::{Endpoint, HttpMethod, Transport};
+use crate::transport::{Endpoint, HttpMethod, SendError, Transport};
 use crate::{dates, envelope, signing};
 
 /// How to reach and authenticate to a CloudStack API.
@@ -108,13 +108,18 @@ impl CloudStackClient {
     }
 
     /// Calls `command` with `params` and returns the inner object of the answer
-    /// (`{"listzonesresponse": X}` → `X`). Read-only commands are retried on retryable errors.
+    /// (`{"listzonesresponse": X}` → `X`). Read-only commands are retried on retryable errors,
+    /// an answer lost included; a command that changes something is sent once.
     pub async fn call(&self, command: &str, params: &Params) -> Result<Value, CloudError> {
         let read_only = command.starts_with("list") || command.starts_with("query");
         let mut attempt = 0;
         loop {
             match self.call_once(command, params).await {
-                Err(error) if read_only && error.is_retryable() && attempt < self.read_retries => {
+                Err(error)
+                    if read_only
+                        && error.is_retryable_if_read_only()
+                        && attempt < self.read_retries =>
+                {
                     tracing::debug!(command, %error, attempt, "retrying a read-only CloudStack call");
                     tokio::time::sleep(self.retry_backoff.delay(attempt)).await;
                     attempt += 1;
@@ -131,10 +136,20 @@ impl CloudStackClient {
             .transport
             .send(self.method, signed.to_query())
             .await
-            .map_err(|message| CloudError::Transport {
-                command: command.to_string(),
-                endpoint: self.endpoint_url(),
-                message,
+            .map_err(|error| {
+                let (command, endpoint) = (command.to_string(), self.endpoint_url());
+                match error {
+                    SendError::NotSent(source) => CloudError::NotSent {
+                        command,
+                        endpoint,
+                        source,
+                    },
+                    SendError::AnswerLost(source) => CloudError::AnswerLost {
+                        command,
+                        endpoint,
+                        source,
+                    },
+                }
             })?;
         envelope::unwrap(command, status, &body)
     }

@@ -66,7 +66,7 @@ impl CloudStackClient {
                         return Err(job_failed(command, jobid, job.jobresultcode, job.jobresult));
                     }
                 },
-                Err(error) if error.is_retryable() => {
+                Err(error) if error.is_retryable_if_read_only() => {
                     tracing::debug!(command, jobid, %error, "polling a job: retrying");
                 }
                 Err(error) => return Err(error),

@@ -7,7 +7,8 @@
 //! Client, bottom to top:
 //! - [`params`]: request parameters and Java-style URL encoding; [`signing`]: the HMAC-SHA1
 //!   signature exactly as `ApiServer.verifyRequest` checks it; [`dates`]: `expires`/`created`.
-//! - [`transport`]: one HTTP/1.1 exchange (TCP or TLS) with a deadline.
+//! - [`transport`]: one HTTP/1.1 exchange (TCP or TLS) with a deadline, telling a request
+//!   not sent from one whose answer was lost.
 //! - [`envelope`]: `{"<command>response": ...}` → the inner object or a [`CloudError`]
 //!   ([`error`]); [`lenient`]: serde helpers for what real servers send; [`model`]: typed objects.
 //! - [`client`]: [`CloudStackClient`], signed calls with retries for read-only commands;
@@ -47,4 +48,4 @@ pub use model::{
 };
 pub use params::Params;
 pub use resolve::{ProfileIds, ResolveError, resolve_profile_ids};
-pub use transport::HttpMethod;
+pub use transport::{HttpMethod, TransportError};

@@ -55,7 +55,8 @@ impl ResolveError {
     /// retryable [`CloudError`] (a missing or ambiguous name needs the operator).
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Cloud { source, .. } => source.is_retryable(),
+            // Resolving only lists, so an answer lost may be asked again too.
+            Self::Cloud { source, .. } => source.is_retryable_if_read_only(),
             Self::NotFound { .. } | Self::Ambiguous { .. } => false,
         }
     }

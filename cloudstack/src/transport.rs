@@ -16,6 +16,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout_at};
 use tokio_rustls::TlsConnector;
 
 use crate::error::CloudError;
@@ -151,41 +152,63 @@ impl Transport {
         &self.endpoint
     }
 
-    /// Sends `form` (already encoded and signed) and returns the status and body. The error is
-    /// a human-readable reason (connect refused, timed out ...).
-    pub async fn send(&self, method: HttpMethod, form: String) -> Result<(u16, Bytes), String> {
-        match tokio::time::timeout(self.timeout, self.exchange(method, form)).await {
-            Ok(result) => result,
-            Err(_) => Err(format!("no answer within {:?}", self.timeout)),
-        }
+    /// Sends `form` (already encoded and signed) and returns the status and body, or why no
+    /// answer came and whether the request went out.
+    pub async fn send(&self, method: HttpMethod, form: String) -> Result<(u16, Bytes), SendError> {
+        let deadline = Instant::now() + self.timeout;
+        let late = || TransportError::Timeout(self.timeout);
+        let request = self
+            .request(method, form)
+            .map_err(|error| SendError::NotSent(TransportError::Request(error)))?;
+        let tcp = timeout_at(deadline, self.connect())
+            .await
+            .map_err(|_| SendError::NotSent(late()))?
+            .map_err(SendError::NotSent)?;
+        let Some(connector) = &self.tls else {
+            return timeout_at(deadline, exchange_on(tcp, request))
+                .await
+                .map_err(|_| SendError::AnswerLost(late()))?;
+        };
+        let tls = timeout_at(deadline, self.handshake(connector, tcp))
+            .await
+            .map_err(|_| SendError::NotSent(late()))?
+            .map_err(SendError::NotSent)?;
+        timeout_at(deadline, exchange_on(tls, request))
+            .await
+            .map_err(|_| SendError::AnswerLost(late()))?
     }
 
-    async fn exchange(&self, method: HttpMethod, form: String) -> Result<(u16, Bytes), String> {
-        let request = self.request(method, form)?;
+    async fn connect(&self) -> Result<TcpStream, TransportError> {
         let tcp = TcpStream::connect((self.endpoint.host.as_str(), self.endpoint.port))
             .await
-            .map_err(|error| format!("connect: {error}"))?;
+            .map_err(TransportError::Connect)?;
         let _ = tcp.set_nodelay(true);
-        match &self.tls {
-            None => exchange_on(tcp, request).await,
-            Some(connector) => {
-                let name = ServerName::try_from(self.endpoint.host.clone())
-                    .map_err(|error| format!("TLS server name: {error}"))?;
-                let tls = connector
-                    .connect(name, tcp)
-                    .await
-                    .map_err(|error| format!("TLS: {error}"))?;
-                exchange_on(tls, request).await
-            }
-        }
+        Ok(tcp)
     }
 
-    fn request(&self, method: HttpMethod, form: String) -> Result<Request<Full<Bytes>>, String> {
+    async fn handshake(
+        &self,
+        connector: &TlsConnector,
+        tcp: TcpStream,
+    ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, TransportError> {
+        let name = ServerName::try_from(self.endpoint.host.clone())
+            .map_err(|_| TransportError::ServerName(self.endpoint.host.clone()))?;
+        connector
+            .connect(name, tcp)
+            .await
+            .map_err(TransportError::Tls)
+    }
+
+    fn request(
+        &self,
+        method: HttpMethod,
+        form: String,
+    ) -> Result<Request<Full<Bytes>>, http::Error> {
         let builder = Request::builder()
             .header(http::header::HOST, self.endpoint.host_header())
             .header(http::header::USER_AGENT, "ballast-cloudstack/0.1")
             .header(http::header::ACCEPT, "application/json");
-        let request = match method {
+        match method {
             HttpMethod::Get => builder
                 .method(http::Method::GET)
                 .uri(format!("{}?{form}", self.endpoint.path))
@@ -198,29 +221,74 @@ impl Transport {
                     "application/x-www-form-urlencoded; charset=UTF-8",
                 )
                 .body(Full::new(Bytes::from(form))),
-        };
-        request.map_err(|error| format!("building the request: {error}"))
+        }
     }
 }
 
-async fn exchange_on<S>(stream: S, request: Request<Full<Bytes>>) -> Result<(u16, Bytes), String>
+/// A call that got no HTTP answer, split by whether the request went out.
+#[derive(Debug)]
+pub enum SendError {
+    /// Nothing of the request reached the server.
+    NotSent(TransportError),
+    /// The request was written (or may have been), and no complete answer came back.
+    AnswerLost(TransportError),
+}
+
+/// Why an exchange got no answer. The I/O, TLS or HTTP error underneath is its `source()`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// The TCP connection could not be made: refused, unreachable, no such host.
+    #[error("cannot connect: {0}")]
+    Connect(#[source] std::io::Error),
+    /// The endpoint's host is not a name TLS can check a certificate against.
+    #[error("{0:?} is not a valid TLS server name")]
+    ServerName(String),
+    /// The TLS handshake failed (an untrusted certificate, a wrong name, no common version).
+    #[error("TLS handshake: {0}")]
+    Tls(#[source] std::io::Error),
+    /// The endpoint path cannot be made into a request.
+    #[error("building the request: {0}")]
+    Request(#[source] http::Error),
+    /// HTTP/1.1 failed: the connection closed or reset before an answer.
+    #[error("HTTP: {0}")]
+    Http(#[source] hyper::Error),
+    /// The answer's body was cut short, or is over the size limit.
+    #[error("reading the answer: {0}")]
+    Body(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// No answer within the client's timeout.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// One request on a fresh connection. hyper gives the request back when it failed before
+/// writing any of it: only then is it certain that the server did not see it.
+async fn exchange_on<S>(stream: S, request: Request<Full<Bytes>>) -> Result<(u16, Bytes), SendError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|error| format!("HTTP handshake: {error}"))?;
+        .map_err(|error| SendError::NotSent(TransportError::Http(error)))?;
     let driver = tokio::spawn(connection);
     let result = async {
         let response = sender
-            .send_request(request)
+            .try_send_request(request)
             .await
-            .map_err(|error| format!("HTTP: {error}"))?;
+            .map_err(|mut error| {
+                let unsent = error.take_message().is_some();
+                let cause = TransportError::Http(error.into_error());
+                if unsent {
+                    SendError::NotSent(cause)
+                } else {
+                    SendError::AnswerLost(cause)
+                }
+            })?;
         let status = response.status().as_u16();
         let body = Limited::new(response.into_body(), MAX_BODY)
             .collect()
             .await
-            .map_err(|error| format!("reading the answer: {error}"))?
+            .map_err(|error| SendError::AnswerLost(TransportError::Body(error)))?
             .to_bytes();
         Ok((status, body))
     }

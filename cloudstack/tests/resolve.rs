@@ -220,7 +220,7 @@ async fn resolve_against_an_unreachable_cloud_is_retryable() {
     assert!(
         error
             .to_string()
-            .starts_with("zoneid: listZones: no answer from"),
+            .starts_with("zoneid: listZones: not sent to"),
         "{error}"
     );
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use autoscaler::{Cloud, CloudState, CloudVm, DeployRequest, Deployment, JobState};
 use autoscaler::{Fleet, FleetError, MemberView};
-use cloudstack::CloudError;
+use cloudstack::{CloudError, TransportError};
 use tokio::time::Instant;
 
 /// One call the driver made, to the cloud or to the fleet.
@@ -121,6 +121,7 @@ struct Faults {
     fail_deploys: u32,
     leave_failed_vm: bool,
     hang_deploys: u32,
+    refuse_deploys: u32,
     transport_after_deploy: u32,
     fail_lists: u32,
     fail_destroys: u32,
@@ -193,6 +194,11 @@ impl FakeCloud {
     /// lost: the driver gets a transport error.
     pub fn lose_next_deploy_answers(&self, count: u32) {
         self.lock().faults.transport_after_deploy = count;
+    }
+
+    /// The next `count` deploys are not sent: the connection is refused, nothing is created.
+    pub fn refuse_next_deploys(&self, count: u32) {
+        self.lock().faults.refuse_deploys = count;
     }
 
     /// The next `count` listings fail with a transport error.
@@ -270,6 +276,14 @@ impl FakeCloud {
             job: vm.job.clone(),
         };
         (deployment, lose_answer, inner.deploy_delay)
+    }
+
+    /// Uses up one refused deploy, if armed.
+    fn refuse_deploy(&self) -> bool {
+        let faults = &mut self.lock().faults;
+        let refuse = faults.refuse_deploys > 0;
+        faults.refuse_deploys = faults.refuse_deploys.saturating_sub(1);
+        refuse
     }
 
     /// Whether the VM behind `addr` is Running (what a health check would find).
@@ -357,6 +371,17 @@ impl FakeVm {
 
 impl Cloud for FakeCloud {
     async fn deploy(&self, request: &DeployRequest) -> Result<Deployment, CloudError> {
+        if self.refuse_deploy() {
+            self.log.push(Call::Deploy {
+                group: request.group.clone(),
+                vm: None,
+            });
+            return Err(CloudError::NotSent {
+                command: "deployVirtualMachine".into(),
+                endpoint: "http://fake-cloud/client/api".into(),
+                source: TransportError::Connect(std::io::ErrorKind::ConnectionRefused.into()),
+            });
+        }
         let (deployment, lose_answer, delay) = self.create(request);
         self.log.push(Call::Deploy {
             group: request.group.clone(),
@@ -366,10 +391,10 @@ impl Cloud for FakeCloud {
             tokio::time::sleep(delay).await;
         }
         if lose_answer {
-            return Err(CloudError::Transport {
+            return Err(CloudError::AnswerLost {
                 command: "deployVirtualMachine".into(),
                 endpoint: "http://fake-cloud/client/api".into(),
-                message: "connection reset after the request was sent".into(),
+                source: TransportError::Timeout(Duration::from_secs(30)),
             });
         }
         Ok(deployment)
@@ -403,10 +428,10 @@ impl Cloud for FakeCloud {
             let mut inner = self.lock();
             if inner.faults.fail_lists > 0 {
                 inner.faults.fail_lists -= 1;
-                return Err(CloudError::Transport {
+                return Err(CloudError::NotSent {
                     command: "listVirtualMachines".into(),
                     endpoint: "http://fake-cloud/client/api".into(),
-                    message: "connection refused".into(),
+                    source: TransportError::Connect(std::io::ErrorKind::ConnectionRefused.into()),
                 });
             }
             inner.refresh(Instant::now());
