@@ -39,14 +39,6 @@ pub(crate) struct Core<K> {
     pub(super) outbox: Vec<usize>,
     pub(super) scratch: Vec<u8>,
     max_datagram: usize,
-    sockets: SocketCounts,
-}
-
-/// How many sockets the driver has for each family: v4 sockets are numbered first.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct SocketCounts {
-    pub v4: usize,
-    pub v6: usize,
 }
 
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -59,6 +51,7 @@ struct Timer {
 pub(crate) struct Agent<K> {
     pub member: K,
     pub addr: SocketAddr,
+    /// The driver's socket for this agent, chosen before its first request is sent.
     pub socket: Option<usize>,
     pub monitor: Arc<LoadMonitor>,
     /// The one timer of this agent that is still valid (others in the heap are skipped).
@@ -104,12 +97,7 @@ impl Engine {
 }
 
 impl<K: Clone + Eq + Hash> Core<K> {
-    pub fn new(
-        stats: Arc<PollStats>,
-        max_datagram: usize,
-        sockets: SocketCounts,
-        rng: Rng,
-    ) -> Self {
+    pub fn new(stats: Arc<PollStats>, max_datagram: usize, rng: Rng) -> Self {
         Self {
             agents: Vec::new(),
             free: Vec::new(),
@@ -123,7 +111,6 @@ impl<K: Clone + Eq + Hash> Core<K> {
             outbox: Vec::new(),
             scratch: Vec::new(),
             max_datagram,
-            sockets,
         }
     }
 
@@ -137,18 +124,11 @@ impl<K: Clone + Eq + Hash> Core<K> {
         });
         let interval = monitor.spec().interval;
         let jitter = Duration::from_nanos(self.rng.below(interval.as_nanos().max(1) as u64));
-        let socket = match addr {
-            SocketAddr::V4(_) if self.sockets.v4 > 0 => Some(slot % self.sockets.v4),
-            SocketAddr::V6(_) if self.sockets.v6 > 0 => {
-                Some(self.sockets.v4 + slot % self.sockets.v6)
-            }
-            _ => None,
-        };
         let counters = vec![None; monitor.spec().table.metrics.len()];
         self.agents[slot] = Some(Agent {
             member: member.clone(),
             addr,
-            socket,
+            socket: None,
             monitor,
             timer: 0,
             due: now + jitter,
@@ -216,6 +196,13 @@ impl<K: Clone + Eq + Hash> Core<K> {
         let agent = self.agents.get(slot)?.as_ref()?;
         agent.poll.as_ref()?;
         Some((agent.socket, agent.addr, &agent.datagram))
+    }
+
+    /// The driver sends (and expects replies to) `slot`'s requests on `socket` from now on.
+    pub fn set_socket(&mut self, slot: usize, socket: usize) {
+        if let Some(agent) = self.agents.get_mut(slot).and_then(Option::as_mut) {
+            agent.socket = Some(socket);
+        }
     }
 
     /// The request of `slot` could not be sent: the poll ends with [`PollResult::SendError`].

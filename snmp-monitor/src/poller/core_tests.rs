@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::core::{Core, SocketCounts};
+use super::core::Core;
 use super::rng::Rng as OsRng;
 use crate::pdu::{CommunityMessage, PduType, Version};
 use crate::sample::PollResult;
@@ -48,7 +48,6 @@ fn core() -> Core<u32> {
     Core::new(
         Arc::new(PollStats::default()),
         16 << 10,
-        SocketCounts { v4: 1, v6: 0 },
         OsRng::from_os().unwrap(),
     )
 }
@@ -57,12 +56,20 @@ fn addr() -> SocketAddr {
     AGENT.parse().unwrap()
 }
 
+/// Takes the queued requests and, as the driver does, sends each on socket 0.
+fn send_queued(core: &mut Core<u32>, out: &mut Vec<usize>) {
+    core.take_outbox(out);
+    for &slot in out.iter() {
+        core.set_socket(slot, 0);
+    }
+}
+
 /// Runs timers until a request is queued; returns the time and its request id.
 fn next_request(core: &mut Core<u32>, mut now: Instant) -> (Instant, i32) {
     for _ in 0..2000 {
         core.on_timers(now);
         let mut out = Vec::new();
-        core.take_outbox(&mut out);
+        send_queued(core, &mut out);
         if let Some(&slot) = out.first() {
             let poll = core.agents[slot].as_ref().unwrap().poll.as_ref().unwrap();
             return (now, poll.request_id);
@@ -97,7 +104,7 @@ fn a_silent_agent_is_retried_then_times_out_and_the_schedule_keeps_its_phase() {
     let mut out = Vec::new();
     for retry in 1..=2 {
         core.on_timers(sent + Duration::from_millis(200 * retry));
-        core.take_outbox(&mut out);
+        send_queued(&mut core, &mut out);
         assert_eq!(out.len(), 1, "retransmission {retry}");
     }
     assert_eq!(core.drain_samples().count(), 0);
@@ -108,10 +115,10 @@ fn a_silent_agent_is_retried_then_times_out_and_the_schedule_keeps_its_phase() {
     assert_eq!(samples[0].consecutive_failures, 1);
     // The next poll starts one interval after the previous one was due, not after it ended.
     core.on_timers(sent + Duration::from_millis(999));
-    core.take_outbox(&mut out);
+    send_queued(&mut core, &mut out);
     assert!(out.is_empty());
     core.on_timers(sent + Duration::from_millis(1000));
-    core.take_outbox(&mut out);
+    send_queued(&mut core, &mut out);
     assert_eq!(out.len(), 1);
 }
 
@@ -213,7 +220,7 @@ fn one_hundred_thousand_mutated_replies_with_live_request_ids_never_panic() {
         now += Duration::from_millis(20);
         core.on_timers(now);
         let mut out = Vec::new();
-        core.take_outbox(&mut out);
+        send_queued(&mut core, &mut out);
         let live: Vec<i32> = core.requests.keys().copied().collect();
         let id = live
             .get(rng.next() as usize % live.len().max(1))

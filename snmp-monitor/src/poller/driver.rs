@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 use std::task::Poll;
 use std::time::Duration;
 
-use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::ReadBuf;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -16,73 +15,16 @@ use tokio::time::Instant;
 
 use crate::sample::Sample;
 
-use super::core::{Core, SocketCounts};
-use super::{Command, PollerConfig};
+use super::Command;
+use super::core::Core;
+use super::sockets::Sockets;
 
 /// Most datagrams read in one go before timers and sends get their turn.
 const READ_BATCH: usize = 512;
 
-pub(super) struct Sockets {
-    all: Vec<UdpSocket>,
-    counts: SocketCounts,
-}
-
-impl Sockets {
-    pub fn bind(config: &PollerConfig) -> io::Result<Self> {
-        let per_family = config.sockets.max(1);
-        let mut all = Vec::new();
-        let mut counts = SocketCounts { v4: 0, v6: 0 };
-        if let Some(ip) = config.bind_v4.filter(std::net::IpAddr::is_ipv4) {
-            for _ in 0..per_family {
-                all.push(bind_one(SocketAddr::new(ip, 0), config.recv_buffer)?);
-                counts.v4 += 1;
-            }
-        }
-        if let Some(ip) = config.bind_v6.filter(std::net::IpAddr::is_ipv6) {
-            for _ in 0..per_family {
-                match bind_one(SocketAddr::new(ip, 0), config.recv_buffer) {
-                    Ok(socket) => {
-                        all.push(socket);
-                        counts.v6 += 1;
-                    }
-                    // A host without IPv6 still polls its IPv4 members.
-                    Err(error) => {
-                        tracing::debug!(%error, "no IPv6 socket for the SNMP poller");
-                        break;
-                    }
-                }
-            }
-        }
-        Ok(Self { all, counts })
-    }
-
-    pub fn counts(&self) -> SocketCounts {
-        self.counts
-    }
-
-    pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.all
-            .iter()
-            .filter_map(|s| s.local_addr().ok())
-            .collect()
-    }
-}
-
-fn bind_one(addr: SocketAddr, recv_buffer: usize) -> io::Result<UdpSocket> {
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
-    // Best effort: the kernel caps the size at net.core.rmem_max.
-    let _ = socket.set_recv_buffer_size(recv_buffer);
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    UdpSocket::from_std(socket.into())
-}
-
 pub(super) async fn run<K: Clone + Eq + Hash>(
     mut core: Core<K>,
-    sockets: Sockets,
+    mut sockets: Sockets,
     mut commands: mpsc::UnboundedReceiver<Command<K>>,
     samples: mpsc::Sender<Sample<K>>,
 ) {
@@ -116,7 +58,7 @@ pub(super) async fn run<K: Clone + Eq + Hash>(
         }
         let now = Instant::now();
         core.on_timers(now);
-        flush(&mut core, &sockets.all, &mut outbox, now).await;
+        flush(&mut core, &mut sockets, &mut outbox, now).await;
         for sample in core.drain_samples() {
             if samples.try_send(sample).is_err() {
                 stats.sample_dropped();
@@ -162,18 +104,31 @@ fn drain_ready<K: Clone + Eq + Hash>(
     }
 }
 
+/// Sends what the core queued. An agent's first request picks its socket (binding the
+/// sockets of its source address if need be); an agent no socket reaches fails this poll and
+/// tries again on the next.
 async fn flush<K: Clone + Eq + Hash>(
     core: &mut Core<K>,
-    sockets: &[UdpSocket],
+    sockets: &mut Sockets,
     outbox: &mut Vec<usize>,
     now: Instant,
 ) {
     core.take_outbox(outbox);
     for &slot in outbox.iter() {
+        if let Some((None, addr, _)) = core.outgoing(slot) {
+            match sockets.for_agent(addr) {
+                Ok(socket) => core.set_socket(slot, socket),
+                Err(error) => {
+                    tracing::debug!(%addr, %error, "no SNMP socket reaches the agent");
+                    core.send_failed(slot, now);
+                    continue;
+                }
+            }
+        }
         let Some((socket, addr, bytes)) = core.outgoing(slot) else {
             continue;
         };
-        let Some(socket) = socket.and_then(|i| sockets.get(i)) else {
+        let Some(socket) = socket.and_then(|i| sockets.all.get(i)) else {
             core.send_failed(slot, now);
             continue;
         };

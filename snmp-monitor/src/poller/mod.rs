@@ -4,21 +4,23 @@
 //! - `core`: the protocol core (no I/O; takes `now`).
 //! - `v3`: engine discovery and USM replies.
 //! - `values`: reply → metric values.
-//! - `driver`: the task: sockets, timers, commands.
+//! - `sockets`: UDP sockets bound to the source address that reaches each agent.
+//! - `driver`: the task: timers, commands, sending and receiving.
 
 mod core;
 #[cfg(test)]
 mod core_tests;
 mod driver;
 mod rng;
+mod sockets;
 mod v3;
 mod values;
 
 use std::fmt;
 use std::hash::Hash;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::mpsc;
 
@@ -29,11 +31,14 @@ use crate::stats::PollStats;
 /// Sockets and limits of a [`Poller`].
 #[derive(Debug, Clone)]
 pub struct PollerConfig {
-    /// UDP sockets per address family; members are spread over them (default 2).
+    /// UDP sockets per local source address; the members polled from that address are spread
+    /// over them (default 2).
     pub sockets: usize,
-    /// Local address of the IPv4 sockets (default `0.0.0.0`, any port).
+    /// Local address of the sockets polling IPv4 members. `None` (default): for each member,
+    /// the address the kernel sends from to reach it (`127.0.0.1` for a member on loopback,
+    /// the outgoing interface's address otherwise), so no socket listens on `0.0.0.0`.
     pub bind_v4: Option<IpAddr>,
-    /// Local address of the IPv6 sockets (default `::`; `None` polls no IPv6 members).
+    /// Local address of the sockets polling IPv6 members; `None` (default) as for IPv4.
     pub bind_v6: Option<IpAddr>,
     /// SO_RCVBUF asked for each socket (default 4 MiB; the kernel caps it at `rmem_max`).
     /// Bursts of replies beyond the buffer are lost, so many members need a large one.
@@ -46,8 +51,8 @@ impl Default for PollerConfig {
     fn default() -> Self {
         Self {
             sockets: 2,
-            bind_v4: Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-            bind_v6: Some(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
+            bind_v4: None,
+            bind_v6: None,
             recv_buffer: 4 << 20,
             max_datagram: 16 << 10,
         }
@@ -58,7 +63,7 @@ impl Default for PollerConfig {
 pub struct Poller<K> {
     commands: mpsc::UnboundedSender<Command<K>>,
     stats: Arc<PollStats>,
-    local_addrs: Arc<[SocketAddr]>,
+    local_addrs: Arc<Mutex<Vec<SocketAddr>>>,
 }
 
 impl<K> Clone for Poller<K> {
@@ -94,8 +99,9 @@ impl<K> Poller<K>
 where
     K: Clone + Eq + Hash + Send + 'static,
 {
-    /// Binds the sockets and spawns the poller task on the current runtime. Samples go to
-    /// `samples`; when it is full, samples are dropped and counted (the poller never waits).
+    /// Spawns the poller task on the current runtime; it binds its sockets as members are
+    /// polled. Samples go to `samples`; when it is full, samples are dropped and counted (the
+    /// poller never waits). Fails only without OS randomness.
     pub fn spawn(config: PollerConfig, samples: mpsc::Sender<Sample<K>>) -> io::Result<Self> {
         let stats = Arc::new(PollStats::default());
         let rng = rng::Rng::from_os().map_err(|error| {
@@ -103,10 +109,10 @@ where
                 "no OS randomness for SNMP request ids and salts: {error}"
             ))
         })?;
-        let sockets = driver::Sockets::bind(&config)?;
-        let local_addrs = sockets.local_addrs().into();
+        let sockets = sockets::Sockets::new(&config);
+        let local_addrs = sockets.local_addrs();
         let (commands, rx) = mpsc::unbounded_channel();
-        let core = core::Core::new(stats.clone(), config.max_datagram, sockets.counts(), rng);
+        let core = core::Core::new(stats.clone(), config.max_datagram, rng);
         tokio::spawn(driver::run(core, sockets, rx, samples));
         Ok(Self {
             commands,
@@ -136,8 +142,11 @@ where
         &self.stats
     }
 
-    /// The local addresses of the sockets (what agents see as the source).
-    pub fn local_addrs(&self) -> &[SocketAddr] {
-        &self.local_addrs
+    /// The local addresses of the sockets bound so far (what agents see as the source).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.local_addrs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
