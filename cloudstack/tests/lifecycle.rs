@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use cloudstack::localcloud::LocalCloudConfig;
 use cloudstack::{DeployVirtualMachine, ListVirtualMachines, VmState};
-use common::{Setup, TestCloud, alive, http_get, kill, wait, wait_dead};
+use common::{Setup, TestCloud, alive, fault_endpoint, http_get, kill, wait, wait_dead};
 use tokio::time::Instant;
 
 #[tokio::test]
@@ -203,7 +203,7 @@ async fn an_ha_vm_is_restarted_after_a_crash() {
 
     // An injected crash (admin endpoint) goes the same way.
     let crash = format!("/localcloud/v1/vms/{}/crash", vm.id);
-    let (status, _, _) = post(test.cloud.local_addr(), &crash).await;
+    let (status, _) = post(test.cloud.local_addr(), &crash).await;
     assert_eq!(status, 200);
     assert!(wait_dead(new_pid, 5).await);
     test.wait_restarted(&vm.id, new_pid, 20).await;
@@ -218,7 +218,7 @@ async fn a_failed_host_takes_its_vms_down_and_ha_moves_them() {
     assert_ne!(plain.hostid, ha.hostid);
     // Fail the HA VM's host through the admin endpoint.
     let host = ha.hostid.clone().expect("placed");
-    let (status, _, _) = post(
+    let (status, _) = post(
         test.cloud.local_addr(),
         &format!("/localcloud/v1/hosts/{host}/fail"),
     )
@@ -333,9 +333,14 @@ async fn vm_processes_die_with_the_localcloud_binary_even_when_it_is_killed() {
             .wait_for_virtual_machine("deployVirtualMachine", &job.jobid, wait(20))
             .await
             .expect("running");
-        let (_, _, state) = http_get(([127, 0, 0, 1], port).into(), "/localcloud/v1/state")
-            .await
-            .expect("state");
+        let (status, state) = fault_endpoint(
+            ([127, 0, 0, 1], port).into(),
+            "GET",
+            "/localcloud/v1/state",
+            (&user.apikey, &user.secretkey),
+        )
+        .await;
+        assert_eq!(status, 200, "{state}");
         let state: serde_json::Value = serde_json::from_str(&state).expect("JSON");
         let pid = state["vms"][0]["pid"]
             .as_u64()
@@ -397,18 +402,13 @@ async fn burst(targets: &[std::net::SocketAddr], count: usize) -> Duration {
     start.elapsed()
 }
 
-async fn post(addr: std::net::SocketAddr, path: &str) -> (u16, String, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let request = format!("POST {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).await.expect("read");
-    let status = raw
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    (status, head.to_string(), body.to_string())
+/// `POST path` on the fault endpoint with the test cloud's admin key pair.
+async fn post(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    fault_endpoint(
+        addr,
+        "POST",
+        path,
+        (common::ADMIN_KEY, common::ADMIN_SECRET),
+    )
+    .await
 }

@@ -238,6 +238,10 @@ pub async fn crash(cloud: SocketAddr, vm: &str) {
     localcloud_call(cloud, "POST", &format!("vms/{vm}/crash"), "").await;
 }
 
+/// The fault endpoint takes an admin key pair as HTTP Basic credentials: those of
+/// [`localcloud_toml`]'s `test-key` / `test-secret` user, Base64-encoded.
+const ADMIN_BASIC_AUTH: &str = "Basic dGVzdC1rZXk6dGVzdC1zZWNyZXQ=";
+
 async fn localcloud_call(cloud: SocketAddr, method: &str, path: &str, body: &str) -> Value {
     let mut client = H1::connect(cloud)
         .await
@@ -246,6 +250,7 @@ async fn localcloud_call(cloud: SocketAddr, method: &str, path: &str, body: &str
         .method(method)
         .uri(format!("/localcloud/v1/{path}"))
         .header("host", cloud.to_string())
+        .header("authorization", ADMIN_BASIC_AUTH)
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body.to_owned())))
         .expect("a valid request");

@@ -1,5 +1,6 @@
-//! The local cloud's own endpoint, next to the API but not part of it (no signature; the local
-//! cloud listens on loopback):
+//! The local cloud's own endpoint, next to the API but not part of it. Only admin users may
+//! use it, with their key pair as HTTP Basic credentials ([`super::admin_auth`], checked by
+//! the server before it gets here):
 //!
 //! | request | effect |
 //! |---|---|

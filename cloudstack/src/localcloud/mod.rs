@@ -9,10 +9,12 @@
 //!   `commands`: name → handler; `queries`: the `list*` commands; `vm_commands` + `lifecycle`:
 //!   the VM state machine; `jobs`: async jobs; `render`: JSON shapes.
 //! - `state`: what is known, behind one mutex; `addresses`, `ids`: addresses and UUIDs.
-//! - `process`: a VM's `ballast vm` child process; [`faults`] + `admin`: fault injection.
+//! - `process`: a VM's `ballast vm` child process; [`faults`] + `admin`: fault injection,
+//!   for admin key pairs only (`admin_auth`).
 
 mod addresses;
 mod admin;
+mod admin_auth;
 mod api_error;
 mod args;
 mod auth;
@@ -101,6 +103,13 @@ impl LocalCloud {
             std::fs::create_dir_all(dir)?;
         }
         let address = listener.local_addr()?;
+        if !address.ip().is_loopback() {
+            tracing::warn!(
+                %address,
+                "the local cloud listens beyond loopback: other machines can reach its API and \
+                 its fault endpoint (admin API keys only); listen on 127.0.0.1 unless you mean it"
+            );
+        }
         let shared = Arc::new(Shared::new(config, vm_command));
         shared.tasks.spawn(server::serve(shared.clone(), listener));
         tracing::info!(
@@ -126,7 +135,8 @@ impl LocalCloud {
         &self.shared.config
     }
 
-    /// Arms the faults set in `patch` (as `POST /localcloud/v1/faults` does).
+    /// Arms the faults set in `patch` (as `POST /localcloud/v1/faults` does, without its
+    /// credentials: this is the owner's handle).
     pub fn inject(&self, patch: &Faults) {
         admin::inject(&self.shared, patch);
     }

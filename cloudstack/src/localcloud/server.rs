@@ -1,5 +1,6 @@
 //! The HTTP side: `GET|POST /client/api` (CloudStack's API, JSON answers) and
-//! `/localcloud/v1/...` (fault injection and state, see [`super::admin`]).
+//! `/localcloud/v1/...` (fault injection and state, see [`super::admin`]; admin key pairs
+//! only, see [`super::admin_auth`]).
 //!
 //! An API request goes: injected delay / dropped connection → parameters from the query string
 //! and a form body (first value of a name wins) → [`super::auth`] → injected API error →
@@ -18,6 +19,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
+use super::admin_auth::{self, Denied};
 use super::api_error::ApiError;
 use super::args::Args;
 use super::state::Shared;
@@ -69,6 +71,10 @@ async fn handle(
         return api(shared, request).await;
     }
     if let Some(rest) = path.strip_prefix("/localcloud/v1/") {
+        let authorization = request.headers().get(header::AUTHORIZATION);
+        if let Err(denied) = admin_auth::authorize(&shared.config, authorization) {
+            return Ok(refused(&denied));
+        }
         let method = request.method().clone();
         let rest = rest.to_string();
         let body = match read_body(request).await {
@@ -175,6 +181,23 @@ fn envelope(response_name: &str, outcome: Result<Value, ApiError>) -> Response<F
     let mut response = json_response(status, &Value::Object(body));
     if let Some(text) = description.and_then(|t| http::HeaderValue::from_str(&t).ok()) {
         response.headers_mut().insert("x-description", text);
+    }
+    response
+}
+
+/// 401 with a Basic challenge (no or wrong credentials), or 403 (not an admin).
+fn refused(denied: &Denied) -> Response<Full<Bytes>> {
+    tracing::info!(reason = denied.message(), "fault endpoint: request refused");
+    let status = match denied {
+        Denied::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Denied::NotAdmin { .. } => StatusCode::FORBIDDEN,
+    };
+    let mut response = json_response(status, &json!({"error": denied.message()}));
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static("Basic realm=\"localcloud\""),
+        );
     }
     response
 }

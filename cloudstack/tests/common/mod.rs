@@ -399,6 +399,33 @@ pub async fn http_get(
     Ok((status, headers, body.to_string()))
 }
 
+/// `method path` on the local cloud's fault endpoint over HTTP/1.0, with a key pair as HTTP
+/// Basic credentials; returns the status and the body.
+pub async fn fault_endpoint(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    (key, secret): (&str, &str),
+) -> (u16, String) {
+    use base64::Engine as _;
+    let credentials = base64::engine::general_purpose::STANDARD.encode(format!("{key}:{secret}"));
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let request = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Basic {credentials}\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).await.expect("read");
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = raw.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    (status, body.to_string())
+}
+
 pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
         .iter()
