@@ -22,14 +22,18 @@ pub struct Cli {
 pub enum Command {
     /// Run the proxy with a config file.
     Run {
+        /// The config file (TOML): vservers, servicegroups, monitors, autoscale groups and,
+        /// optionally, `[admin]`, `[metrics]` and `[localcloud]`. SIGHUP re-reads it.
         #[arg(long)]
         config: PathBuf,
+        /// How log lines are written to stderr.
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
     },
     /// Validate a config file (or a `ballast localcloud` file), print every problem, exit 1
     /// on any.
     Check {
+        /// The file to validate: a Ballast config, or a stand-alone `ballast localcloud` file.
         #[arg(long)]
         config: PathBuf,
         /// Also call each autoscale profile's CloudStack: prove the keys, resolve the zone,
@@ -39,8 +43,11 @@ pub enum Command {
     },
     /// Only the CloudStack-compatible local cloud (its VMs are `ballast vm` processes).
     Localcloud {
+        /// The local cloud's file (TOML): `listen`, VM addresses, API users, zones, templates
+        /// and offerings, as in configs/localcloud.toml.
         #[arg(long)]
         config: PathBuf,
+        /// How log lines are written to stderr.
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
     },
@@ -57,10 +64,13 @@ pub enum Command {
 /// `ballast vm`.
 #[derive(Debug, Args)]
 pub struct VmArgs {
+    /// Address and port the HTTP workload listens on, such as 127.77.0.5:8080.
     #[arg(long)]
     listen: SocketAddr,
+    /// The VM's name, reported in the `x-ballast-vm` header, the response body and log lines.
     #[arg(long, default_value = "vm")]
     name: String,
+    /// How log lines are written to stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     /// The local cloud's VM id, reported in the `x-ballast-vm-id` header.
@@ -143,7 +153,9 @@ fn duration(text: &str) -> Result<Duration, String> {
 /// How log lines are written to stderr.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum LogFormat {
+    /// One line of text per event.
     Text,
+    /// One JSON object per event, its fields at the top level.
     Json,
 }
 

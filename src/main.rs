@@ -59,11 +59,29 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!("{error:#}");
-            eprintln!("ballast: {error:#}");
+            // Once, on stderr: not also as a log line.
+            eprintln!("ballast: {}", fatal_message(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes joined by `: `, each said once. Many errors print their cause in
+/// their own message (`cannot listen on 127.0.0.1:80: Address already in use`) and also
+/// expose it as their source; such a cause is not repeated.
+fn fatal_message(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if message.contains(&cause) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&cause);
+    }
+    message
 }
 
 fn run(path: &Path) -> anyhow::Result<()> {

@@ -87,7 +87,12 @@ pub async fn serve(listen: SocketAddr, name: String) -> std::io::Result<()> {
 /// Serves `options` until the process ends or (with `exit_with_stdin`) stdin closes. Fails only
 /// when the address cannot be bound.
 pub async fn run(options: WorkloadOptions) -> std::io::Result<()> {
-    let listener = crate::listener::bind(options.listen)?;
+    let listener = crate::listener::bind(options.listen).map_err(|error| {
+        std::io::Error::new(
+            error.kind(),
+            format!("vm cannot listen on {}: {error}", options.listen),
+        )
+    })?;
     tracing::info!(
         address = %options.listen,
         name = options.name,
