@@ -42,27 +42,20 @@ pub struct LoadMonitors {
 }
 
 impl LoadMonitors {
-    /// Starts the poller and the task that applies its samples. If no UDP socket can be
-    /// opened, LOAD monitors are reported as unavailable and everything else runs.
+    /// Starts the poller and the task that applies its samples. The poller binds its sockets
+    /// to the address that reaches each member as it polls it (a member no socket reaches
+    /// polls as a send error). Without OS randomness there is no poller: LOAD monitors are
+    /// reported as unavailable and everything else runs.
     pub fn start(snapshot: Arc<ArcSwap<Snapshot>>) -> LoadMonitors {
         let (samples, _) = broadcast::channel(1024);
         let (tx, rx) = mpsc::channel(4096);
-        let poller = Poller::spawn(PollerConfig::default(), tx.clone()).or_else(|_| {
-            Poller::spawn(
-                PollerConfig {
-                    bind_v6: None,
-                    ..PollerConfig::default()
-                },
-                tx,
-            )
-        });
-        let poller = match poller {
+        let poller = match Poller::spawn(PollerConfig::default(), tx) {
             Ok(poller) => {
                 tokio::spawn(apply_samples(rx, snapshot, samples.clone()));
                 Some(poller)
             }
             Err(error) => {
-                tracing::error!(%error, "LOAD monitors unavailable: cannot open the SNMP poller's sockets");
+                tracing::error!(%error, "LOAD monitors unavailable: cannot start the SNMP poller");
                 None
             }
         };
