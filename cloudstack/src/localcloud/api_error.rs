@@ -88,6 +88,11 @@ impl ApiError {
         Self::new(533, Some(4320), text)
     }
 
+    /// `ResourceAllocationException`: a resource limit of the account is reached.
+    pub fn resource_allocation(text: impl Into<String>) -> Self {
+        Self::new(535, Some(4370), text)
+    }
+
     /// `CloudRuntimeException`.
     pub fn internal(text: impl Into<String>) -> Self {
         Self::new(530, Some(4250), text)

@@ -7,7 +7,8 @@
 //! - [`config`]: the TOML file → [`LocalCloudConfig`] (zones, hosts, offerings, templates, users).
 //! - `server`: HTTP; `auth`: signature check; `args`: parameters; `api_error`: errors;
 //!   `commands`: name → handler; `queries`: the `list*` commands; `vm_commands` + `lifecycle`:
-//!   the VM state machine; `jobs`: async jobs; `render`: JSON shapes.
+//!   the VM state machine; `limits`: the per-account VM limit; `jobs`: async jobs; `render`:
+//!   JSON shapes.
 //! - `state`: what is known, behind one mutex; `addresses`, `ids`: addresses and UUIDs.
 //! - `process`: a VM's `ballast vm` child process; [`faults`] + `admin`: fault injection,
 //!   for admin key pairs only (`admin_auth`).
@@ -24,6 +25,7 @@ pub mod faults;
 mod ids;
 mod jobs;
 mod lifecycle;
+mod limits;
 mod process;
 mod queries;
 mod render;

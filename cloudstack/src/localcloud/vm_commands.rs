@@ -14,6 +14,7 @@ use super::args::Args;
 use super::config::ApiUser;
 use super::ids;
 use super::lifecycle;
+use super::limits;
 use super::state::{Shared, State, Vm};
 use crate::model::VmState;
 
@@ -67,6 +68,7 @@ pub fn deploy(shared: &Arc<Shared>, user: &ApiUser, args: &Args) -> Result<Value
     }
 
     let mut state = shared.lock();
+    limits::check_user_vm(config, &state, &user.account, &user.accountid)?;
     let id = ids::random();
     let name = args
         .get("name")
@@ -272,7 +274,7 @@ pub fn destroy(
 pub fn recover(shared: &Arc<Shared>, user: &ApiUser, args: &Args) -> Result<Value, ApiError> {
     let mut state = shared.lock();
     let id = owned_vm(&state, user, args)?;
-    let Some(vm) = state.vm_mut(&id) else {
+    let Some(vm) = state.vm(&id) else {
         return Err(args.bad("id", &id));
     };
     if vm.state != VmState::Destroyed {
@@ -281,6 +283,11 @@ pub fn recover(shared: &Arc<Shared>, user: &ApiUser, args: &Args) -> Result<Valu
             vm.state
         )));
     }
+    // A recovered VM counts again, against its owner's limit.
+    limits::check_user_vm(&shared.config, &state, &vm.account, &vm.accountid)?;
+    let Some(vm) = state.vm_mut(&id) else {
+        return Err(args.bad("id", &id));
+    };
     vm.state = VmState::Stopped;
     vm.generation += 1;
     Ok(lifecycle::vm_result(shared, &state, &id))

@@ -25,6 +25,7 @@ pub struct FileConfig {
     pub expunge_delay: Option<String>,
     pub ha_delay: Option<String>,
     pub allow_user_expunge: Option<bool>,
+    pub max_account_user_vms: Option<i64>,
     pub vm_command: Option<Vec<String>>,
     pub vm_log_dir: Option<PathBuf>,
     #[serde(default)]
@@ -144,6 +145,16 @@ impl FileConfig {
                 }
             }
         };
+        let max_account_user_vms = match self.max_account_user_vms.unwrap_or(20) {
+            -1 => None,
+            limit => u32::try_from(limit).map(Some).unwrap_or_else(|_| {
+                problems.push(format!(
+                    "max_account_user_vms: expected -1 (no limit) or a count from 0 to {}, got {limit}",
+                    u32::MAX
+                ));
+                None
+            }),
+        };
         if matches!(&self.vm_command, Some(command) if command.is_empty()) {
             problems.push("vm_command: must name a program".to_string());
         }
@@ -166,6 +177,7 @@ impl FileConfig {
             expunge_delay,
             ha_delay,
             allow_user_expunge: self.allow_user_expunge.unwrap_or(false),
+            max_account_user_vms,
             vm_command: self.vm_command,
             vm_log_dir: self.vm_log_dir,
             users,

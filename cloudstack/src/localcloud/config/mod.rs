@@ -36,6 +36,9 @@ pub struct LocalCloudConfig {
     pub ha_delay: Duration,
     /// Whether non-admin users may `expunge` (CloudStack's `allow.user.expunge.recover.vm`).
     pub allow_user_expunge: bool,
+    /// How many VMs one account may have (CloudStack's `max.account.user.vms`, default 20);
+    /// `None`: no limit. Every VM counts until it is destroyed.
+    pub max_account_user_vms: Option<u32>,
     /// The VM program and its leading arguments; `None`: this executable with `vm`.
     pub vm_command: Option<Vec<String>>,
     /// Each VM's stderr goes to `<dir>/<vm id>.log`; `None`: discarded.

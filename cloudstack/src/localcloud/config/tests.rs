@@ -38,6 +38,26 @@ fn minimal_file_gets_defaults_and_stable_ids() {
     let again = LocalCloudConfig::from_toml_str(MINIMAL).expect("valid");
     assert_eq!(config.zones[0].id, again.zones[0].id);
     assert!(config.users[0].admin);
+    assert_eq!(
+        config.max_account_user_vms,
+        Some(20),
+        "CloudStack's default"
+    );
+}
+
+#[test]
+fn the_account_vm_limit_is_a_count_or_minus_one() {
+    let with = |value: &str| {
+        LocalCloudConfig::from_toml_str(&format!("max_account_user_vms = {value}\n{MINIMAL}"))
+    };
+    assert_eq!(with("3").expect("valid").max_account_user_vms, Some(3));
+    assert_eq!(with("0").expect("valid").max_account_user_vms, Some(0));
+    assert_eq!(with("-1").expect("valid").max_account_user_vms, None);
+    let error = with("-2").expect_err("invalid");
+    assert_eq!(
+        error.problems,
+        ["max_account_user_vms: expected -1 (no limit) or a count from 0 to 4294967295, got -2"]
+    );
 }
 
 #[test]
