@@ -27,7 +27,8 @@ pub struct ClientConfig {
     pub expires: Option<Duration>,
     /// Deadline for one HTTP exchange.
     pub timeout: Duration,
-    /// PEM CA bundle for `https://` (default: the system bundle).
+    /// PEM CA bundle for `https://`; only it is trusted. Default: the platform's trust store
+    /// (`SSL_CERT_FILE` / `SSL_CERT_DIR` when set).
     pub ca_file: Option<PathBuf>,
     /// Extra attempts for read-only commands (`list*`, `query*`) that fail with a retryable
     /// error. Commands that change something are never repeated by the client.

@@ -103,69 +103,21 @@ impl Params {
 
 /// `URLEncoder.encode(value, "UTF-8").replace("+", "%20")`: keeps `A-Z a-z 0-9 . - * _`,
 /// encodes every other byte of the UTF-8 form as upper-case `%XX` (so `~` is `%7E`), and a
-/// space as `%20`.
+/// space as `%20`. `form_urlencoded` keeps the same set and writes a space as `+`; a `+` in
+/// its output is therefore always a space (a literal `+` is `%2B`).
 pub fn java_url_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for &byte in value.as_bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'*' | b'_' => {
-                out.push(char::from(byte));
-            }
-            _ => {
-                const HEX: &[u8; 16] = b"0123456789ABCDEF";
-                out.push('%');
-                out.push(char::from(HEX[usize::from(byte >> 4)]));
-                out.push(char::from(HEX[usize::from(byte & 0x0f)]));
-            }
-        }
-    }
-    out
+    form_urlencoded::byte_serialize(value.as_bytes())
+        .map(|chunk| if chunk == "+" { "%20" } else { chunk })
+        .collect()
 }
 
 /// Decodes an `application/x-www-form-urlencoded` string (a query string or a form body):
 /// `+` is a space, `%XX` a byte; bad escapes are kept literally, bytes that are not UTF-8 are
 /// replaced. Pairs keep their order; duplicates are kept (the caller decides).
 pub fn parse_form(input: &str) -> Vec<(String, String)> {
-    input
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(name), percent_decode(value))
-        })
+    form_urlencoded::parse(input.as_bytes())
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
         .collect()
-}
-
-fn percent_decode(input: &str) -> String {
-    let bytes = input.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match (hex_value(bytes[i + 1]), hex_value(bytes[i + 2])) {
-                    (Some(high), Some(low)) => {
-                        out.push(high << 4 | low);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
-                }
-            }
-            byte => out.push(byte),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex_value(byte: u8) -> Option<u8> {
-    match byte {
-        b'0'..=b'9' => Some(byte - b'0'),
-        b'a'..=b'f' => Some(byte - b'a' + 10),
-        b'A'..=b'F' => Some(byte - b'A' + 10),
-        _ => None,
-    }
 }
 
 #[cfg(test)]
@@ -178,6 +130,19 @@ mod tests {
         assert_eq!(java_url_encode("a b"), "a%20b");
         assert_eq!(java_url_encode("~/+:,=@"), "%7E%2F%2B%3A%2C%3D%40");
         assert_eq!(java_url_encode("é€"), "%C3%A9%E2%82%AC");
+    }
+
+    #[test]
+    fn java_encoding_of_every_byte() {
+        for byte in 0..=0x7f_u8 {
+            let text = char::from(byte).to_string();
+            let expected = if byte.is_ascii_alphanumeric() || b".-*_".contains(&byte) {
+                text.clone()
+            } else {
+                format!("%{byte:02X}")
+            };
+            assert_eq!(java_url_encode(&text), expected, "byte {byte:#x}");
+        }
     }
 
     #[test]

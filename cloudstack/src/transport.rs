@@ -1,4 +1,5 @@
-//! One HTTP/1.1 exchange with the API endpoint, over TCP or TLS (rustls), with a deadline.
+//! One HTTP/1.1 exchange with the API endpoint, over TCP or TLS (rustls, trusting a configured
+//! CA file or else the platform's trust store), with a deadline.
 //!
 //! A connection per call: an autoscaler makes a few calls a second at most, and a fresh
 //! connection never trips over a server that closed an idle one (CloudStack's integration port
@@ -12,6 +13,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
+use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -23,13 +25,6 @@ use crate::error::CloudError;
 
 /// Answers larger than this are refused (a `listVirtualMachines` page of 500 VMs is ~1 MB).
 const MAX_BODY: usize = 32 * 1024 * 1024;
-
-/// System CA bundles tried for `https://` when no CA file is configured.
-const SYSTEM_CA_FILES: &[&str] = &[
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/cert.pem",
-];
 
 /// Where the API lives: `http[s]://host[:port]/path`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,7 +125,7 @@ impl std::fmt::Debug for Transport {
 }
 
 impl Transport {
-    /// For `https://`, trusts `ca_file` (PEM) or else the system CA bundle.
+    /// For `https://`, trusts `ca_file` (PEM) when given, or else the platform's trust store.
     pub fn new(
         endpoint: Endpoint,
         ca_file: Option<&Path>,
@@ -298,32 +293,10 @@ where
 }
 
 fn tls_connector(ca_file: Option<&Path>) -> Result<TlsConnector, CloudError> {
-    let path = match ca_file {
-        Some(path) => path.to_path_buf(),
-        None => SYSTEM_CA_FILES
-            .iter()
-            .map(Path::new)
-            .find(|path| path.exists())
-            .map(Path::to_path_buf)
-            .ok_or_else(|| {
-                CloudError::Setup("https: no CA file given and no system CA bundle found".into())
-            })?,
+    let roots = match ca_file {
+        Some(path) => ca_file_roots(path)?,
+        None => platform_roots()?,
     };
-    let mut roots = rustls::RootCertStore::empty();
-    let certs = CertificateDer::pem_file_iter(&path)
-        .map_err(|error| CloudError::Setup(format!("CA file {}: {error}", path.display())))?;
-    for cert in certs {
-        let cert = cert
-            .map_err(|error| CloudError::Setup(format!("CA file {}: {error}", path.display())))?;
-        // A bundle may hold a certificate rustls cannot use; skip it like other TLS clients.
-        let _ = roots.add(cert);
-    }
-    if roots.is_empty() {
-        return Err(CloudError::Setup(format!(
-            "CA file {}: no usable certificate",
-            path.display()
-        )));
-    }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -331,6 +304,49 @@ fn tls_connector(ca_file: Option<&Path>) -> Result<TlsConnector, CloudError> {
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(TlsConnector::from(Arc::new(config)))
+}
+
+/// The certificates of a configured PEM file: it alone is trusted.
+fn ca_file_roots(path: &Path) -> Result<RootCertStore, CloudError> {
+    let bad = |error: &dyn std::fmt::Display| {
+        CloudError::Setup(format!("CA file {}: {error}", path.display()))
+    };
+    let certs = CertificateDer::pem_file_iter(path).map_err(|error| bad(&error))?;
+    let mut roots = RootCertStore::empty();
+    for cert in certs {
+        let cert = cert.map_err(|error| bad(&error))?;
+        // A bundle may hold a certificate rustls cannot use; skip it like other TLS clients.
+        let _ = roots.add(cert);
+    }
+    if roots.is_empty() {
+        return Err(bad(&"no usable certificate"));
+    }
+    Ok(roots)
+}
+
+/// The platform's trust store (`rustls-native-certs`: `SSL_CERT_FILE` / `SSL_CERT_DIR` when
+/// set, else where this system keeps its CA certificates).
+fn platform_roots() -> Result<RootCertStore, CloudError> {
+    let found = rustls_native_certs::load_native_certs();
+    for error in &found.errors {
+        tracing::warn!(%error, "reading the platform's CA certificates");
+    }
+    let mut roots = RootCertStore::empty();
+    let (added, _unusable) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        let errors: Vec<String> = found.errors.iter().map(ToString::to_string).collect();
+        return Err(CloudError::Setup(format!(
+            "https: the platform's trust store has no usable CA certificate{}; install the \
+             system's CA certificates, point SSL_CERT_FILE at a PEM bundle, or give the client \
+             a CA file",
+            if errors.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", errors.join("; "))
+            }
+        )));
+    }
+    Ok(roots)
 }
 
 #[cfg(test)]

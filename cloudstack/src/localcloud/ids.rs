@@ -2,12 +2,11 @@
 //! config names, so a zone or template keeps its id across restarts.
 
 use ring::digest;
-use ring::rand::{SecureRandom, SystemRandom};
 
-/// A random UUID (version 4).
+/// A random UUID (version 4), from the operating system's random source (`getrandom`).
 pub fn random() -> String {
     let mut bytes = [0_u8; 16];
-    if SystemRandom::new().fill(&mut bytes).is_err() {
+    if getrandom::getrandom(&mut bytes).is_err() {
         // The OS random source failing is not worth a crash here; fall back to the clock.
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
