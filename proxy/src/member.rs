@@ -93,6 +93,9 @@ pub struct MemberCounters {
     pub requests: AtomicU64,
     pub responses: AtomicU64,
     pub connect_failures: AtomicU64,
+    /// Requests the member failed after they were sent: it closed the connection or broke
+    /// the protocol before its response head, or sent none within `svrtimeout`.
+    pub errors: AtomicU64,
     /// Bytes of requests (or client-to-member bytes for TCP) sent to the member.
     pub request_bytes: AtomicU64,
     /// Bytes of responses (or member-to-client bytes for TCP) received from the member.

@@ -8,9 +8,11 @@
 //! Families (all prefixed `ballast_`): `build_info`; per vserver `vserver_requests_total`,
 //! `vserver_responses_total{class}`, `vserver_request_bytes_total`,
 //! `vserver_response_bytes_total`, `vserver_client_connections`,
-//! `vserver_client_connections_accepted_total`, `vserver_response_time_seconds` (histogram);
+//! `vserver_client_connections_accepted_total`, `vserver_response_time_seconds` (histogram),
+//! `vserver_errors_total{side,kind}`;
 //! per member `member_up`, `member_state{state}`, `member_active_connections`,
-//! `member_requests_total`, `member_connect_failures_total`, `member_request_bytes_total`,
+//! `member_requests_total`, `member_connect_failures_total`, `member_errors_total`,
+//! `member_request_bytes_total`,
 //! `member_response_bytes_total`, `member_response_time_seconds` (EWMA); and
 //! `config_reloads_total{result}`.
 
@@ -37,6 +39,7 @@ use tokio_util::sync::CancellationToken;
 
 use snmp_monitor::PollStats;
 
+use crate::http::error::ExchangeError;
 use crate::member::MemberStatus;
 use crate::snapshot::Snapshot;
 use crate::writer::WriterOutcomes;
@@ -235,10 +238,11 @@ impl Collector for BallastCollector {
             None,
             by_vserver(&|s| s.total_client_connections.load(Relaxed)),
         )?;
+        exchange_errors(&mut encoder, &vservers)?;
         {
             let mut family = encoder.encode_descriptor(
                 "vserver_response_time",
-                "Time from sending a request to a member to its response head.",
+                "Time from a member having the whole request to its response head.",
                 Some(&Unit::Seconds),
                 MetricType::Histogram,
             )?;
@@ -323,8 +327,17 @@ impl Collector for BallastCollector {
         )?;
         counter(
             &mut encoder,
+            "member_errors",
+            "Requests a member failed after they were sent: no response head (502) or none \
+             within svrtimeout (504). Failures the client caused never count here.",
+            None,
+            by_member(&|m| m.counters.errors.load(Relaxed)),
+        )?;
+        counter(
+            &mut encoder,
             "member_request",
-            "Request bytes sent to a member.",
+            "Request bytes sent to a member (HTTP: request line, headers and body; TCP: \
+             client-to-member bytes).",
             Some(Unit::Bytes),
             by_member(&|m| m.counters.request_bytes.load(Relaxed)),
         )?;
@@ -404,6 +417,28 @@ impl Collector for BallastCollector {
         )?;
         Ok(())
     }
+}
+
+/// `vserver_errors_total{vserver,side,kind}`: exchanges that ended without a member's response.
+fn exchange_errors(
+    encoder: &mut DescriptorEncoder<'_>,
+    vservers: &[&Arc<crate::snapshot::VserverPlan>],
+) -> Result<(), std::fmt::Error> {
+    let errors = vservers.iter().flat_map(|v| {
+        ExchangeError::ALL.iter().map(|error| {
+            (
+                vec![
+                    ("vserver", &*v.name),
+                    ("side", error.side().as_str()),
+                    ("kind", error.kind()),
+                ],
+                v.stats.errors[error.index()].load(Relaxed),
+            )
+        })
+    });
+    let help = "HTTP exchanges that ended without a member's response, by the side that failed \
+                (client, member, ballast) and kind.";
+    counter(encoder, "vserver_errors", help, None, errors)
 }
 
 /// `snmp_polls_total{result}`, `snmp_replies_dropped_total{reason}`, `snmp_poll_latency_seconds`.

@@ -5,6 +5,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use crate::http::error::ExchangeError;
+
 /// Counters of one vserver.
 #[derive(Debug, Default)]
 pub struct VserverStats {
@@ -15,8 +17,11 @@ pub struct VserverStats {
     pub response_bytes: AtomicU64,
     pub current_client_connections: AtomicU64,
     pub total_client_connections: AtomicU64,
-    /// Response times (time to first byte from the member).
+    /// Response times (time to first byte from the member, counted from when it had the whole
+    /// request).
     pub response_time: LatencyHistogram,
+    /// Exchanges that ended without a member's response, by [`ExchangeError::index`].
+    pub errors: [AtomicU64; ExchangeError::ALL.len()],
 }
 
 /// Upper bounds of the response-time buckets, in seconds.
@@ -68,6 +73,11 @@ impl LatencyHistogram {
 impl VserverStats {
     pub fn responses_total(&self) -> u64 {
         self.responses.iter().map(|r| r.load(Relaxed)).sum()
+    }
+
+    /// Counts an exchange that ended with `error`.
+    pub fn record_error(&self, error: ExchangeError) {
+        self.errors[error.index()].fetch_add(1, Relaxed);
     }
 
     pub fn record_status(&self, status: u16) {

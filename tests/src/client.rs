@@ -187,6 +187,12 @@ impl H2 {
         let request = Request::get(uri)
             .version(Version::HTTP_2)
             .body(Full::new(Bytes::new()))?;
+        self.send(request).await
+    }
+
+    /// Sends `request` (an absolute URI: it gives `:scheme` and `:authority`) and reads the
+    /// whole response.
+    pub async fn send(&mut self, request: Request<Full<Bytes>>) -> anyhow::Result<Reply> {
         tokio::time::timeout(REQUEST_TIMEOUT, async {
             self.sender.ready().await.context("connection not ready")?;
             let response = self.sender.send_request(request).await?;

@@ -1,10 +1,14 @@
 //! What a client sees when members fail: `504` when a member is slower than `svrtimeout`, `503`
-//! when no member is eligible, `502` when a member hangs up without answering. Each answer names
-//! the servicegroup, and the vserver keeps serving.
+//! when no member is eligible or none can be reached, `502` when a member hangs up without
+//! answering. Each answer says what went wrong in a generic line that names no member address
+//! (the log names the member), and the vserver keeps serving.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use ballast_tests::{Backend, Binary, Net, get, members_toml, single_vserver_config};
+use ballast_tests::{
+    Backend, Ballast, Binary, Net, Reply, field, get, members_toml, single_vserver_config,
+};
 use http::StatusCode;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
@@ -12,13 +16,38 @@ use tokio::time::Instant;
 /// The `ballast` binary cargo built for this test run.
 const BALLAST: Binary = Binary::new(env!("CARGO_BIN_EXE_ballast"));
 
+/// The body says `expected` and names neither the member's address nor its port.
+fn assert_generic_body(reply: &Reply, expected: &str, member: SocketAddr) {
+    let text = reply.text();
+    assert!(text.contains(expected), "{text}");
+    for leak in [member.ip().to_string(), member.port().to_string()] {
+        assert!(
+            !text.contains(&leak),
+            "the body names the member ({leak}): {text}"
+        );
+    }
+}
+
+/// A log line with `message` names `member`.
+fn assert_logged_with_member(ballast: &Ballast, message: &str, member: SocketAddr) {
+    let named = ballast.find_all(|line| {
+        field(line, "message").is_some_and(|m| m.starts_with(message))
+            && field(line, "member") == Some(member.to_string().as_str())
+    });
+    assert!(
+        !named.is_empty(),
+        "no `{message}` line names {member}:\n{}",
+        ballast.log_text()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_slower_than_svrtimeout_gets_504() {
     let net = Net::new();
     let app = Backend::start(net.free_addr(1), "app").await;
     let vserver = net.free_addr(100);
     let members = format!("svrtimeout = \"300ms\"\n{}", members_toml(&[app.addr()]));
-    let _ballast = BALLAST
+    let ballast = BALLAST
         .start(&single_vserver_config(
             vserver,
             "HTTP",
@@ -31,10 +60,11 @@ async fn a_member_slower_than_svrtimeout_gets_504() {
     let reply = get(vserver, "/slow?ms=3000").await.expect("an answer");
     let waited = started.elapsed();
     assert_eq!(reply.status, StatusCode::GATEWAY_TIMEOUT);
-    assert!(
-        reply.text().contains("did not respond within"),
-        "{}",
-        reply.text()
+    assert_generic_body(&reply, "the server did not respond in time", app.addr());
+    assert_logged_with_member(
+        &ballast,
+        "member sent no response head within svrtimeout",
+        app.addr(),
     );
     assert!(
         waited >= Duration::from_millis(300) && waited < Duration::from_secs(2),
@@ -47,7 +77,7 @@ async fn a_member_slower_than_svrtimeout_gets_504() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_eligible_member_gets_503_naming_the_servicegroup() {
+async fn no_eligible_member_gets_503_with_a_generic_body() {
     let net = Net::new();
     let app = Backend::start(net.free_addr(1), "app").await;
     let vserver = net.free_addr(100);
@@ -67,12 +97,32 @@ async fn no_eligible_member_gets_503_naming_the_servicegroup() {
         .await;
     let reply = get(vserver, "/").await.expect("an answer");
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(
-        reply.text().contains("no member of servicegroup `pool`"),
-        "{}",
-        reply.text()
+    assert_generic_body(
+        &reply,
+        "no server is available to take the request",
+        app.addr(),
     );
     assert_eq!(app.requests(), 0, "a disabled member got the request");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_refusing_connections_gets_503_with_a_generic_body() {
+    let net = Net::new();
+    let mut app = Backend::start(net.free_addr(1), "app").await;
+    app.stop().await;
+    let vserver = net.free_addr(100);
+    let _ballast = BALLAST
+        .start(&single_vserver_config(
+            vserver,
+            "HTTP",
+            "ROUNDROBIN",
+            &members_toml(&[app.addr()]),
+            "",
+        ))
+        .await;
+    let reply = get(vserver, "/").await.expect("an answer");
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_generic_body(&reply, "no server could be reached", app.addr());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,7 +140,7 @@ async fn a_member_that_hangs_up_without_answering_gets_502() {
     });
     let vserver = net.free_addr(100);
     let members = members_toml(&[closer_addr]);
-    let _ballast = BALLAST
+    let ballast = BALLAST
         .start(&single_vserver_config(
             vserver,
             "HTTP",
@@ -102,10 +152,7 @@ async fn a_member_that_hangs_up_without_answering_gets_502() {
     for _ in 0..3 {
         let reply = get(vserver, "/").await.expect("an answer");
         assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
-        assert!(
-            reply.text().contains("failed before responding"),
-            "{}",
-            reply.text()
-        );
+        assert_generic_body(&reply, "the server failed before responding", closer_addr);
     }
+    assert_logged_with_member(&ballast, "member failed before responding", closer_addr);
 }

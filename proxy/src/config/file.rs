@@ -73,6 +73,9 @@ pub struct HttpProfileFile {
     /// Also the idle timeout of keep-alive HTTP/1.1 connections.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clientheadertimeout: Option<String>,
+    /// How long a request body may stall (no bytes from the client) before `408`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clientbodytimeout: Option<String>,
 }
 
 /// `[[sslcertkey]]`: a certificate and its private key, both PEM files.

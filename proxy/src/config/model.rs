@@ -62,6 +62,8 @@ pub struct HttpProfile {
     /// A client must send its whole request head within this time; an idle HTTP/1.1 keep-alive
     /// connection must start its next request within it too.
     pub client_header_timeout: Duration,
+    /// A request body that brings no new bytes for this long ends the exchange with `408`.
+    pub client_body_timeout: Duration,
 }
 
 /// `[[sslcertkey]]`, with the certificate chain and key already loaded.

@@ -305,9 +305,17 @@ fn http_profile(file: &FileConfig, p: &mut Problems) -> Option<HttpProfile> {
         Duration::from_secs(10),
         p,
     );
+    let body_timeout = opt_duration(
+        &section.clientbodytimeout,
+        "httpprofile.clientbodytimeout",
+        Duration::from_secs(30),
+        p,
+    )
+    .and_then(|timeout| positive(timeout, "httpprofile.clientbodytimeout", p));
     Some(HttpProfile {
         max_header_len: max_header_len? as usize,
         client_header_timeout: positive(header_timeout?, "httpprofile.clientheadertimeout", p)?,
+        client_body_timeout: body_timeout?,
     })
 }
 

@@ -1,62 +1,168 @@
 //! Bodies that stream through the proxy and count their bytes on the way.
 //!
-//! Nothing is buffered whole: each frame is passed on as it arrives. [`ResponseBody`] also
+//! Nothing is buffered whole: each frame is passed on as it arrives. [`RequestBody`] also
+//! watches for a client that stops sending its body. [`ResponseBody`] also
 //! carries the member's in-flight guard and the backend connection, so the member's active count
 //! drops and the connection goes back to the pool exactly when the response ends.
 
+use std::future::Future;
+use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
+use tokio::time::Sleep;
 
+use super::error::ExchangeError;
 use super::pool::{self, Sender};
-use crate::member::ActiveGuard;
+use super::upload::Upload;
+use crate::member::{ActiveGuard, MemberState};
 use crate::stats::VserverStats;
 
 /// A client's request body on its way to a member (`None`: a replayed request without body).
+///
+/// It counts the bytes for the vserver and the member, records its [`Upload`] progress, and
+/// ends with an error when the client sends nothing for `clientbodytimeout` while Ballast
+/// waits for it.
 #[derive(Debug)]
 pub struct RequestBody {
     inner: Option<Incoming>,
     stats: Arc<VserverStats>,
+    /// Where the body stands; `None` for a request without a body.
+    upload: Option<Arc<Upload>>,
+    /// The member the body goes to, once one is picked.
+    member: Option<Arc<MemberState>>,
+    stall_timeout: Duration,
+    /// Armed the first time Ballast waits for the client's bytes.
+    stall: Option<Pin<Box<Sleep>>>,
+}
+
+/// Why a request body could not be passed on: always the client's doing.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestBodyError {
+    #[error("the client's request body failed: {0}")]
+    Client(#[source] hyper::Error),
+    #[error("the client sent no request body bytes for {0:?} (clientbodytimeout)")]
+    Stalled(Duration),
 }
 
 impl RequestBody {
-    pub fn new(inner: Incoming, stats: Arc<VserverStats>) -> RequestBody {
+    pub fn new(inner: Incoming, stats: Arc<VserverStats>, stall_timeout: Duration) -> RequestBody {
+        let upload = (!inner.is_end_stream()).then(|| Arc::new(Upload::new()));
         RequestBody {
             inner: Some(inner),
             stats,
+            upload,
+            member: None,
+            stall_timeout,
+            stall: None,
         }
     }
 
     pub fn empty(stats: Arc<VserverStats>) -> RequestBody {
-        RequestBody { inner: None, stats }
+        RequestBody {
+            inner: None,
+            stats,
+            upload: None,
+            member: None,
+            stall_timeout: Duration::MAX,
+            stall: None,
+        }
+    }
+
+    /// The body's progress, shared with whoever waits for the member's response.
+    pub fn upload(&self) -> Option<&Arc<Upload>> {
+        self.upload.as_ref()
+    }
+
+    /// The body goes to `member`: its bytes count in the member's `request_bytes`.
+    pub fn send_to(&mut self, member: Arc<MemberState>) {
+        self.member = Some(member);
+    }
+
+    fn count(&self, len: u64) {
+        self.stats.request_bytes.fetch_add(len, Relaxed);
+        if let Some(member) = &self.member {
+            member.counters.request_bytes.fetch_add(len, Relaxed);
+        }
+    }
+
+    /// Nothing to pass on yet: fails the body once the client has been silent too long.
+    fn poll_stall(&mut self, cx: &mut Context<'_>) -> Poll<RequestBodyError> {
+        let Some(upload) = &self.upload else {
+            return Poll::Pending;
+        };
+        upload.waiting_for_client();
+        let Some(deadline) = upload.last_progress().checked_add(self.stall_timeout) else {
+            return Poll::Pending;
+        };
+        let stall = self
+            .stall
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if stall.deadline() != deadline {
+            stall.as_mut().reset(deadline);
+        }
+        ready!(stall.as_mut().poll(cx));
+        upload.failed(ExchangeError::BodyTimeout);
+        self.inner = None;
+        Poll::Ready(RequestBodyError::Stalled(self.stall_timeout))
+    }
+}
+
+/// A body that broke its framing is malformed; one that just stopped is incomplete.
+fn body_failure(error: &hyper::Error) -> ExchangeError {
+    let cause = std::error::Error::source(error).and_then(|e| e.downcast_ref::<io::Error>());
+    match cause.map(io::Error::kind) {
+        Some(io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput) => {
+            ExchangeError::MalformedBody
+        }
+        _ => ExchangeError::IncompleteBody,
     }
 }
 
 impl Body for RequestBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = RequestBodyError;
 
     fn poll_frame(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let Some(inner) = self.inner.as_mut() else {
+    ) -> Poll<Option<Result<Frame<Bytes>, RequestBodyError>>> {
+        let this = self.get_mut();
+        let Some(inner) = this.inner.as_mut() else {
             return Poll::Ready(None);
         };
-        let frame = ready!(Pin::new(inner).poll_frame(cx));
-        if let Some(Ok(frame)) = &frame
-            && let Some(data) = frame.data_ref()
-        {
-            self.stats
-                .request_bytes
-                .fetch_add(data.len() as u64, Relaxed);
+        match Pin::new(&mut *inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                let last = inner.is_end_stream();
+                if let Some(data) = frame.data_ref() {
+                    this.count(data.len() as u64);
+                }
+                if let Some(upload) = &this.upload {
+                    upload.handed_on(last);
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(None) => {
+                if let Some(upload) = &this.upload {
+                    upload.handed_on(true);
+                }
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Err(error))) => {
+                if let Some(upload) = &this.upload {
+                    upload.failed(body_failure(&error));
+                }
+                this.inner = None;
+                Poll::Ready(Some(Err(RequestBodyError::Client(error))))
+            }
+            Poll::Pending => this.poll_stall(cx).map(|error| Some(Err(error))),
         }
-        Poll::Ready(frame)
     }
 
     fn is_end_stream(&self) -> bool {

@@ -1,14 +1,21 @@
 //! The HTTP data plane (`HTTP` and `SSL` vservers).
 //!
 //! - [`serve`]: one client connection, HTTP/1.1 or HTTP/2, with the `[httpprofile]` limits.
-//! - [`proxy`]: one request: pick a member, forward, retry connect failures, map errors to
-//!   `502`/`503`/`504`.
+//! - [`checks`]: what a request must satisfy before any member sees it (`Host`, transfer
+//!   codings, `CONNECT`, the exact `maxheaderlen`).
+//! - [`proxy`]: one request: pick a member, forward, retry connect failures.
+//! - [`error`]: every way an exchange ends without a member's response: which side failed,
+//!   the status and generic body the client gets, whether a retry is safe.
+//! - [`upload`]: a request body's progress, for blame, `svrtimeout` and response times.
 //! - [`pool`]: keep-alive HTTP/1.1 connections to each member.
 //! - [`body`]: streaming bodies that count bytes and release the member when the response ends.
 //! - [`headers`]: hop-by-hop removal and `X-Forwarded-*`.
 
 pub mod body;
+pub mod checks;
+pub mod error;
 pub mod headers;
 pub mod pool;
 pub mod proxy;
 pub mod serve;
+pub mod upload;

@@ -1,26 +1,38 @@
-//! One HTTP request through a vserver: pick a member, forward, stream the response back.
+//! One HTTP request through a vserver: check it, pick a member, forward, stream the response
+//! back.
 //!
-//! Order of events: load the current snapshot → pick an eligible member → take a connection
-//! (pooled or new) → only then hand over the request. A connect failure therefore leaves the
-//! request intact, and it is retried on another member (passive detection counts the failure).
+//! Order of events: load the current snapshot → check the request ([`super::checks`]) → pick
+//! an eligible member → take a connection (pooled or new) → only then hand over the request. A
+//! connect failure therefore leaves the request intact, and it is retried on another member
+//! (passive detection counts the failure, unless Ballast itself is out of file descriptors).
 //! Once bytes went to a member a request is replayed only if it is idempotent, has no body, and
 //! the connection was a reused keep-alive one that the member closed under it (once).
+//!
+//! Every failure is an [`ExchangeError`]: it picks the status and the generic body, and is
+//! counted by side and kind. A request body that breaks or stalls is the client's failure,
+//! whatever the member connection reports afterwards, and never counts against the member.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, header};
+use http::{Method, Request, Response, Uri};
 use http_body::Body as _;
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use super::body::{Exchange, RequestBody, ResponseBody};
+use super::checks;
+use super::error::{ExchangeError, Retry};
 use super::headers;
+use super::upload::{Progress, Upload};
 use crate::config::LbMethod;
+use crate::error::is_local_exhaustion;
 use crate::lb::PickKey;
-use crate::snapshot::{GroupPlan, Snapshot, VserverPlan};
+use crate::snapshot::{Snapshot, VserverPlan};
 
 /// Members tried per request before giving up with `503`.
 const MAX_ATTEMPTS: usize = 4;
@@ -34,20 +46,35 @@ pub struct ConnContext {
     pub https: bool,
 }
 
+/// The `[httpprofile]` limits one request is held to.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    max_header_len: usize,
+    client_body_timeout: Duration,
+}
+
 /// Serves one request. Never fails: every problem becomes a response with a clear status.
 pub async fn handle(request: Request<Incoming>, ctx: &ConnContext) -> Response<ResponseBody> {
+    let version = request.version();
     let snapshot = ctx.snapshot.load();
-    let Some(plan) = snapshot.vserver(&ctx.vserver) else {
-        return message(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("lbvserver `{}` is no longer configured\n", ctx.vserver),
-        );
+    let Some(plan) = snapshot.vserver(&ctx.vserver).cloned() else {
+        tracing::debug!(vserver = %ctx.vserver, "request for a vserver that is no longer configured");
+        return ExchangeError::NotConfigured.response(version);
     };
-    let plan = plan.clone();
+    let limits = Limits {
+        max_header_len: snapshot.http_profile.max_header_len,
+        client_body_timeout: snapshot.http_profile.client_body_timeout,
+    };
     drop(snapshot);
     plan.stats.requests.fetch_add(1, Relaxed);
     let stats = plan.stats.clone();
-    let response = forward(request, ctx, plan).await;
+    let response = match forward(request, ctx, plan, limits).await {
+        Ok(response) => response,
+        Err(error) => {
+            stats.record_error(error);
+            error.response(version)
+        }
+    };
     stats.record_status(response.status().as_u16());
     response
 }
@@ -56,14 +83,17 @@ async fn forward(
     request: Request<Incoming>,
     ctx: &ConnContext,
     mut plan: Arc<VserverPlan>,
-) -> Response<ResponseBody> {
-    let Some(mut group) = plan.group.clone() else {
-        return message(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("lbvserver `{}` has no servicegroup bound\n", plan.name),
-        );
-    };
+    limits: Limits,
+) -> Result<Response<ResponseBody>, ExchangeError> {
     let (mut parts, body) = request.into_parts();
+    if let Err(error) = checks::admit(&mut parts, limits.max_header_len) {
+        tracing::debug!(vserver = %plan.name, client = %ctx.client, kind = error.kind(), "request refused before reaching a member");
+        return Err(error);
+    }
+    let Some(mut group) = plan.group.clone() else {
+        tracing::debug!(vserver = %plan.name, "no servicegroup bound: 503");
+        return Err(ExchangeError::NotConfigured);
+    };
     let url = (plan.lb_method == LbMethod::UrlHash).then(|| {
         parts
             .uri
@@ -72,7 +102,10 @@ async fn forward(
             .to_owned()
     });
     rewrite_request_head(&mut parts, ctx);
-    let mut request = Request::from_parts(parts, RequestBody::new(body, plan.stats.clone()));
+    let head_len = checks::head_len(&parts) as u64;
+    let body = RequestBody::new(body, plan.stats.clone(), limits.client_body_timeout);
+    let upload = body.upload().cloned();
+    let mut request = Request::from_parts(parts, body);
     let key = PickKey {
         client: ctx.client.ip(),
         url: url.as_deref(),
@@ -81,6 +114,7 @@ async fn forward(
     let mut tried = Vec::new();
     let mut replayed = false;
     let mut refreshed = false;
+    let mut last_error = ExchangeError::NoMemberAvailable;
     while tried.len() < MAX_ATTEMPTS {
         let Some(index) = plan
             .balancer
@@ -115,9 +149,14 @@ async fn forward(
                     member.connect_succeeded();
                     (sender, false)
                 }
+                Err(error) if is_local_exhaustion(&error) => {
+                    tracing::warn!(vserver = %plan.name, servicegroup = %group.name, member = %member.label, %error, "cannot open a connection to the member: Ballast is out of local resources (the member is not blamed)");
+                    return Err(ExchangeError::LocalResources);
+                }
                 Err(error) => {
                     member.connect_failed(group.passive_retries, "connect failed");
                     tracing::debug!(vserver = %plan.name, member = %member.label, %error, "connect failed, trying another member");
+                    last_error = ExchangeError::ConnectFailed;
                     continue;
                 }
             },
@@ -125,63 +164,128 @@ async fn forward(
         let replay = (reused && !replayed)
             .then(|| replayable(&request, &plan.stats))
             .flatten();
+        request.body_mut().send_to(member.clone());
         let started = Instant::now();
-        let sent =
-            tokio::time::timeout(group.server_timeout, sender.try_send_request(request)).await;
-        if !matches!(&sent, Ok(Err(error)) if error.message().is_some()) {
+        let sent = response_head(
+            sender.try_send_request(request),
+            upload.as_deref(),
+            started,
+            group.server_timeout,
+        )
+        .await;
+        if !matches!(&sent, Some(Err(error)) if error.message().is_some()) {
             member.counters.requests.fetch_add(1, Relaxed);
+            member.counters.request_bytes.fetch_add(head_len, Relaxed);
+        }
+        if let Some(failure) = upload.as_deref().and_then(Upload::failure) {
+            tracing::debug!(vserver = %plan.name, client = %ctx.client, member = %member.label, kind = failure.kind(), "the client's request body failed; the member is not blamed");
+            return Err(failure);
         }
         let response = match sent {
-            Ok(Ok(response)) => response,
-            Ok(Err(mut error)) => match error.take_message() {
+            Some(Ok(response)) => response,
+            Some(Err(mut error)) => {
                 // The pooled connection closed before the request went out: nothing was sent.
-                Some(unsent) => {
+                if let Some(unsent) = error.take_message() {
                     request = unsent;
                     tried.pop();
                     continue;
                 }
-                None if replay.is_some() => {
+                let failure = ExchangeError::NoResponse;
+                if failure.retry() == Retry::IfReplayable
+                    && let Some(copy) = replay
+                {
                     // A reused connection closed under the request: send it again, once.
-                    request = replay.expect("checked by the guard");
+                    request = copy;
                     replayed = true;
                     tried.pop();
                     continue;
                 }
-                None => {
-                    tracing::debug!(vserver = %plan.name, member = %member.label, error = %error.error(), "member failed before responding");
-                    return message(
-                        StatusCode::BAD_GATEWAY,
-                        format!(
-                            "member {} of servicegroup `{}` failed before responding\n",
-                            member.label, group.name
-                        ),
-                    );
-                }
-            },
-            Err(_) => {
-                return message(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    format!(
-                        "member {} of servicegroup `{}` did not respond within {:?}\n",
-                        member.label, group.name, group.server_timeout
-                    ),
-                );
+                member.counters.errors.fetch_add(1, Relaxed);
+                tracing::warn!(vserver = %plan.name, servicegroup = %group.name, member = %member.label, error = %error.error(), "member failed before responding: 502");
+                return Err(failure);
+            }
+            None => {
+                member.counters.errors.fetch_add(1, Relaxed);
+                tracing::warn!(vserver = %plan.name, servicegroup = %group.name, member = %member.label, svrtimeout = ?group.server_timeout, "member sent no response head within svrtimeout: 504");
+                return Err(ExchangeError::ResponseTimeout);
             }
         };
-        let elapsed = started.elapsed();
+        let elapsed = time_to_first_byte(started, upload.as_deref());
         member.record_response_time(elapsed);
         member.counters.responses.fetch_add(1, Relaxed);
         plan.stats.response_time.observe(elapsed);
-        return relay_response(
+        return Ok(relay_response(
             response,
             Exchange {
                 guard,
                 sender,
                 stats: plan.stats.clone(),
             },
-        );
+        ));
     }
-    no_member(&plan, &group)
+    if last_error == ExchangeError::NoMemberAvailable {
+        tracing::debug!(vserver = %plan.name, servicegroup = %group.name, members = group.members.len(), "no member is UP and enabled: 503");
+    } else {
+        tracing::debug!(vserver = %plan.name, servicegroup = %group.name, tried = tried.len(), "no member could be reached: 503");
+    }
+    Err(last_error)
+}
+
+/// Counts a request head hyper refused on its own, before any request reached [`handle`]: it
+/// answered `400` (malformed) or `431` (larger than its read buffer, `maxheaderlen`).
+pub fn record_head_error(ctx: &ConnContext, error: &hyper::Error) {
+    let refused = if error.is_parse_too_large() {
+        ExchangeError::HeadTooLarge
+    } else if error.is_parse() {
+        ExchangeError::MalformedHead
+    } else {
+        return;
+    };
+    if let Some(plan) = ctx.snapshot.load().vserver(&ctx.vserver) {
+        plan.stats.record_error(refused);
+        plan.stats.record_status(refused.status().as_u16());
+    }
+}
+
+/// Waits for the member's response head; `None` if it took longer than `svrtimeout`.
+///
+/// `svrtimeout` counts from when the member had the whole request, or from when it last took
+/// body bytes and asked for no more; never while Ballast waits for the client's body (the
+/// client body timeout bounds that).
+async fn response_head<F: Future>(
+    sending: F,
+    upload: Option<&Upload>,
+    started: Instant,
+    timeout: Duration,
+) -> Option<F::Output> {
+    tokio::pin!(sending);
+    loop {
+        let now = Instant::now();
+        let deadline = match upload.map(Upload::progress) {
+            None => started + timeout,
+            Some(Progress::Sent { at } | Progress::WaitingForMember { since: at }) => {
+                at.max(started) + timeout
+            }
+            Some(Progress::WaitingForClient | Progress::Failed(_)) => now + timeout,
+        };
+        if deadline <= now {
+            return None;
+        }
+        tokio::select! {
+            biased;
+            output = &mut sending => return Some(output),
+            () = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
+/// From when the member had the whole request (or from `started`, for a request without a
+/// body or a member that answered before the body ended) to now.
+fn time_to_first_byte(started: Instant, upload: Option<&Upload>) -> Duration {
+    let from = upload
+        .and_then(Upload::sent_at)
+        .map_or(started, |sent| sent.max(started));
+    from.elapsed()
 }
 
 /// The vserver's plan in the current snapshot, if it is not `plan` any more.
@@ -191,15 +295,9 @@ fn newer_plan(ctx: &ConnContext, plan: &Arc<VserverPlan>) -> Option<Arc<VserverP
     (!Arc::ptr_eq(newer, plan)).then(|| newer.clone())
 }
 
-/// Origin-form URI, `Host` kept (or taken from an HTTP/2 `:authority`), hop-by-hop headers
-/// removed, `X-Forwarded-For`/`-Proto` added; always HTTP/1.1 towards the member.
+/// Origin-form URI (`Host` was settled by the checks), hop-by-hop headers removed,
+/// `X-Forwarded-For`/`-Proto` added; always HTTP/1.1 towards the member.
 fn rewrite_request_head(parts: &mut http::request::Parts, ctx: &ConnContext) {
-    if !parts.headers.contains_key(header::HOST)
-        && let Some(authority) = parts.uri.authority()
-        && let Ok(host) = HeaderValue::from_str(authority.as_str())
-    {
-        parts.headers.insert(header::HOST, host);
-    }
     if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
         let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
         parts.uri = Uri::try_from(path).unwrap_or_else(|_| Uri::from_static("/"));
@@ -239,27 +337,4 @@ fn relay_response(response: Response<Incoming>, exchange: Exchange) -> Response<
         super::pool::recycle(guard.member().clone(), sender);
     }
     Response::from_parts(parts, ResponseBody::Upstream { inner, exchange })
-}
-
-fn no_member(plan: &VserverPlan, group: &GroupPlan) -> Response<ResponseBody> {
-    message(
-        StatusCode::SERVICE_UNAVAILABLE,
-        format!(
-            "no member of servicegroup `{}` (lbvserver `{}`) is available: {} bound, none UP and enabled\n",
-            group.name,
-            plan.name,
-            group.members.len()
-        ),
-    )
-}
-
-/// A response written by Ballast itself.
-pub fn message(status: StatusCode, text: String) -> Response<ResponseBody> {
-    let mut response = Response::new(ResponseBody::message(format!("{} {}", status, text)));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
 }

@@ -23,7 +23,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use super::proxy::{ConnContext, handle};
+use super::proxy::{ConnContext, handle, record_head_error};
 use crate::config::HttpProfile;
 
 /// Which HTTP a client connection speaks.
@@ -68,6 +68,7 @@ pub async fn serve_http<IO>(
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let conn = ctx.clone();
     let service = service_fn(move |request| {
         let ctx = ctx.clone();
         async move { Ok::<_, Infallible>(handle(request, &ctx).await) }
@@ -92,6 +93,7 @@ pub async fn serve_http<IO>(
         }
     };
     if let Err(error) = result {
+        record_head_error(&conn, &error);
         tracing::debug!(%error, "client connection ended with an error");
     }
 }

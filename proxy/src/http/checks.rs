@@ -1,0 +1,218 @@
+//! What a request must satisfy before any member sees it.
+//!
+//! - `CONNECT` gets `405`: Ballast is a reverse proxy, not a tunnel.
+//! - A head over `maxheaderlen` gets `431`, whatever hyper's read buffer let through: the
+//!   request line and header lines are counted here from the parsed request (see [`head_len`]).
+//! - A transfer coding other than `chunked` gets `501`, as nginx answers (hyper already refuses
+//!   a coding list that does not end in `chunked` with `400`).
+//! - `Host` (RFC 9112 §3.2): an HTTP/1.1 request without one, or any request with two, or one
+//!   that is no valid `host[:port]`, gets `400`. An absolute-form target's authority (HTTP/2:
+//!   `:authority`) wins over `Host`, and becomes the `Host` the member sees.
+
+use http::header::{self, HeaderValue};
+use http::request::Parts;
+use http::uri::Authority;
+use http::{Method, Version};
+
+use super::error::ExchangeError;
+
+/// Checks `parts` and settles its `Host`.
+pub fn admit(parts: &mut Parts, max_head_len: usize) -> Result<(), ExchangeError> {
+    if parts.method == Method::CONNECT {
+        return Err(ExchangeError::MethodNotAllowed);
+    }
+    if head_len(parts) > max_head_len {
+        return Err(ExchangeError::HeadTooLarge);
+    }
+    if !only_chunked(parts) {
+        return Err(ExchangeError::UnsupportedTransferCoding);
+    }
+    settle_host(parts)
+}
+
+/// The size of the request head as HTTP/1.1 spells it: `METHOD SP target SP HTTP/1.1 CRLF`,
+/// `name: value CRLF` for each header, and the empty line. It is the size the client sent,
+/// less any optional whitespace around header values.
+pub fn head_len(parts: &Parts) -> usize {
+    let uri = &parts.uri;
+    let target = uri.scheme_str().map_or(0, |scheme| scheme.len() + 3)
+        + uri
+            .authority()
+            .map_or(0, |authority| authority.as_str().len())
+        + uri.path_and_query().map_or(0, |pq| pq.as_str().len());
+    let request_line = parts.method.as_str().len() + 1 + target + 1 + "HTTP/1.1\r\n".len();
+    let headers: usize = parts
+        .headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + 2 + value.len() + 2)
+        .sum();
+    request_line + headers + 2
+}
+
+/// Every `Transfer-Encoding` coding is `chunked`.
+fn only_chunked(parts: &Parts) -> bool {
+    parts
+        .headers
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .all(|value| {
+            value.to_str().is_ok_and(|codings| {
+                codings
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|coding| !coding.is_empty())
+                    .all(|coding| coding.eq_ignore_ascii_case("chunked"))
+            })
+        })
+}
+
+/// Exactly one valid `Host` (none is fine for HTTP/1.0 and for HTTP/2 with `:authority`);
+/// the target's authority replaces it when there is one.
+fn settle_host(parts: &mut Parts) -> Result<(), ExchangeError> {
+    let mut hosts = parts.headers.get_all(header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Err(ExchangeError::BadHost);
+    }
+    if let Some(authority) = parts.uri.authority() {
+        let needs_host = parts.version == Version::HTTP_11;
+        if (needs_host && host.is_none()) || !valid_host(authority.as_str().as_bytes()) {
+            return Err(ExchangeError::BadHost);
+        }
+        let value =
+            HeaderValue::from_str(authority.as_str()).map_err(|_| ExchangeError::BadHost)?;
+        parts.headers.insert(header::HOST, value);
+        return Ok(());
+    }
+    match host {
+        Some(host) if valid_host(host.as_bytes()) => Ok(()),
+        None if parts.version <= Version::HTTP_10 => Ok(()),
+        _ => Err(ExchangeError::BadHost),
+    }
+}
+
+/// `host[:port]` with no user information, as RFC 9110 §7.2 allows in `Host`.
+fn valid_host(value: &[u8]) -> bool {
+    if value.contains(&b'@') {
+        return false;
+    }
+    let Ok(authority) = Authority::try_from(value) else {
+        return false;
+    };
+    let host = authority.host();
+    let port = &authority.as_str()[host.len()..];
+    !host.is_empty()
+        && (port.is_empty()
+            || port
+                .strip_prefix(':')
+                .is_some_and(|p| p.parse::<u16>().is_ok()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(request: http::request::Builder) -> Parts {
+        request.body(()).expect("a valid request").into_parts().0
+    }
+
+    fn admitted(request: http::request::Builder) -> Result<Parts, ExchangeError> {
+        let mut parts = parts(request);
+        admit(&mut parts, 32 * 1024).map(|()| parts)
+    }
+
+    #[test]
+    fn head_len_counts_the_head_as_http1_spells_it() {
+        let head = "GET /a?b HTTP/1.1\r\nhost: x\r\nx-long: 12345\r\n\r\n";
+        let parts = parts(
+            http::Request::get("/a?b")
+                .header("host", "x")
+                .header("x-long", "12345"),
+        );
+        assert_eq!(head_len(&parts), head.len());
+    }
+
+    #[test]
+    fn a_head_one_byte_over_the_limit_is_refused() {
+        let mut parts = parts(http::Request::get("/").header("host", "x"));
+        let len = head_len(&parts);
+        assert_eq!(admit(&mut parts.clone(), len), Ok(()));
+        assert_eq!(admit(&mut parts, len - 1), Err(ExchangeError::HeadTooLarge));
+    }
+
+    #[test]
+    fn host_is_required_once_and_valid() {
+        let get = || http::Request::get("/");
+        assert_eq!(
+            admitted(get()).err(),
+            Some(ExchangeError::BadHost),
+            "no Host"
+        );
+        assert_eq!(
+            admitted(get().header("host", "a").header("host", "b")).err(),
+            Some(ExchangeError::BadHost),
+            "two Hosts"
+        );
+        for bad in [
+            "",
+            "a b",
+            "user@a.test",
+            "a.test:port",
+            "a.test:",
+            "a.test:99999",
+        ] {
+            assert_eq!(
+                admitted(get().header("host", bad)).err(),
+                Some(ExchangeError::BadHost),
+                "Host {bad:?}"
+            );
+        }
+        for good in ["a.test", "a.test:8080", "127.0.0.1", "[::1]:80", "[::1]"] {
+            assert!(
+                admitted(get().header("host", good)).is_ok(),
+                "Host {good:?}"
+            );
+        }
+        let old = http::Request::get("/").version(Version::HTTP_10);
+        assert!(admitted(old).is_ok(), "HTTP/1.0 needs no Host");
+    }
+
+    #[test]
+    fn the_targets_authority_wins_over_host() {
+        let parts = admitted(http::Request::get("http://a.test/x").header("host", "b.test"))
+            .expect("admitted");
+        assert_eq!(parts.headers[header::HOST], "a.test");
+        let h2 = http::Request::get("https://a.test/x")
+            .version(Version::HTTP_2)
+            .header("host", "b.test");
+        assert_eq!(
+            admitted(h2).expect("admitted").headers[header::HOST],
+            "a.test"
+        );
+        let h2 = http::Request::get("https://a.test/x").version(Version::HTTP_2);
+        assert_eq!(
+            admitted(h2).expect("admitted").headers[header::HOST],
+            "a.test"
+        );
+    }
+
+    #[test]
+    fn only_chunked_transfer_coding_passes() {
+        let post = || http::Request::post("/").header("host", "x");
+        assert!(admitted(post().header("transfer-encoding", "chunked")).is_ok());
+        assert!(admitted(post().header("transfer-encoding", "Chunked")).is_ok());
+        assert_eq!(
+            admitted(post().header("transfer-encoding", "gzip, chunked")).err(),
+            Some(ExchangeError::UnsupportedTransferCoding)
+        );
+    }
+
+    #[test]
+    fn connect_is_not_allowed() {
+        let connect = http::Request::connect("a.test:443").header("host", "a.test:443");
+        assert_eq!(
+            admitted(connect).err(),
+            Some(ExchangeError::MethodNotAllowed)
+        );
+    }
+}
