@@ -151,26 +151,27 @@ impl Transport {
     /// answer came and whether the request went out.
     pub async fn send(&self, method: HttpMethod, form: String) -> Result<(u16, Bytes), SendError> {
         let deadline = Instant::now() + self.timeout;
-        let late = || TransportError::Timeout(self.timeout);
+        let unconnected = || SendError::NotSent(TransportError::ConnectTimeout(self.timeout));
+        let late = || SendError::AnswerLost(TransportError::Timeout(self.timeout));
         let request = self
             .request(method, form)
             .map_err(|error| SendError::NotSent(TransportError::Request(error)))?;
         let tcp = timeout_at(deadline, self.connect())
             .await
-            .map_err(|_| SendError::NotSent(late()))?
+            .map_err(|_| unconnected())?
             .map_err(SendError::NotSent)?;
         let Some(connector) = &self.tls else {
             return timeout_at(deadline, exchange_on(tcp, request))
                 .await
-                .map_err(|_| SendError::AnswerLost(late()))?;
+                .map_err(|_| late())?;
         };
         let tls = timeout_at(deadline, self.handshake(connector, tcp))
             .await
-            .map_err(|_| SendError::NotSent(late()))?
+            .map_err(|_| unconnected())?
             .map_err(SendError::NotSent)?;
         timeout_at(deadline, exchange_on(tls, request))
             .await
-            .map_err(|_| SendError::AnswerLost(late()))?
+            .map_err(|_| late())?
     }
 
     async fn connect(&self) -> Result<TcpStream, TransportError> {
@@ -251,7 +252,10 @@ pub enum TransportError {
     /// The answer's body was cut short, or is over the size limit.
     #[error("reading the answer: {0}")]
     Body(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// No answer within the client's timeout.
+    /// The connection (TCP, and TLS for `https://`) was not up within the client's timeout.
+    #[error("no connection within {0:?}")]
+    ConnectTimeout(Duration),
+    /// The request was sent and no answer came within the client's timeout.
     #[error("no answer within {0:?}")]
     Timeout(Duration),
 }

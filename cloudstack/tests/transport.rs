@@ -239,3 +239,46 @@ async fn a_server_that_never_answers_is_an_answer_lost_at_the_deadline() {
     );
     silent.abort();
 }
+
+#[tokio::test]
+async fn a_connection_not_up_by_the_deadline_is_not_sent() {
+    // A listener that never accepts, with its accept queue full: the kernel leaves further
+    // connection attempts unanswered.
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("a socket");
+    socket
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("bind");
+    socket.listen(0).expect("listen");
+    let addr = socket
+        .local_addr()
+        .expect("local addr")
+        .as_socket()
+        .expect("an IP address");
+    let mut queued = Vec::new();
+    for _ in 0..4 {
+        let attempt = tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(addr));
+        match attempt.await {
+            Ok(Ok(stream)) => queued.push(stream),
+            _ => break,
+        }
+    }
+
+    let mut config = ClientConfig::new(format!("http://{addr}/client/api"), "key", "secret");
+    config.timeout = Duration::from_millis(300);
+    let error = CloudStackClient::new(config)
+        .expect("valid")
+        .deploy_virtual_machine(&deploy())
+        .await
+        .expect_err("no connection");
+    assert!(matches!(error, CloudError::NotSent { .. }), "{error:?}");
+    assert!(
+        matches!(transport_cause(&error), TransportError::ConnectTimeout(t) if *t == Duration::from_millis(300)),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().ends_with("no connection within 300ms"),
+        "{error}"
+    );
+    drop(queued);
+}
