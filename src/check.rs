@@ -4,6 +4,9 @@
 //! A file is one of two kinds: a Ballast config (what `ballast run` reads, with an optional
 //! `[localcloud]` table) or a stand-alone local cloud (what `ballast localcloud` reads, its
 //! keys at the top level). Each is validated by its own rules and every problem is printed.
+//! Every secret given as a file or an environment variable must be readable: validation reads
+//! the SNMP and CloudStack ones, and `check` reads the admin password, which `ballast run`
+//! reads only when it starts.
 //!
 //! `--online` then takes each `[[autoscaleprofile]]` through the steps the engine takes when
 //! a group starts: the same signed client, a cheap `listCapabilities` that proves the keys,
@@ -14,12 +17,23 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use autoscaler::{Cloud, CloudStackCloud};
-use ballast_proxy::config::{AutoscaleProfile, Config};
+use ballast_proxy::config::{AutoscaleProfile, Config, PasswordSource};
 use cloudstack::localcloud::LocalCloudConfig;
 use cloudstack::{CloudError, CloudStackClient, ResolveError};
 
 use crate::autoscale::engine;
 use crate::config::AppConfig;
+
+/// Why the admin password cannot be read from where `[admin]` says, naming the key.
+fn admin_password_problem(config: &Config) -> Option<String> {
+    let admin = config.admin.as_ref()?;
+    let key = match &admin.password {
+        PasswordSource::Env(_) => "admin.passwordenv",
+        PasswordSource::File(_) => "admin.passwordfile",
+    };
+    let error = admin.password.read().err()?;
+    Some(format!("{key}: {error}"))
+}
 
 /// Top-level keys only a stand-alone local cloud file has (a Ballast config has none of them).
 const LOCAL_CLOUD_KEYS: &[&str] = &[
@@ -51,6 +65,10 @@ pub fn check(path: &Path, online: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(problem) = admin_password_problem(&config) {
+        eprintln!("{}: {problem}", path.display());
+        return ExitCode::FAILURE;
+    }
     println!(
         "{}: OK ({} lbvserver, {} servicegroup, {} lbmonitor, {} sslcertkey, {} autoscalegroup)",
         path.display(),

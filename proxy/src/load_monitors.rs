@@ -146,10 +146,10 @@ fn load_monitor(monitor: &LbMonitor, config: &Config) -> Result<Arc<LoadMonitor>
 fn security(probe: &LoadProbe) -> Security {
     match &probe.security {
         SnmpSecurity::V1 { community } => Security::V1 {
-            community: community.clone(),
+            community: community.expose().to_owned(),
         },
         SnmpSecurity::V2c { community } => Security::V2c {
-            community: community.clone(),
+            community: community.expose().to_owned(),
         },
         SnmpSecurity::V3 {
             user,
@@ -157,12 +157,12 @@ fn security(probe: &LoadProbe) -> Security {
             privacy,
         } => Security::V3(UsmUser {
             name: user.clone(),
-            auth: auth
-                .as_ref()
-                .and_then(|(p, pass)| Some((AuthProtocol::from_name(p)?, pass.clone()))),
-            privacy: privacy
-                .as_ref()
-                .and_then(|(p, pass)| Some((PrivProtocol::from_name(p)?, pass.clone()))),
+            auth: auth.as_ref().and_then(|(p, pass)| {
+                Some((AuthProtocol::from_name(p)?, pass.expose().to_owned()))
+            }),
+            privacy: privacy.as_ref().and_then(|(p, pass)| {
+                Some((PrivProtocol::from_name(p)?, pass.expose().to_owned()))
+            }),
         }),
     }
 }

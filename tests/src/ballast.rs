@@ -88,7 +88,20 @@ impl Binary {
 
     /// Runs `ballast check --online` on `config_toml`: (exit code, stdout, stderr).
     pub fn check_online(&self, config_toml: &str) -> (i32, String, String) {
+        self.check_online_with_files(config_toml, &[])
+    }
+
+    /// Like [`Binary::check_online`], with `files` (the admin password ...) written beside the
+    /// config first.
+    pub fn check_online_with_files(
+        &self,
+        config_toml: &str,
+        files: &[(&str, &[u8])],
+    ) -> (i32, String, String) {
         let dir = TempDir::new("check");
+        for (name, contents) in files {
+            dir.write(name, contents);
+        }
         let path = dir.write("check.toml", config_toml);
         self.check_file_with(&path, &["--online"])
     }

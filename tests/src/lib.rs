@@ -29,6 +29,7 @@
 //! - [`nitro`]: [`nitro::Nitro`], a client for the NITRO-like admin API.
 //! - [`demo`]: `ballast demo` as a child process, its config on a test's own addresses.
 //! - [`prom`]: scraping `/metrics` and checking it with `promtool` and a strict OpenMetrics parser.
+//! - [`snmpd`]: a real net-snmp `snmpd` with a community and an SNMPv3 authPriv user.
 //!
 //! Every helper waits on a condition with a deadline (never a bare sleep), and everything a test
 //! starts is stopped when its handle drops.
@@ -47,6 +48,7 @@ pub mod files;
 pub mod nitro;
 pub mod prom;
 pub mod raw;
+pub mod snmpd;
 
 pub use addrs::{Net, free_port};
 pub use backend::{Backend, EchoBackend};

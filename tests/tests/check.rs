@@ -152,6 +152,9 @@ memory = 8192
     }
 }
 
+/// The admin password file `ballast_toml` names: `check` reads it too.
+const ADMIN_PASS: &[(&str, &[u8])] = &[("admin.pass", b"test-admin-password\n")];
+
 /// A local cloud as its own process, and a Ballast config whose profile `local` names its
 /// zone, template and offering (`ballast_toml`), for `check --online`.
 async fn cloud_and_config() -> (Ballast, Addrs, String) {
@@ -197,7 +200,7 @@ async fn check_online_resolves_the_profile_and_lists_the_groups_vms() {
         .await
         .expect("Running");
 
-    let (code, stdout, stderr) = BALLAST.check_online(&config);
+    let (code, stdout, stderr) = BALLAST.check_online_with_files(&config, ADMIN_PASS);
     assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
     for line in [
         format!("  zoneid \"local-zone\" -> {}", ids.zone),
@@ -224,7 +227,7 @@ async fn check_online_names_a_wrong_secret_and_an_unknown_template() {
         "sharedsecret = \"not-the-secret\"",
     );
     assert_ne!(wrong_secret, config);
-    let (code, stdout, stderr) = BALLAST.check_online(&wrong_secret);
+    let (code, stdout, stderr) = BALLAST.check_online_with_files(&wrong_secret, ADMIN_PASS);
     assert_eq!(code, 1, "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(
         stderr.contains("autoscaleprofile `local`: the signature was refused")
@@ -234,7 +237,7 @@ async fn check_online_names_a_wrong_secret_and_an_unknown_template() {
 
     let unknown_template = config.replace("templateid = \"web\"", "templateid = \"nope\"");
     assert_ne!(unknown_template, config);
-    let (code, stdout, stderr) = BALLAST.check_online(&unknown_template);
+    let (code, stdout, stderr) = BALLAST.check_online_with_files(&unknown_template, ADMIN_PASS);
     assert_eq!(code, 1, "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(
         stderr.contains(r#"autoscaleprofile `local`: templateid: no template named "nope""#),

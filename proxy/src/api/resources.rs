@@ -113,7 +113,7 @@ pub static LBMONITOR: Resource<LbMonitorFile> = Resource {
     list: |f| &f.lbmonitor,
     list_mut: |f| &mut f.lbmonitor,
     key_of: |m| &m.monitorname,
-    secret: &[],
+    secret: &["snmpcommunity", "snmpauthpassword", "snmpprivpassword"],
     used_by: |f, name| {
         let group = f
             .servicegroup
@@ -320,6 +320,17 @@ const ALTERNATIVES: &[&[&str]] = &[
     &["url", "urlfile", "urlenv"],
     &["apikey", "apikeyfile", "apikeyenv"],
     &["sharedsecret", "sharedsecretfile", "sharedsecretenv"],
+    &["snmpcommunity", "snmpcommunityfile", "snmpcommunityenv"],
+    &[
+        "snmpauthpassword",
+        "snmpauthpasswordfile",
+        "snmpauthpasswordenv",
+    ],
+    &[
+        "snmpprivpassword",
+        "snmpprivpasswordfile",
+        "snmpprivpasswordenv",
+    ],
 ];
 
 /// Overlays `changes` on `fields`; a `null` removes the field (back to its default).
@@ -388,6 +399,48 @@ mod tests {
         let shown = AUTOSCALEPROFILE.get(&file, Some("cloud")).unwrap();
         assert_eq!(shown[0]["apikeyenv"], "CLOUDSTACK_KEY");
         assert!(shown[0].get("apikey").is_none(), "{shown:?}");
+    }
+
+    #[test]
+    fn a_load_monitor_never_shows_its_community_or_passphrases() {
+        let mut file = FileConfig::default();
+        let v3 = json!({"monitorname": "v3", "type": "LOAD", "snmpversion": "V3",
+                        "snmpv3user": "ballast", "snmpauthprotocol": "SHA-256",
+                        "snmpauthpassword": "auth-pass-do-not-show", "snmpprivprotocol": "AES",
+                        "snmpprivpassword": "priv-pass-do-not-show"});
+        let v2 = json!({"monitorname": "v2", "type": "LOAD",
+                        "snmpcommunity": "community-do-not-show"});
+        LBMONITOR.add(&mut file, v3).unwrap();
+        LBMONITOR.add(&mut file, v2).unwrap();
+        for shown in [
+            LBMONITOR.get(&file, None).unwrap(),
+            LBMONITOR.get(&file, Some("v3")).unwrap(),
+            LBMONITOR.get(&file, Some("v2")).unwrap(),
+        ] {
+            let text = Value::Array(shown).to_string();
+            for secret in ["auth-pass", "priv-pass", "community-do"] {
+                assert!(!text.contains(secret), "{text}");
+            }
+        }
+        let shown = LBMONITOR.get(&file, Some("v3")).unwrap();
+        assert_eq!(shown[0]["snmpv3user"], "ballast");
+        assert_eq!(shown[0]["snmpauthprotocol"], "SHA-256");
+
+        // An update keeps the stored passphrases; naming a file replaces the inline one.
+        let change = json!({"monitorname": "v3", "interval": "2s",
+                            "snmpprivpasswordfile": "/etc/ballast/snmp-priv.secret"});
+        LBMONITOR.update(&mut file, change).unwrap();
+        let monitor = &file.lbmonitor[0];
+        assert_eq!(
+            monitor.snmpauthpassword.as_ref().map(|s| s.expose()),
+            Some("auth-pass-do-not-show")
+        );
+        assert_eq!(monitor.snmpprivpassword, None);
+        let shown = LBMONITOR.get(&file, Some("v3")).unwrap();
+        assert_eq!(
+            shown[0]["snmpprivpasswordfile"],
+            "/etc/ballast/snmp-priv.secret"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::lenient;
+use super::secret::SecretText;
 
 /// The whole file. Each top-level array is deserialized element by element, so one broken
 /// `[[servicegroup]]` does not hide the problems of the others.
@@ -125,20 +126,33 @@ pub struct LbMonitorFile {
     /// LOAD only: `V1`, `V2` (v2c, the default) or `V3`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snmpversion: Option<String>,
-    /// LOAD, V1/V2: the community (default `public`).
+    /// LOAD, V1/V2: the community (default `public`); or `snmpcommunityfile`/`…env`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub snmpcommunity: Option<String>,
-    /// LOAD, V3: the USM user and its authPriv protocols and passphrases.
+    pub snmpcommunity: Option<SecretText>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snmpcommunityfile: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snmpcommunityenv: Option<String>,
+    /// LOAD, V3: the USM user and its authPriv protocols and passphrases (each passphrase
+    /// inline, or from `…file`/`…env`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snmpv3user: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snmpauthprotocol: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub snmpauthpassword: Option<String>,
+    pub snmpauthpassword: Option<SecretText>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snmpauthpasswordfile: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snmpauthpasswordenv: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snmpprivprotocol: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub snmpprivpassword: Option<String>,
+    pub snmpprivpassword: Option<SecretText>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snmpprivpasswordfile: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snmpprivpasswordenv: Option<String>,
     /// LOAD: the `lbmetrictable` to poll (default: the built-in `linux`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrictable: Option<String>,
@@ -286,7 +300,7 @@ pub struct MetricFile {
 /// `apikeyfile` and `apikeyenv` the API key, and exactly one of
 /// `sharedsecret`, `sharedsecretfile` and `sharedsecretenv` the secret key; `Debug` leaves an
 /// inline secret out. The ids are UUIDs or names (the autoscaler resolves names).
-#[derive(Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AutoscaleProfileFile {
     pub name: String,
@@ -312,7 +326,7 @@ pub struct AutoscaleProfileFile {
     pub apikeyenv: Option<String>,
     /// The secret key, inline (never returned by the admin API).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sharedsecret: Option<String>,
+    pub sharedsecret: Option<SecretText>,
     /// A file whose first line is the secret key (relative: beside the config).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sharedsecretfile: Option<String>,
@@ -326,32 +340,6 @@ pub struct AutoscaleProfileFile {
     pub networkids: Vec<String>,
     #[serde(deserialize_with = "lenient::int")]
     pub memberport: i64,
-}
-
-impl std::fmt::Debug for AutoscaleProfileFile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AutoscaleProfileFile")
-            .field("name", &self.name)
-            .field("kind", &self.kind)
-            .field("url", &self.url)
-            .field("urlfile", &self.urlfile)
-            .field("urlenv", &self.urlenv)
-            .field("apikey", &self.apikey)
-            .field("apikeyfile", &self.apikeyfile)
-            .field("apikeyenv", &self.apikeyenv)
-            .field(
-                "sharedsecret",
-                &self.sharedsecret.as_ref().map(|_| "<redacted>"),
-            )
-            .field("sharedsecretfile", &self.sharedsecretfile)
-            .field("sharedsecretenv", &self.sharedsecretenv)
-            .field("zoneid", &self.zoneid)
-            .field("templateid", &self.templateid)
-            .field("serviceofferingid", &self.serviceofferingid)
-            .field("networkids", &self.networkids)
-            .field("memberport", &self.memberport)
-            .finish()
-    }
 }
 
 /// `[[autoscalegroup]]`: a vserver and servicegroup kept at the right size.

@@ -118,19 +118,20 @@ pub struct LoadProbe {
     pub passive: bool,
 }
 
-/// How a `LOAD` monitor authenticates.
+/// How a `LOAD` monitor authenticates: the community and the passphrases are [`Secret`]s.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SnmpSecurity {
     V1 {
-        community: String,
+        community: Secret,
     },
     V2c {
-        community: String,
+        community: Secret,
     },
     V3 {
         user: String,
-        auth: Option<(String, String)>,
-        privacy: Option<(String, String)>,
+        /// The protocol name (`SHA-256` ...) and the passphrase.
+        auth: Option<(String, Secret)>,
+        privacy: Option<(String, Secret)>,
     },
 }
 

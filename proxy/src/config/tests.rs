@@ -256,7 +256,7 @@ passive = true
     assert_eq!(
         load.security,
         SnmpSecurity::V2c {
-            community: "public".to_owned()
+            community: Secret::inline("public").unwrap()
         }
     );
     assert_eq!(load.metrics[0].weight, 2.0);
@@ -296,6 +296,104 @@ metrics = [{ metric = "disk", metricthreshold = 0 }]
             "missing {expected:?} in {found:#?}"
         );
     }
+}
+
+#[test]
+fn snmp_secrets_come_inline_from_a_file_or_the_environment_and_never_show_in_debug() {
+    let dir = temp_dir("snmp-secrets");
+    std::fs::write(dir.join("auth.secret"), "auth-from-a-file\n").unwrap();
+    std::fs::write(dir.join("short.secret"), "short\n").unwrap();
+    let v3 = |auth: &str| {
+        format!(
+            r#"
+[[lbmonitor]]
+monitorname = "v3"
+type = "LOAD"
+snmpversion = "V3"
+snmpv3user = "ballast"
+snmpauthprotocol = "SHA"
+{auth}
+snmpprivprotocol = "AES"
+snmpprivpassword = "priv-inline-never-shown"
+
+[[lbmonitor]]
+monitorname = "v2"
+type = "LOAD"
+snmpcommunity = "community-never-shown"
+"#
+        )
+    };
+    let config = from_toml(&v3(r#"snmpauthpasswordfile = "auth.secret""#), &dir).expect("valid");
+    let Probe::Load(load) = &config.monitor("v3").unwrap().probe else {
+        panic!("a LOAD probe")
+    };
+    let SnmpSecurity::V3 {
+        auth: Some((protocol, auth)),
+        privacy: Some((_, privacy)),
+        ..
+    } = &load.security
+    else {
+        panic!("authPriv: {:?}", load.security)
+    };
+    assert_eq!(protocol, "SHA");
+    assert_eq!(auth.expose(), "auth-from-a-file");
+    assert_eq!(auth.source(), &SecretSource::File(dir.join("auth.secret")));
+    assert_eq!(privacy.expose(), "priv-inline-never-shown");
+    // Debug of the validated config and of its file form shows no value.
+    for debugged in [format!("{config:?}"), format!("{:?}", config.to_file())] {
+        for secret in [
+            "auth-from-a-file",
+            "priv-inline-never-shown",
+            "community-never-shown",
+        ] {
+            assert!(!debugged.contains(secret), "{debugged}");
+        }
+    }
+    // Saving writes what was given: the reference, and the inline values.
+    let saved = toml::to_string(&config.to_file()).unwrap();
+    assert!(
+        saved.contains(r#"snmpauthpasswordfile = "auth.secret""#),
+        "{saved}"
+    );
+    assert!(
+        saved.contains(r#"snmpprivpassword = "priv-inline-never-shown""#),
+        "{saved}"
+    );
+    assert!(
+        saved.contains(r#"snmpcommunity = "community-never-shown""#),
+        "{saved}"
+    );
+
+    let found = |auth: &str| match from_toml(&v3(auth), &dir) {
+        Ok(_) => Vec::new(),
+        Err(error) => error.problems.iter().map(ToString::to_string).collect(),
+    };
+    assert_eq!(
+        found(r#"snmpauthpasswordenv = "BALLAST_TEST_NEVER_SET_7F3C""#),
+        [
+            "lbmonitor[0].snmpauthpasswordenv: environment variable BALLAST_TEST_NEVER_SET_7F3C is not set"
+        ]
+    );
+    assert_eq!(
+        found(r#"snmpauthpasswordfile = "short.secret""#),
+        ["lbmonitor[0].snmpauthpasswordfile: must be at least 8 characters (as net-snmp requires)"]
+    );
+    assert_eq!(
+        found("snmpauthpassword = \"authpass123\"\nsnmpauthpasswordenv = \"PATH\""),
+        [
+            "lbmonitor[0].snmpauthpassword: give only one of snmpauthpassword, snmpauthpasswordfile and snmpauthpasswordenv"
+        ]
+    );
+    let absent = found(r#"snmpauthpasswordfile = "absent.secret""#);
+    assert_eq!(absent.len(), 1, "{absent:#?}");
+    assert!(
+        absent[0].starts_with(&format!(
+            "lbmonitor[0].snmpauthpasswordfile: cannot read {}: ",
+            dir.join("absent.secret").display()
+        )),
+        "{absent:#?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A LOAD-monitored servicegroup behind a vserver, scaled by a CloudStack profile. `{secret}`

@@ -23,7 +23,7 @@ use super::file::{
 };
 use super::model::*;
 use super::problems::{ConfigError, Problems};
-use super::secret::Secret;
+use super::secret::{Secret, SecretForms, SecretSource};
 
 /// Parses and validates config text. `base_dir` resolves relative certificate paths.
 pub fn from_toml(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
@@ -164,7 +164,9 @@ fn validate(
     let cert_keys = each(&file.sslcertkey, "sslcertkey", p, |ck, path, p| {
         cert_key(ck, base_dir, path, p)
     });
-    let monitors = each(&file.lbmonitor, "lbmonitor", p, lb_monitor);
+    let monitors = each(&file.lbmonitor, "lbmonitor", p, |m, path, p| {
+        lb_monitor(m, base_dir, path, p)
+    });
     let service_groups = each(&file.servicegroup, "servicegroup", p, service_group);
     let vservers = each(&file.lbvserver, "lbvserver", p, lb_vserver);
     let admin = file
@@ -383,7 +385,12 @@ fn cert_key(
     })
 }
 
-fn lb_monitor(file: &LbMonitorFile, path: &str, p: &mut Problems) -> Option<LbMonitor> {
+fn lb_monitor(
+    file: &LbMonitorFile,
+    base_dir: &Path,
+    path: &str,
+    p: &mut Problems,
+) -> Option<LbMonitor> {
     let name = name(&file.monitorname, &format!("{path}.monitorname"), p);
     let interval = opt_duration(
         &file.interval,
@@ -446,7 +453,7 @@ fn lb_monitor(file: &LbMonitorFile, path: &str, p: &mut Problems) -> Option<LbMo
         }
         "LOAD" => {
             reject_fields(file, path, &["httprequest", "respcode"], p);
-            load_probe(file, path, p)
+            load_probe(file, base_dir, path, p)
         }
         other => {
             p.add(
@@ -980,8 +987,12 @@ fn autoscale_profile(
         );
     }
     let url = one_of(
-        ["url", "urlfile", "urlenv"],
-        [&file.url, &file.urlfile, &file.urlenv],
+        SecretForms {
+            key: "url",
+            inline: file.url.as_deref(),
+            file: file.urlfile.as_deref(),
+            env: file.urlenv.as_deref(),
+        },
         base_dir,
         path,
         p,
@@ -1005,19 +1016,23 @@ fn autoscale_profile(
         ok
     });
     let api_key = one_of(
-        ["apikey", "apikeyfile", "apikeyenv"],
-        [&file.apikey, &file.apikeyfile, &file.apikeyenv],
+        SecretForms {
+            key: "apikey",
+            inline: file.apikey.as_deref(),
+            file: file.apikeyfile.as_deref(),
+            env: file.apikeyenv.as_deref(),
+        },
         base_dir,
         path,
         p,
     );
     let secret = one_of(
-        ["sharedsecret", "sharedsecretfile", "sharedsecretenv"],
-        [
-            &file.sharedsecret,
-            &file.sharedsecretfile,
-            &file.sharedsecretenv,
-        ],
+        SecretForms {
+            key: "sharedsecret",
+            inline: file.sharedsecret.as_ref().map(|s| s.expose()),
+            file: file.sharedsecretfile.as_deref(),
+            env: file.sharedsecretenv.as_deref(),
+        },
         base_dir,
         path,
         p,
@@ -1048,36 +1063,39 @@ fn autoscale_profile(
     })
 }
 
-/// A value given in exactly one of three ways, `[inline, file, env]` (the endpoint: `url`,
-/// `urlfile`, `urlenv`; the API key: `apikey`, `apikeyfile`, `apikeyenv`; the secret key:
-/// `sharedsecret`, `sharedsecretfile`, `sharedsecretenv`): inline, the first line of a file (relative to the config's directory),
-/// or an environment variable. Read now, so a missing file or variable is a problem.
-fn one_of(
-    keys: [&str; 3],
-    values: [&Option<String>; 3],
+/// A value given in exactly one of three ways (the endpoint: `url`, `urlfile`, `urlenv`; the
+/// API key: `apikey`, `apikeyfile`, `apikeyenv`; the secret key: `sharedsecret`,
+/// `sharedsecretfile`, `sharedsecretenv`): inline, the first line of a file (relative to the
+/// config's directory), or an environment variable. Read now, so a missing file or variable is
+/// a problem.
+fn one_of(forms: SecretForms<'_>, base_dir: &Path, path: &str, p: &mut Problems) -> Option<Secret> {
+    if forms.given() != 1 {
+        let key = forms.key;
+        p.add(
+            path,
+            format!("give exactly one of {key}, {key}file, {key}env"),
+        );
+        return None;
+    }
+    forms
+        .read(base_dir)
+        .map_err(|error| p.add(format!("{path}.{}", error.key), error.message))
+        .ok()
+        .flatten()
+}
+
+/// An optional secret field in any of its three forms (see [`SecretForms`]): `Some(None)` when
+/// none is given, `None` after a problem.
+fn optional_secret(
+    forms: SecretForms<'_>,
     base_dir: &Path,
     path: &str,
     p: &mut Problems,
-) -> Option<Secret> {
-    let [inline_key, file_key, env_key] = keys;
-    match values {
-        [Some(value), None, None] => p.check(
-            format!("{path}.{inline_key}"),
-            Secret::inline(value.as_str()),
-        ),
-        [None, Some(file), None] => p.check(
-            format!("{path}.{file_key}"),
-            Secret::from_file(&base_dir.join(file)),
-        ),
-        [None, None, Some(name)] => p.check(format!("{path}.{env_key}"), Secret::from_env(name)),
-        _ => {
-            p.add(
-                path,
-                format!("give exactly one of {inline_key}, {file_key}, {env_key}"),
-            );
-            None
-        }
-    }
+) -> Option<Option<Secret>> {
+    forms
+        .read(base_dir)
+        .map_err(|error| p.add(format!("{path}.{}", error.key), error.message))
+        .ok()
 }
 
 fn autoscale_group(
@@ -1352,11 +1370,17 @@ fn snmp_metric_references(
 const LOAD_FIELDS: &[&str] = &[
     "snmpversion",
     "snmpcommunity",
+    "snmpcommunityfile",
+    "snmpcommunityenv",
     "snmpv3user",
     "snmpauthprotocol",
     "snmpauthpassword",
+    "snmpauthpasswordfile",
+    "snmpauthpasswordenv",
     "snmpprivprotocol",
     "snmpprivpassword",
+    "snmpprivpasswordfile",
+    "snmpprivpasswordenv",
     "metrictable",
     "metrics",
     "passive",
@@ -1369,11 +1393,17 @@ fn reject_fields(file: &LbMonitorFile, path: &str, fields: &[&str], p: &mut Prob
         "respcode" => file.respcode.is_some(),
         "snmpversion" => file.snmpversion.is_some(),
         "snmpcommunity" => file.snmpcommunity.is_some(),
+        "snmpcommunityfile" => file.snmpcommunityfile.is_some(),
+        "snmpcommunityenv" => file.snmpcommunityenv.is_some(),
         "snmpv3user" => file.snmpv3user.is_some(),
         "snmpauthprotocol" => file.snmpauthprotocol.is_some(),
         "snmpauthpassword" => file.snmpauthpassword.is_some(),
+        "snmpauthpasswordfile" => file.snmpauthpasswordfile.is_some(),
+        "snmpauthpasswordenv" => file.snmpauthpasswordenv.is_some(),
         "snmpprivprotocol" => file.snmpprivprotocol.is_some(),
         "snmpprivpassword" => file.snmpprivpassword.is_some(),
+        "snmpprivpasswordfile" => file.snmpprivpasswordfile.is_some(),
+        "snmpprivpasswordenv" => file.snmpprivpasswordenv.is_some(),
         "metrictable" => file.metrictable.is_some(),
         "metrics" => !file.metrics.is_empty(),
         "passive" => file.passive.is_some(),
@@ -1392,19 +1422,33 @@ pub const SNMP_AUTH_PROTOCOLS: [&str; 5] = ["SHA", "SHA-224", "SHA-256", "SHA-38
 /// SNMP privacy protocol names, as net-snmp's `-x` spells them (`-C`: Cisco/Reeder key extension).
 pub const SNMP_PRIV_PROTOCOLS: [&str; 5] = ["AES", "AES-192", "AES-256", "AES-192-C", "AES-256-C"];
 
-fn load_probe(file: &LbMonitorFile, path: &str, p: &mut Problems) -> Option<Probe> {
+/// The three forms of a `LOAD` monitor's community.
+fn community_forms(file: &LbMonitorFile) -> SecretForms<'_> {
+    SecretForms {
+        key: "snmpcommunity",
+        inline: file.snmpcommunity.as_ref().map(|c| c.expose()),
+        file: file.snmpcommunityfile.as_deref(),
+        env: file.snmpcommunityenv.as_deref(),
+    }
+}
+
+fn load_probe(
+    file: &LbMonitorFile,
+    base_dir: &Path,
+    path: &str,
+    p: &mut Problems,
+) -> Option<Probe> {
     let v3_fields = [
         ("snmpv3user", file.snmpv3user.is_some()),
         ("snmpauthprotocol", file.snmpauthprotocol.is_some()),
         ("snmpauthpassword", file.snmpauthpassword.is_some()),
+        ("snmpauthpasswordfile", file.snmpauthpasswordfile.is_some()),
+        ("snmpauthpasswordenv", file.snmpauthpasswordenv.is_some()),
         ("snmpprivprotocol", file.snmpprivprotocol.is_some()),
         ("snmpprivpassword", file.snmpprivpassword.is_some()),
+        ("snmpprivpasswordfile", file.snmpprivpasswordfile.is_some()),
+        ("snmpprivpasswordenv", file.snmpprivpasswordenv.is_some()),
     ];
-    let community = || {
-        file.snmpcommunity
-            .clone()
-            .unwrap_or_else(|| "public".to_owned())
-    };
     let security = match file.snmpversion.as_deref().unwrap_or("V2") {
         version @ ("V1" | "V2") => {
             for (field, _) in v3_fields.iter().filter(|(_, set)| *set) {
@@ -1413,17 +1457,17 @@ fn load_probe(file: &LbMonitorFile, path: &str, p: &mut Problems) -> Option<Prob
                     format!("only snmpversion V3 takes this field, not {version}"),
                 );
             }
-            Some(if version == "V1" {
-                SnmpSecurity::V1 {
-                    community: community(),
-                }
-            } else {
-                SnmpSecurity::V2c {
-                    community: community(),
+            optional_secret(community_forms(file), base_dir, path, p).map(|community| {
+                let community = community
+                    .unwrap_or_else(|| Secret::inline("public").expect("`public` is not empty"));
+                if version == "V1" {
+                    SnmpSecurity::V1 { community }
+                } else {
+                    SnmpSecurity::V2c { community }
                 }
             })
         }
-        "V3" => v3_security(file, path, p),
+        "V3" => v3_security(file, base_dir, path, p),
         other => {
             p.add(
                 format!("{path}.snmpversion"),
@@ -1459,10 +1503,20 @@ fn load_probe(file: &LbMonitorFile, path: &str, p: &mut Problems) -> Option<Prob
     }))
 }
 
-fn v3_security(file: &LbMonitorFile, path: &str, p: &mut Problems) -> Option<SnmpSecurity> {
-    if file.snmpcommunity.is_some() {
+fn v3_security(
+    file: &LbMonitorFile,
+    base_dir: &Path,
+    path: &str,
+    p: &mut Problems,
+) -> Option<SnmpSecurity> {
+    if community_forms(file).given() > 0 {
+        let key = match (&file.snmpcommunityfile, &file.snmpcommunityenv) {
+            (Some(_), _) => "snmpcommunityfile",
+            (None, Some(_)) => "snmpcommunityenv",
+            (None, None) => "snmpcommunity",
+        };
         p.add(
-            format!("{path}.snmpcommunity"),
+            format!("{path}.{key}"),
             "snmpversion V3 authenticates a user, not a community",
         );
     }
@@ -1470,49 +1524,65 @@ fn v3_security(file: &LbMonitorFile, path: &str, p: &mut Problems) -> Option<Snm
     if user.is_none() {
         p.add(format!("{path}.snmpv3user"), "snmpversion V3 needs a user");
     }
-    let mut pair = |protocol: &Option<String>,
-                    password: &Option<String>,
-                    names: &[&str],
-                    what: &str| match (protocol, password) {
-        (None, None) => Some(None),
-        (Some(protocol), Some(password)) => {
-            let mut ok = true;
-            if !names.contains(&protocol.as_str()) {
+    let mut pair =
+        |protocol: &Option<String>, password: SecretForms<'_>, names: &[&str], what: &str| match (
+            protocol,
+            optional_secret(password, base_dir, path, p)?,
+        ) {
+            (None, None) => Some(None),
+            (Some(protocol), Some(password)) => {
+                let mut ok = true;
+                if !names.contains(&protocol.as_str()) {
+                    p.add(
+                        format!("{path}.snmp{what}protocol"),
+                        format!(
+                            "unknown protocol `{protocol}`; expected one of {}",
+                            names.join(", ")
+                        ),
+                    );
+                    ok = false;
+                }
+                if password.expose().len() < 8 {
+                    let form = match password.source() {
+                        SecretSource::Inline => "",
+                        SecretSource::File(_) => "file",
+                        SecretSource::Env(_) => "env",
+                    };
+                    p.add(
+                        format!("{path}.snmp{what}password{form}"),
+                        "must be at least 8 characters (as net-snmp requires)",
+                    );
+                    ok = false;
+                }
+                ok.then(|| Some((protocol.clone(), password)))
+            }
+            _ => {
                 p.add(
                     format!("{path}.snmp{what}protocol"),
-                    format!(
-                        "unknown protocol `{protocol}`; expected one of {}",
-                        names.join(", ")
-                    ),
+                    format!("give both snmp{what}protocol and snmp{what}password"),
                 );
-                ok = false;
+                None
             }
-            if password.len() < 8 {
-                p.add(
-                    format!("{path}.snmp{what}password"),
-                    "must be at least 8 characters (as net-snmp requires)",
-                );
-                ok = false;
-            }
-            ok.then(|| Some((protocol.clone(), password.clone())))
-        }
-        _ => {
-            p.add(
-                format!("{path}.snmp{what}protocol"),
-                format!("give both snmp{what}protocol and snmp{what}password"),
-            );
-            None
-        }
-    };
+        };
     let auth = pair(
         &file.snmpauthprotocol,
-        &file.snmpauthpassword,
+        SecretForms {
+            key: "snmpauthpassword",
+            inline: file.snmpauthpassword.as_ref().map(|s| s.expose()),
+            file: file.snmpauthpasswordfile.as_deref(),
+            env: file.snmpauthpasswordenv.as_deref(),
+        },
         &SNMP_AUTH_PROTOCOLS,
         "auth",
     );
     let privacy = pair(
         &file.snmpprivprotocol,
-        &file.snmpprivpassword,
+        SecretForms {
+            key: "snmpprivpassword",
+            inline: file.snmpprivpassword.as_ref().map(|s| s.expose()),
+            file: file.snmpprivpasswordfile.as_deref(),
+            env: file.snmpprivpasswordenv.as_deref(),
+        },
         &SNMP_PRIV_PROTOCOLS,
         "priv",
     );
