@@ -28,11 +28,13 @@ use super::body::{Exchange, RequestBody, ResponseBody};
 use super::checks;
 use super::error::{ExchangeError, Retry};
 use super::headers;
+use super::pool::Sender;
 use super::upload::{Progress, Upload};
 use crate::config::LbMethod;
 use crate::error::is_local_exhaustion;
 use crate::lb::PickKey;
-use crate::snapshot::{Snapshot, VserverPlan};
+use crate::member::MemberState;
+use crate::snapshot::{GroupPlan, Snapshot, VserverPlan};
 
 /// Members tried per request before giving up with `503`.
 const MAX_ATTEMPTS: usize = 4;
@@ -135,31 +137,13 @@ async fn forward(
         tried.push(index);
         let member = &group.members[index];
         let guard = member.begin();
-        let pooled = match member.pool.checkout() {
-            Some(mut sender) => match sender.ready().await {
-                Ok(()) => Some(sender),
-                Err(_) => None,
-            },
-            None => None,
-        };
-        let (mut sender, reused) = match pooled {
-            Some(sender) => (sender, true),
-            None => match member.pool.connect(group.connect_timeout).await {
-                Ok(sender) => {
-                    member.connect_succeeded();
-                    (sender, false)
-                }
-                Err(error) if is_local_exhaustion(&error) => {
-                    tracing::warn!(vserver = %plan.name, servicegroup = %group.name, member = %member.label, %error, "cannot open a connection to the member: Ballast is out of local resources (the member is not blamed)");
-                    return Err(ExchangeError::LocalResources);
-                }
-                Err(error) => {
-                    member.connect_failed(group.passive_retries, "connect failed");
-                    tracing::debug!(vserver = %plan.name, member = %member.label, %error, "connect failed, trying another member");
-                    last_error = ExchangeError::ConnectFailed;
-                    continue;
-                }
-            },
+        let (mut sender, reused) = match connection(member, &group, &plan.name).await {
+            Ok(connection) => connection,
+            Err(error) if error.retry() == Retry::AnotherMember => {
+                last_error = error;
+                continue;
+            }
+            Err(error) => return Err(error),
         };
         let replay = (reused && !replayed)
             .then(|| replayable(&request, &plan.stats))
@@ -286,6 +270,36 @@ fn time_to_first_byte(started: Instant, upload: Option<&Upload>) -> Duration {
         .and_then(Upload::sent_at)
         .map_or(started, |sent| sent.max(started));
     from.elapsed()
+}
+
+/// A connection to `member`: an idle pooled one (`true`), or a new connect (`false`). A connect
+/// the member refused or did not accept in time counts for passive detection; one Ballast could
+/// not even start (out of file descriptors or memory) is Ballast's failure, not the member's.
+async fn connection(
+    member: &MemberState,
+    group: &GroupPlan,
+    vserver: &str,
+) -> Result<(Sender, bool), ExchangeError> {
+    if let Some(mut sender) = member.pool.checkout()
+        && sender.ready().await.is_ok()
+    {
+        return Ok((sender, true));
+    }
+    match member.pool.connect(group.connect_timeout).await {
+        Ok(sender) => {
+            member.connect_succeeded();
+            Ok((sender, false))
+        }
+        Err(error) if is_local_exhaustion(&error) => {
+            tracing::warn!(vserver, servicegroup = %group.name, member = %member.label, %error, "cannot open a connection to the member: Ballast is out of local resources (the member is not blamed)");
+            Err(ExchangeError::LocalResources)
+        }
+        Err(error) => {
+            member.connect_failed(group.passive_retries, "connect failed");
+            tracing::debug!(vserver, member = %member.label, %error, "connect failed, trying another member");
+            Err(ExchangeError::ConnectFailed)
+        }
+    }
 }
 
 /// The vserver's plan in the current snapshot, if it is not `plan` any more.
