@@ -3,8 +3,9 @@
 //! `sessiontimeout` without use.
 //!
 //! The password comes from an environment variable or a file (never the command line or the
-//! config), is compared in constant time and never logged. Each failure from an address doubles
-//! the wait before the next answer to it (up to 3.2 s), so guessing is slow.
+//! config), is compared in constant time (`subtle`) and never logged. Failed attempts lock the
+//! client's address out after `maxloginattempts` (see [`super::lockout`]), whether they came
+//! as headers or as a login. At most [`MAX_SESSIONS`] sessions live at once.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -14,22 +15,25 @@ use std::time::Duration;
 
 use http::{HeaderMap, StatusCode, header};
 use serde_json::Value;
+use subtle::ConstantTimeEq;
 use tokio::time::Instant;
 
+use super::lockout::{Attempt, LoginGuard, LoginLimits};
 use super::reply::{NitroError, code};
-use crate::config::AdminSettings;
+use crate::config::{AdminSettings, Secret};
 
 /// The cookie that carries a session.
 pub const COOKIE: &str = "NITRO_AUTH_TOKEN";
-const MAX_DELAY: Duration = Duration::from_millis(3200);
+/// Live login sessions at most; a login beyond them is refused until one ends or expires.
+pub const MAX_SESSIONS: usize = 256;
 
 /// Credentials and live sessions.
 pub struct Auth {
     user: String,
-    password: Vec<u8>,
+    password: Secret,
     session_timeout: Duration,
     sessions: Mutex<HashMap<String, Instant>>,
-    failures: Mutex<HashMap<IpAddr, u32>>,
+    guard: LoginGuard,
 }
 
 impl std::fmt::Debug for Auth {
@@ -49,18 +53,22 @@ impl Auth {
             .map_err(|error| format!("admin password: {error}"))?;
         Ok(Auth {
             user: settings.user.clone(),
-            password: password.expose().as_bytes().to_vec(),
+            password,
             session_timeout: settings.session_timeout,
             sessions: Mutex::new(HashMap::new()),
-            failures: Mutex::new(HashMap::new()),
+            guard: LoginGuard::new(LoginLimits {
+                max_attempts: settings.max_login_attempts,
+                window: settings.failed_login_timeout,
+            }),
         })
     }
 
-    /// Lets a request through if it carries good credentials or a live session.
-    pub async fn check(&self, headers: &HeaderMap, peer: IpAddr) -> Result<(), NitroError> {
+    /// Lets a request through if it carries good credentials or a live session. It looks at
+    /// the headers only, so a request is refused before its body is read.
+    pub fn check(&self, headers: &HeaderMap, peer: IpAddr) -> Result<(), NitroError> {
         if let (Some(user), Some(pass)) = (headers.get("x-nitro-user"), headers.get("x-nitro-pass"))
         {
-            return self.verify(user.as_bytes(), pass.as_bytes(), peer).await;
+            return self.verify(user.as_bytes(), pass.as_bytes(), peer);
         }
         let Some(token) = session_token(headers) else {
             return Err(NitroError::new(
@@ -93,7 +101,7 @@ impl Auth {
     }
 
     /// `{"login": {"username": …, "password": …}}` → a new session token.
-    pub async fn login(&self, body: &Value, peer: IpAddr) -> Result<String, NitroError> {
+    pub fn login(&self, body: &Value, peer: IpAddr) -> Result<String, NitroError> {
         let login = body.get("login").ok_or_else(|| {
             NitroError::malformed(
                 "expected a body like {\"login\": {\"username\": \"...\", \"password\": \"...\"}}",
@@ -107,15 +115,24 @@ impl Auth {
                 .as_bytes()
                 .to_vec()
         };
-        self.verify(&field("username"), &field("password"), peer)
-            .await?;
-        let token = random_token();
+        self.verify(&field("username"), &field("password"), peer)?;
         let mut sessions = self
             .sessions
             .lock()
             .expect("sessions lock is never poisoned");
         let now = Instant::now();
         sessions.retain(|_, last_used| now.duration_since(*last_used) < self.session_timeout);
+        if sessions.len() >= MAX_SESSIONS {
+            return Err(NitroError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                code::TOO_MANY_SESSIONS,
+                format!(
+                    "{MAX_SESSIONS} sessions are open already; log out of one (config/logout) or \
+                     wait for one to expire after sessiontimeout"
+                ),
+            ));
+        }
+        let token = random_token();
         sessions.insert(token.clone(), now);
         Ok(token)
     }
@@ -134,33 +151,29 @@ impl Auth {
         self.session_timeout
     }
 
-    async fn verify(&self, user: &[u8], password: &[u8], peer: IpAddr) -> Result<(), NitroError> {
-        let good = constant_time_eq(user, self.user.as_bytes())
-            & constant_time_eq(password, &self.password);
-        let failures = {
-            let mut failures = self
-                .failures
-                .lock()
-                .expect("failures lock is never poisoned");
-            if good {
-                failures.remove(&peer);
-                return Ok(());
-            }
-            if failures.len() > 10_000 {
-                failures.clear();
-            }
-            let count = failures.entry(peer).or_insert(0);
-            *count = count.saturating_add(1);
-            *count
+    /// Compares in constant time, unless `peer` is locked out; counts a failure.
+    fn verify(&self, user: &[u8], password: &[u8], peer: IpAddr) -> Result<(), NitroError> {
+        let good = || {
+            let same = user.ct_eq(self.user.as_bytes())
+                & password.ct_eq(self.password.expose().as_bytes());
+            bool::from(same)
         };
-        let delay = Duration::from_millis(100 << (failures - 1).min(5)).min(MAX_DELAY);
-        tracing::warn!(client = %peer, failures, "admin login failed");
-        tokio::time::sleep(delay).await;
-        Err(NitroError::new(
-            StatusCode::UNAUTHORIZED,
-            code::INVALID_CREDENTIALS,
-            "invalid username or password",
-        ))
+        match self.guard.attempt(peer, Instant::now(), good) {
+            Attempt::Accepted => Ok(()),
+            Attempt::Refused { .. } => Err(NitroError::new(
+                StatusCode::UNAUTHORIZED,
+                code::INVALID_CREDENTIALS,
+                "invalid username or password",
+            )),
+            Attempt::LockedOut { remaining } => Err(NitroError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                code::LOGIN_LOCKED_OUT,
+                format!(
+                    "too many failed logins from {peer}; locked out for {} s more",
+                    remaining.as_secs_f64().ceil()
+                ),
+            )),
+        }
     }
 }
 
@@ -173,15 +186,6 @@ fn session_token(headers: &HeaderMap) -> Option<String> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, _)| *name == COOKIE)
         .map(|(_, token)| token.to_owned())
-}
-
-/// Compares without an early exit, so timing does not tell how much of a guess was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut difference = a.len() ^ b.len();
-    for i in 0..a.len().max(b.len()) {
-        difference |= usize::from(a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0));
-    }
-    difference == 0
 }
 
 /// 128 random bits, hex-encoded.
@@ -197,12 +201,69 @@ fn random_token() -> String {
 mod tests {
     use super::*;
 
+    fn auth(max_attempts: u32) -> Auth {
+        Auth {
+            user: "nsroot".to_owned(),
+            password: Secret::inline("secret").unwrap(),
+            session_timeout: Duration::from_secs(60),
+            sessions: Mutex::new(HashMap::new()),
+            guard: LoginGuard::new(LoginLimits {
+                max_attempts,
+                window: Duration::from_secs(60),
+            }),
+        }
+    }
+
     #[test]
-    fn compares_whole_strings() {
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secret", b"secreT"));
-        assert!(!constant_time_eq(b"secret", b"secret2"));
-        assert!(!constant_time_eq(b"", b"x"));
+    fn compares_whole_credentials() {
+        let auth = auth(100);
+        let peer = IpAddr::from([127, 0, 0, 1]);
+        assert!(auth.verify(b"nsroot", b"secret", peer).is_ok());
+        for (user, password) in [
+            (&b"nsroot"[..], &b"secreT"[..]),
+            (b"nsroot", b"secret2"),
+            (b"nsroot", b"secre"),
+            (b"nsroot", b""),
+            (b"nsroo", b"secret"),
+        ] {
+            let refused = auth.verify(user, password, peer).unwrap_err();
+            assert_eq!(refused.code, code::INVALID_CREDENTIALS);
+        }
+    }
+
+    #[test]
+    fn a_locked_out_address_is_refused_with_the_right_password() {
+        let auth = auth(2);
+        let peer = IpAddr::from([127, 0, 0, 9]);
+        let _ = auth.verify(b"nsroot", b"guess-1", peer);
+        let _ = auth.verify(b"nsroot", b"guess-2", peer);
+        let refused = auth.verify(b"nsroot", b"secret", peer).unwrap_err();
+        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(refused.code, code::LOGIN_LOCKED_OUT);
+        assert!(
+            refused
+                .message
+                .starts_with("too many failed logins from 127.0.0.9; locked out for "),
+            "{}",
+            refused.message
+        );
+        assert!(
+            auth.verify(b"nsroot", b"secret", IpAddr::from([127, 0, 0, 10]))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn sessions_are_capped() {
+        let auth = auth(100);
+        let peer = IpAddr::from([127, 0, 0, 1]);
+        let login = serde_json::json!({"login": {"username": "nsroot", "password": "secret"}});
+        for _ in 0..MAX_SESSIONS {
+            auth.login(&login, peer).unwrap();
+        }
+        let refused = auth.login(&login, peer).unwrap_err();
+        assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(refused.code, code::TOO_MANY_SESSIONS);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //!
 //! - [`request`]: `/nitro/v1/<config|stat>/<resource>[/<name>]`, query options, JSON bodies.
 //! - [`auth`]: `X-NITRO-USER`/`X-NITRO-PASS` or a `NITRO_AUTH_TOKEN` session.
+//! - [`lockout`]: failed logins lock the client's address out for a while.
 //! - [`resources`]: CRUD on `lbvserver`, `servicegroup`, `lbmonitor`, `sslcertkey`,
 //!   `lbmetrictable`, `autoscaleprofile`, `autoscalegroup`.
 //! - [`bindings`]: the three `*_binding` resources.
@@ -12,10 +13,15 @@
 //!
 //! Every change goes through the one config writer as an edit of the running config; the edited
 //! config is validated whole before it is applied, so a bad request changes nothing.
+//!
+//! A request is authenticated from its headers before its body is read; a body is read only up
+//! to its size limit (`413` past it) and refused when nested too deep (`400`). Secrets are never
+//! returned ([`resources`] leaves them out of every GET).
 
 pub mod auth;
 pub mod autoscale;
 pub mod bindings;
+pub mod lockout;
 pub mod reply;
 pub mod request;
 pub mod resources;
@@ -132,7 +138,6 @@ async fn dispatch(api: &AdminApi, request: Request<Incoming>, peer: IpAddr) -> R
     let target = Target::parse(request.uri().path(), request.uri().query())?;
     let method = request.method().clone();
     let headers = request.headers().clone();
-    let body = request::json_body(request.into_body()).await?;
 
     if target.area == Area::Config && target.resource == "login" {
         if method != Method::POST {
@@ -140,7 +145,8 @@ async fn dispatch(api: &AdminApi, request: Request<Incoming>, peer: IpAddr) -> R
                 "log in with POST /nitro/v1/config/login",
             ));
         }
-        let token = api.auth.login(&body, peer).await?;
+        let body = request::json_body(request.into_body(), request::MAX_LOGIN_BODY).await?;
+        let token = api.auth.login(&body, peer)?;
         let mut response = done(StatusCode::CREATED, Some(("sessionid", json!(token))));
         let cookie = format!(
             "{}={token}; Path=/nitro/v1; HttpOnly; SameSite=Strict; Max-Age={}",
@@ -152,7 +158,8 @@ async fn dispatch(api: &AdminApi, request: Request<Incoming>, peer: IpAddr) -> R
         }
         return Ok(response);
     }
-    api.auth.check(&headers, peer).await?;
+    api.auth.check(&headers, peer)?;
+    let body = request::json_body(request.into_body(), request::MAX_BODY).await?;
 
     match target.area {
         Area::Stat => stat(api, &method, &target),

@@ -33,6 +33,10 @@ pub mod code {
     pub const SAVE_FAILED: u32 = 1504;
     /// The change could not be applied (e.g. a vserver cannot bind its address).
     pub const APPLY_FAILED: u32 = 1505;
+    /// Too many failed logins from the client's address: locked out for a while.
+    pub const LOGIN_LOCKED_OUT: u32 = 1506;
+    /// As many login sessions as allowed are open already.
+    pub const TOO_MANY_SESSIONS: u32 = 1507;
 }
 
 /// An error as NITRO reports it.

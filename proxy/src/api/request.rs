@@ -1,9 +1,10 @@
 //! What an admin request asks for: `/nitro/v1/<config|stat>/<resource>[/<name>]` with NITRO's
-//! query options (`action`, `args=k:v,…`, `filter=k:v,…`, `statbindings=yes`), and its JSON body
-//! (read up to a size limit).
+//! query options (`action`, `args=k:v,…`, `filter=k:v,…`, `statbindings=yes`, decoded with
+//! `form_urlencoded`), and its JSON body (read up to a size limit and a nesting depth).
 
 use bytes::Bytes;
 use http::StatusCode;
+use http_body::Body;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde_json::Value;
@@ -12,6 +13,10 @@ use super::reply::{NitroError, code};
 
 /// Bodies larger than this get `413`.
 pub const MAX_BODY: usize = 1024 * 1024;
+/// A login body larger than this gets `413` (it is read before the client is known).
+pub const MAX_LOGIN_BODY: usize = 4 * 1024;
+/// JSON nested deeper than this gets `400`.
+pub const MAX_DEPTH: usize = 32;
 
 /// `config` or `stat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +56,7 @@ impl Target {
             .next()
             .filter(|r| !r.is_empty())
             .ok_or_else(|| NitroError::unknown(format!("`{path}` names no resource")))?;
-        let name = parts.next().map(percent_decode).transpose()?;
+        let name = parts.next().map(path_segment).transpose()?;
         let mut target = Target {
             area,
             resource: resource.to_owned(),
@@ -61,10 +66,9 @@ impl Target {
             filter: Vec::new(),
             statbindings: false,
         };
-        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let value = percent_decode(value)?;
-            match key {
+        for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            let value = value.into_owned();
+            match key.as_ref() {
                 "action" => target.action = Some(value),
                 "args" => target.args = pairs(&value, "args")?,
                 "filter" => target.filter = pairs(&value, "filter")?,
@@ -105,49 +109,37 @@ fn pairs(text: &str, option: &str) -> Result<Vec<(String, String)>, NitroError> 
         .collect()
 }
 
-fn percent_decode(text: &str) -> Result<String, NitroError> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = text
-                    .get(i + 1..i + 3)
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| {
-                        NitroError::invalid(format!("bad percent-encoding in `{text}`"))
-                    })?;
-                out.push(hex);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            other => {
-                out.push(other);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).map_err(|_| NitroError::invalid(format!("`{text}` is not UTF-8")))
+/// A path segment: percent-decoded (a `+` stays a `+`; only a query is form-encoded).
+fn path_segment(text: &str) -> Result<String, NitroError> {
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .map(|decoded| decoded.into_owned())
+        .map_err(|_| NitroError::invalid(format!("`{text}` is not UTF-8 once decoded")))
 }
 
-/// Reads the body (at most [`MAX_BODY`]) and parses it as JSON; an empty body is `null`.
-pub async fn json_body(body: Incoming) -> Result<Value, NitroError> {
-    let bytes: Bytes = match Limited::new(body, MAX_BODY).collect().await {
+/// Reads the body (at most `limit` bytes) and parses it as JSON; an empty body is `null`.
+/// A body whose `Content-Length` is over the limit gets `413` before any of it is read; one
+/// without a length is read until it passes the limit, never further. JSON nested deeper than
+/// [`MAX_DEPTH`] is refused before it is parsed.
+pub async fn json_body(body: Incoming, limit: usize) -> Result<Value, NitroError> {
+    let too_large = || {
+        NitroError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            code::BODY_TOO_LARGE,
+            format!("request body is larger than {limit} bytes"),
+        )
+    };
+    if body.size_hint().lower() > limit as u64 {
+        return Err(too_large());
+    }
+    let bytes: Bytes = match Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(error)
             if error
                 .downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some() =>
         {
-            return Err(NitroError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                code::BODY_TOO_LARGE,
-                format!("request body is larger than {MAX_BODY} bytes"),
-            ));
+            return Err(too_large());
         }
         Err(error) => {
             return Err(NitroError::malformed(format!(
@@ -158,8 +150,40 @@ pub async fn json_body(body: Incoming) -> Result<Value, NitroError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Null);
     }
+    if nesting_depth(&bytes) > MAX_DEPTH {
+        return Err(NitroError::malformed(format!(
+            "JSON nested deeper than {MAX_DEPTH} levels; a NITRO body needs only a few"
+        )));
+    }
     serde_json::from_slice(&bytes)
         .map_err(|error| NitroError::malformed(format!("malformed JSON: {error}")))
+}
+
+/// How deep `[` and `{` nest in `json` (outside strings), without parsing it.
+fn nesting_depth(json: &[u8]) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &byte in json {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// The object (or objects, for bulk adds) under `{"<resource>": …}`.
@@ -197,5 +221,28 @@ mod tests {
         assert_eq!(t.arg("port"), Some("80"));
         assert!(Target::parse("/other", None).is_err());
         assert!(Target::parse("/nitro/v1/config/lbvserver", Some("args=broken")).is_err());
+    }
+
+    #[test]
+    fn decodes_queries_as_forms_and_paths_as_paths() {
+        let t = Target::parse(
+            "/nitro/v1/config/lbvserver/a+b%2Fc",
+            Some("filter=name%3Aweb+1&action=enable"),
+        )
+        .unwrap();
+        assert_eq!(t.name.as_deref(), Some("a+b/c"));
+        assert_eq!(t.filter, [("name".to_owned(), "web 1".to_owned())]);
+        assert_eq!(t.action.as_deref(), Some("enable"));
+        let bad = Target::parse("/nitro/v1/config/lbvserver/%FF", None).unwrap_err();
+        assert_eq!(bad.message, "`%FF` is not UTF-8 once decoded");
+    }
+
+    #[test]
+    fn measures_nesting_outside_strings() {
+        assert_eq!(nesting_depth(b"{}"), 1);
+        assert_eq!(nesting_depth(br#"{"a": [1, {"b": 2}]}"#), 3);
+        assert_eq!(nesting_depth(br#"{"a": "[[[[{{{{", "b": "\"[["}"#), 1);
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert_eq!(nesting_depth(deep.as_bytes()), 10_000);
     }
 }

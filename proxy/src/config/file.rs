@@ -261,6 +261,16 @@ pub struct AdminFile {
     pub passwordfile: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sessiontimeout: Option<String>,
+    /// Failed logins from one address within `failedlogintimeout` that lock it out (default 5).
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_int",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub maxloginattempts: Option<i64>,
+    /// How long failed logins count, and how long a lockout lasts (default `1m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failedlogintimeout: Option<String>,
     /// Where `nsconfig?action=save` writes; the file Ballast was started with by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub saveconfig: Option<String>,

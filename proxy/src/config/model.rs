@@ -304,6 +304,10 @@ pub struct AdminSettings {
     pub password: PasswordSource,
     /// A login session ends after this long without a request.
     pub session_timeout: Duration,
+    /// `maxloginattempts`: failed logins from one address that lock it out.
+    pub max_login_attempts: u32,
+    /// `failedlogintimeout`: how long failures count, and how long a lockout lasts.
+    pub failed_login_timeout: Duration,
     /// Where `nsconfig?action=save` writes; `None`: the file Ballast was started with.
     pub save_path: Option<PathBuf>,
 }

@@ -890,11 +890,24 @@ fn admin_settings(file: &AdminFile, base_dir: &Path, p: &mut Problems) -> Option
         p,
     )
     .and_then(|d| positive(d, "admin.sessiontimeout", p));
+    let max_login_attempts = p.check(
+        "admin.maxloginattempts",
+        in_range(file.maxloginattempts.unwrap_or(5), 1..=1000),
+    );
+    let failed_login_timeout = opt_duration(
+        &file.failedlogintimeout,
+        "admin.failedlogintimeout",
+        Duration::from_secs(60),
+        p,
+    )
+    .and_then(|d| positive(d, "admin.failedlogintimeout", p));
     Some(AdminSettings {
         listen: listen?,
         user: user?,
         password: password?,
         session_timeout: session_timeout?,
+        max_login_attempts: max_login_attempts? as u32,
+        failed_login_timeout: failed_login_timeout?,
         save_path: file.saveconfig.as_ref().map(|path| base_dir.join(path)),
     })
 }
