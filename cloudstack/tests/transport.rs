@@ -1,7 +1,8 @@
 //! The client against real TCP servers that misbehave: a request refused before it was sent
 //! is [`CloudError::NotSent`] (safe to repeat); a request read in full by a server that then
 //! closes without answering is [`CloudError::AnswerLost`], and a deploy is then never sent a
-//! second time by the client. The cause stays reachable through `source()`.
+//! second time by the client. The cause stays reachable through `source()`. Last, the local
+//! cloud carrying out a deploy and losing its answer: the VM is there to be found.
 
 use std::error::Error as _;
 use std::net::SocketAddr;
@@ -9,9 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use cloudstack::localcloud::{Faults, LocalCloud, LocalCloudConfig};
 use cloudstack::{
     ClientConfig, CloudError, CloudStackClient, DeployVirtualMachine, HttpMethod, ListFilter,
-    TransportError,
+    ListVirtualMachines, TransportError,
 };
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -281,4 +283,69 @@ async fn a_connection_not_up_by_the_deadline_is_not_sent() {
         "{error}"
     );
     drop(queued);
+}
+
+#[tokio::test]
+async fn a_deploy_the_local_cloud_carried_out_but_did_not_answer_is_found_by_a_listing() {
+    let config = LocalCloudConfig::from_toml_str(
+        r#"
+        address_range = "127.78.3.0/24"
+        [[apiuser]]
+        username = "admin"
+        apikey = "key"
+        secretkey = "secret"
+        [[zone]]
+        name = "z1"
+        [[host]]
+        name = "h1"
+        zone = "z1"
+        cpunumber = 2
+        cpuspeed = 2000
+        memory = 2048
+        [[serviceoffering]]
+        name = "small"
+        cpunumber = 1
+        cpuspeed = 1000
+        memory = 512
+        [[template]]
+        name = "web"
+        port = 8000
+        "#,
+    )
+    .expect("valid");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let cloud = LocalCloud::start_on(config.clone(), listener)
+        .await
+        .expect("starts");
+    cloud.inject(&Faults {
+        lose_answers: Some(1),
+        lose_answers_command: Some("deployVirtualMachine".into()),
+        ..Faults::default()
+    });
+    let client = client(&cloud.endpoint(), HttpMethod::Get);
+    let request = DeployVirtualMachine {
+        zoneid: config.zones[0].id.clone(),
+        templateid: config.templates[0].id.clone(),
+        serviceofferingid: config.offerings[0].id.clone(),
+        startvm: Some(false),
+        ..deploy()
+    };
+    let error = client
+        .deploy_virtual_machine(&request)
+        .await
+        .expect_err("the answer is lost");
+    assert!(matches!(error, CloudError::AnswerLost { .. }), "{error:?}");
+    assert!(error.may_have_taken_effect());
+
+    // It did take effect: the group has the VM, once.
+    let listed = client
+        .list_virtual_machines(&ListVirtualMachines {
+            group: Some("web".into()),
+            ..ListVirtualMachines::default()
+        })
+        .await
+        .expect("a listing");
+    assert_eq!(listed.items.len(), 1);
+    assert_eq!(listed.items[0].name, "web-1");
+    cloud.shutdown().await;
 }

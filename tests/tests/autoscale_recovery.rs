@@ -1,17 +1,18 @@
 //! The autoscale engine recovering, end to end: a crashed VM is investigated, fenced and
 //! replaced; `ballast run` killed with SIGKILL while a replacement is being deployed comes
-//! back, adopts what the cloud has, and leaves no orphan and no duplicate VM. The local cloud
+//! back, adopts what the cloud has, and leaves no orphan and no duplicate VM; a deploy whose
+//! answer the cloud lost is settled by a listing and adopted, never deployed again. The local cloud
 //! runs as its own `ballast localcloud` process, so it outlives the proxy.
 
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
 use ballast_tests::autoscale::{
-    Addrs, PacedLoad, ballast_toml, crash, events, eventually, live_vms, localcloud_toml,
+    Addrs, PacedLoad, ballast_toml, crash, events, eventually, inject, live_vms, localcloud_toml,
     wait_for_event,
 };
 use ballast_tests::nitro::Nitro;
-use ballast_tests::{Binary, Net};
+use ballast_tests::{Binary, Net, field};
 use serde_json::Value;
 
 const BALLAST: Binary = Binary::new(env!("CARGO_BIN_EXE_ballast"));
@@ -107,6 +108,59 @@ async fn a_crashed_vm_is_replaced_and_a_killed_ballast_neither_orphans_nor_dupli
     );
     let most = most.into_inner();
     assert!(most <= 3, "{most} VMs existed at once, over maxmembers 3");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_whose_answer_is_lost_is_adopted_not_repeated() {
+    let net = Net::new();
+    let addrs = Addrs::new(&net);
+    let _cloud = BALLAST
+        .start_localcloud(&localcloud_toml(&net, addrs.cloud, "1ms"))
+        .await;
+    // The first deploy makes its VM, and its connection closes without the answer.
+    inject(
+        addrs.cloud,
+        r#"{"lose_answers": 1, "lose_answers_command": "deployVirtualMachine"}"#,
+    )
+    .await;
+    let files: &[(&str, &[u8])] = &[("admin.pass", b"test-pass\n")];
+    let ballast = BALLAST
+        .start_with_files(&ballast_toml(&addrs, 1, 3, 95, 0), files)
+        .await;
+    let nitro = Nitro::new(addrs.admin, "nsroot", "test-pass");
+
+    let lost = wait_for_event(&ballast, 0, "action_failed", STEP)
+        .await
+        .unwrap_or_else(|| panic!("no lost deploy answer; log:\n{}", ballast.log_text()));
+    let reason = lost["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("deployVirtualMachine: sent to")
+            && reason.contains("but the answer was lost")
+            && reason.ends_with("listing the group to see whether the VM exists"),
+        "{reason}"
+    );
+    wait_for_event(&ballast, 0, "member_up", STEP)
+        .await
+        .unwrap_or_else(|| panic!("no member UP; log:\n{}", ballast.log_text()));
+
+    // One VM, the lost deploy's own, bound; and it stays one (minmembers is 1).
+    let vms = live_vms(addrs.cloud).await;
+    assert_eq!(vms.len(), 1, "{vms:?}");
+    let vm = vms[0]["id"].as_str().expect("an id").to_string();
+    assert_eq!(members(&nitro).await, std::slice::from_ref(&vm));
+    let adopted = format!("{vm} is the VM of the deploy whose answer was lost");
+    let adopted = ballast.logs().iter().any(|line| {
+        field(line, "kind") == Some("reconciled") && field(line, "reason") == Some(&adopted)
+    });
+    assert!(adopted, "log:\n{}", ballast.log_text());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(live_vms(addrs.cloud).await.len(), 1);
+    let deploys = ballast
+        .logs()
+        .iter()
+        .filter(|line| field(line, "kind") == Some("scale_out_started"))
+        .count();
+    assert_eq!(deploys, 1, "log:\n{}", ballast.log_text());
 }
 
 /// The VM ids of the autoscaled members bound in servicegroup `app`.

@@ -26,9 +26,17 @@ pub struct Faults {
     pub api_errors_errorcode: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_errors_command: Option<String>,
-    /// The next N API requests get their connection closed without an answer.
+    /// The next N API requests get their connection closed without an answer, before the
+    /// command runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drop_connections: Option<u32>,
+    /// The next N API calls (of `lose_answers_command` only, if set) that succeed are carried
+    /// out, then their connection is closed without the answer: a deploy makes its VM, and
+    /// the client never hears of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lose_answers: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lose_answers_command: Option<String>,
     /// Every API answer is delayed this long (0 turns it off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_delay_ms: Option<u64>,
@@ -59,6 +67,8 @@ impl Faults {
             api_errors_errorcode,
             api_errors_command,
             drop_connections,
+            lose_answers,
+            lose_answers_command,
             api_delay_ms
         );
     }
@@ -86,6 +96,15 @@ impl Faults {
     /// Uses up one dropped connection, if armed.
     pub fn take_drop(&mut self) -> bool {
         take_one(&mut self.drop_connections)
+    }
+
+    /// Uses up one lost answer for `command` (which succeeded), if one is armed.
+    pub fn take_lost_answer(&mut self, command: &str) -> bool {
+        let applies = self
+            .lose_answers_command
+            .as_deref()
+            .is_none_or(|only| only.eq_ignore_ascii_case(command));
+        applies && take_one(&mut self.lose_answers)
     }
 }
 
@@ -121,6 +140,15 @@ mod tests {
         assert_eq!(faults.take_api_error("listzones"), Some(530));
         assert_eq!(faults.take_api_error("listZones"), None);
         assert!(!faults.take_drop());
+
+        faults.apply(&Faults {
+            lose_answers: Some(1),
+            lose_answers_command: Some("deployVirtualMachine".into()),
+            ..Faults::default()
+        });
+        assert!(!faults.take_lost_answer("listZones"));
+        assert!(faults.take_lost_answer("deployvirtualmachine"));
+        assert!(!faults.take_lost_answer("deployVirtualMachine"));
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //!
 //! An API request goes: injected delay / dropped connection → parameters from the query string
 //! and a form body (first value of a name wins) → [`super::auth`] → injected API error →
-//! [`super::commands::dispatch`] → `{"<command>response": ...}` with the error code as HTTP
-//! status.
+//! [`super::commands::dispatch`] → an injected lost answer, or `{"<command>response": ...}`
+//! with the error code as HTTP status.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -137,6 +137,15 @@ async fn api(
         |c| format!("{}response", c.to_lowercase()),
     );
     let outcome = run(&shared, command.as_deref(), pairs);
+    if let (Ok(_), Some(command)) = (&outcome, command.as_deref())
+        && shared.lock().faults.take_lost_answer(command)
+    {
+        tracing::info!(
+            command,
+            "fault injection: the call was carried out, its answer is lost"
+        );
+        return Err(std::io::Error::other("injected fault: answer lost"));
+    }
     if let Err(error) = &outcome {
         tracing::debug!(
             command,
