@@ -2,13 +2,14 @@
 //! version 3 with `expires`) and apache-libcloud's driver (legacy signature, lower-cased names).
 //! Each runs the whole flow: list zones/offerings/templates, deploy, wait for the job, see the
 //! VM Running with an address, fetch from its workload, destroy with expunge, see it gone, and
-//! get CloudStack's 401 with a wrong secret.
+//! get CloudStack's 401 with a wrong secret. `cs` in a deploy loop is stopped by the account's
+//! VM limit with CloudStack's 535.
 
 mod common;
 
 use std::path::PathBuf;
 
-use common::{ADMIN_KEY, ADMIN_SECRET, TestCloud, venv_python};
+use common::{ADMIN_KEY, ADMIN_SECRET, Setup, TestCloud, USER_KEY, USER_SECRET, venv_python};
 use serde_json::Value;
 
 async fn run_script(script: &str, args: &[String]) -> Value {
@@ -112,5 +113,40 @@ async fn libcloud_driver_full_flow() {
     assert_eq!(seen["destroyed"], true);
     assert_eq!(seen["after_destroy"], serde_json::json!([]));
     assert_eq!(seen["wrong_secret"], "InvalidCredsError");
+    test.cloud.shutdown().await;
+}
+
+#[tokio::test]
+async fn cs_client_in_a_deploy_loop_is_stopped_by_the_account_vm_limit() {
+    let test = TestCloud::start_with(Setup {
+        max_account_user_vms: 3,
+        ..Setup::default()
+    })
+    .await;
+    let seen = run_script(
+        "cs_limit.py",
+        &[
+            test.cloud.endpoint(),
+            USER_KEY.into(),
+            USER_SECRET.into(),
+            "10".into(),
+        ],
+    )
+    .await;
+    assert_eq!(seen["deployed"], 3, "{seen}");
+    assert_eq!(seen["refused_at"], 3);
+    assert_eq!(seen["status"], 535);
+    assert_eq!(seen["error"]["errorcode"], 535);
+    assert_eq!(seen["error"]["cserrorcode"], 4370);
+    assert_eq!(
+        seen["error"]["errortext"],
+        "Maximum amount of resources of Type = 'user_vm' for Account Name = alice in Domain Id \
+         = 1 is exceeded: Account Resource Limit = 3, Current Account Resource Amount = 3, \
+         Requested Resource Amount = 1."
+    );
+    assert_eq!(
+        seen["listed"], 3,
+        "nothing was created by the refused deploy"
+    );
     test.cloud.shutdown().await;
 }

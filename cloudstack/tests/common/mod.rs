@@ -94,6 +94,8 @@ pub struct Setup {
     pub boot_delay: &'static str,
     pub expunge_delay: &'static str,
     pub request_cpu: &'static str,
+    /// `max_account_user_vms`.
+    pub max_account_user_vms: i64,
 }
 
 impl Default for Setup {
@@ -103,6 +105,7 @@ impl Default for Setup {
             boot_delay: "200ms",
             expunge_delay: "60s",
             request_cpu: "1ms",
+            max_account_user_vms: 20,
         }
     }
 }
@@ -133,6 +136,7 @@ impl TestCloud {
             expunge_delay = "{expunge_delay}"
             ha_delay = "200ms"
             stop_timeout = "2s"
+            max_account_user_vms = {max_account_user_vms}
             vm_command = ["{bin}", "vm"]
             vm_log_dir = "{log_dir}"
 
@@ -178,6 +182,7 @@ impl TestCloud {
             log_dir = log_dir.display(),
             hosts = setup.hosts,
             request_cpu = setup.request_cpu,
+            max_account_user_vms = setup.max_account_user_vms,
         );
         let config = LocalCloudConfig::from_toml_str(&text).expect("the test config is valid");
         let cloud = LocalCloud::start(config)
