@@ -58,6 +58,8 @@ impl App {
             None => None,
         };
         let metrics = config.metrics.clone();
+        raise_descriptor_limit(config.settings.max_conn);
+        // Made after the raise: the snapshot's connection count reads the new limit.
         let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::empty()));
         let tracker = TaskTracker::new();
         let shutdown = CancellationToken::new();
@@ -166,6 +168,30 @@ impl App {
             cloud.shutdown().await;
         }
         finished
+    }
+}
+
+/// Raises the soft file descriptor limit to the hard one (as HAProxy does) and logs it with the
+/// `maxconn` it gives.
+fn raise_descriptor_limit(configured_max_conn: Option<u64>) {
+    use ballast_proxy::limits::fds;
+    match fds::raise_nofile_limit() {
+        Ok(limit) => {
+            let maxconn = configured_max_conn.unwrap_or_else(|| fds::default_max_conn(limit.now));
+            let source = if configured_max_conn.is_some() {
+                "[ballast] maxconn"
+            } else {
+                "(limit - 256) / 3"
+            };
+            tracing::info!(
+                before = limit.before,
+                now = limit.now,
+                maxconn,
+                maxconn_from = source,
+                "file descriptor limit"
+            );
+        }
+        Err(error) => tracing::warn!(%error, "cannot raise the file descriptor limit"),
     }
 }
 

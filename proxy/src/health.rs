@@ -4,7 +4,8 @@
 //! takes longer than `resptimeout` fails. `retries` failures in a row make the monitor vote
 //! DOWN, `successretries` successes vote UP again; a member is UP while no monitor votes DOWN
 //! and passive detection has not marked it. A new member starts DOWN until its first probe
-//! passes, so a member is never sent traffic before it was seen healthy.
+//! passes, so a member is never sent traffic before it was seen healthy. A probe Ballast cannot
+//! send because it is out of file descriptors (or memory) counts neither way.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -19,6 +20,7 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use crate::config::{Config, LbMonitor, Probe};
+use crate::error::is_local_exhaustion;
 use crate::member::{MemberKey, MemberState};
 use crate::snapshot::Snapshot;
 
@@ -115,7 +117,7 @@ async fn probe_loop(monitor: LbMonitor, member: Arc<MemberState>, voting_down: A
         let outcome =
             match tokio::time::timeout(monitor.resp_timeout, probe(&monitor.probe, addr)).await {
                 Ok(outcome) => outcome,
-                Err(_) => Err(format!("no response within {:?}", monitor.resp_timeout)),
+                Err(_) => Err(format!("no response within {:?}", monitor.resp_timeout).into()),
             };
         let down = voting_down.load(Relaxed);
         match outcome {
@@ -130,6 +132,10 @@ async fn probe_loop(monitor: LbMonitor, member: Arc<MemberState>, voting_down: A
                         &format!("monitor {} probe succeeded", monitor.name),
                     );
                 }
+            }
+            Err(Failure::Local(error)) => {
+                // Says nothing about the member: neither a failure nor a success.
+                tracing::debug!(member = %member.label, monitor = %monitor.name, %error, "probe not sent: Ballast is out of file descriptors or memory");
             }
             Err(reason) => {
                 successes = 0;
@@ -149,11 +155,38 @@ async fn probe_loop(monitor: LbMonitor, member: Arc<MemberState>, voting_down: A
     }
 }
 
+/// Why a probe did not pass.
+#[derive(Debug)]
+enum Failure {
+    /// The member failed it.
+    Member(String),
+    /// Ballast could not send it (out of file descriptors or memory): the member's
+    /// state stays as it is.
+    Local(std::io::Error),
+}
+
+impl From<String> for Failure {
+    fn from(reason: String) -> Failure {
+        Failure::Member(reason)
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Member(reason) => f.write_str(reason),
+            Failure::Local(error) => write!(f, "not sent: {error}"),
+        }
+    }
+}
+
 /// One probe; `Err` says why it failed.
-async fn probe(probe: &Probe, addr: SocketAddr) -> Result<(), String> {
-    let mut stream = TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("connect to {addr}: {e}"))?;
+async fn probe(probe: &Probe, addr: SocketAddr) -> Result<(), Failure> {
+    let mut stream = match TcpStream::connect(addr).await {
+        Ok(stream) => stream,
+        Err(error) if is_local_exhaustion(&error) => return Err(Failure::Local(error)),
+        Err(error) => return Err(format!("connect to {addr}: {error}").into()),
+    };
     let Probe::Http {
         method,
         path,
@@ -196,7 +229,7 @@ async fn probe(probe: &Probe, addr: SocketAddr) -> Result<(), String> {
     if resp_codes.iter().any(|range| range.contains(&code)) {
         Ok(())
     } else {
-        Err(format!("status {code} is not an expected respcode"))
+        Err(format!("status {code} is not an expected respcode").into())
     }
 }
 

@@ -15,7 +15,8 @@
 //!   (`TCP`, `SSL_TCP`), with [`tls`] termination in front where configured.
 //! - [`error`]: which side failed (client, member, Ballast); local fd exhaustion is never a
 //!   member's fault.
-//! - [`lb`]: the load-balancing methods.
+//! - [`lb`]: the load-balancing methods. [`limits`]: `maxconn`, `maxclient`,
+//!   `maxclientpersource`, the file descriptor budget.
 //! - [`health`]: `TCP` and `HTTP` monitors; [`load_monitors`]: SNMP `LOAD` monitors.
 //! - [`api`]: the NITRO-like admin API; [`save`]: `nsconfig save`; [`metrics`]: `/metrics`.
 //! - [`workload`]: the `ballast vm` backend program.
@@ -31,6 +32,7 @@ pub mod health;
 pub mod http;
 pub mod l4;
 pub mod lb;
+pub mod limits;
 pub mod listener;
 pub mod load_monitors;
 pub mod member;

@@ -3,11 +3,19 @@
 //! [`bind`] makes the socket (so the writer can fail a reload *before* publishing it when an
 //! address is taken); [`spawn`] runs the accept loop. Every connection task is tracked, so a
 //! shutdown can wait for in-flight work, and gets a token that asks it to finish gracefully.
+//!
+//! Each accepted connection is first admitted under the connection limits ([`crate::limits`]);
+//! one over a limit is refused: an `HTTP` client gets a short `503` and the connection closes,
+//! other types are closed at once. When accepting fails because Ballast is out of file
+//! descriptors, the loop backs off (10 ms doubling to 1 s) instead of spinning, and logs the
+//! episode once when it starts and once, with a count, when accepting works again.
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use arc_swap::ArcSwap;
 use socket2::{Domain, Socket, Type};
@@ -16,9 +24,11 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::ServiceType;
+use crate::config::{L4Relay, ServiceType};
+use crate::error::is_local_exhaustion;
 use crate::http::proxy::ConnContext;
 use crate::http::serve::{Protocol, serve_http, sniff};
+use crate::limits::{AcceptBackoff, Limit, admit};
 use crate::snapshot::Snapshot;
 
 /// A bound, listening vserver.
@@ -77,6 +87,7 @@ pub fn spawn(
     };
     let conn_tracker = tracker.clone();
     tracker.spawn(async move {
+        let mut exhausted = AcceptBackoff::new(format!("lbvserver {name}"));
         loop {
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
@@ -84,6 +95,7 @@ pub fn spawn(
             };
             match accepted {
                 Ok((stream, client)) => {
+                    exhausted.recovered();
                     let connection = Connection {
                         name: name.clone(),
                         service_type,
@@ -93,11 +105,15 @@ pub fn spawn(
                     };
                     conn_tracker.spawn(connection.serve(stream));
                 }
-                Err(error) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(vserver = %name, %error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                Err(error) if is_local_exhaustion(&error) => {
+                    let pause = exhausted.failed(&error);
+                    tokio::select! {
+                        () = tokio::time::sleep(pause) => {}
+                        () = stop_accepting.cancelled() => break,
+                    }
                 }
+                // The client gave up before it was accepted, and the like: nothing to wait for.
+                Err(error) => tracing::debug!(vserver = %name, %error, "accept failed"),
             }
         }
     });
@@ -120,9 +136,16 @@ impl Connection {
         let Some(plan) = snapshot.vserver(&self.name).cloned() else {
             return;
         };
-        let _counted = plan.stats.client_connected();
+        let max_conn = snapshot.connections.max(&snapshot.config.settings);
+        let _admitted = match admit(&snapshot.connections, max_conn, &plan, self.client.ip()) {
+            Ok(admitted) => admitted,
+            Err(limit) => return self.refuse(stream, limit).await,
+        };
         let profile = snapshot.http_profile.clone();
-        let l4_relay = snapshot.config.settings.l4_relay;
+        let splice_slot = match snapshot.config.settings.l4_relay {
+            L4Relay::Splice => snapshot.connections.try_splice(max_conn),
+            L4Relay::Copy => None,
+        };
         drop(snapshot);
         match self.service_type {
             ServiceType::Http => {
@@ -130,9 +153,10 @@ impl Connection {
                     return;
                 };
                 let ctx = self.context(false);
-                serve_http(stream, protocol, ctx, &profile, self.close).await;
+                let idle = plan.client_timeout;
+                serve_http(stream, protocol, ctx, &profile, idle, self.close).await;
             }
-            ServiceType::Tcp => crate::l4::relay_tcp(stream, self.client, plan, l4_relay).await,
+            ServiceType::Tcp => crate::l4::relay_tcp(stream, self.client, plan, splice_slot).await,
             ServiceType::Ssl | ServiceType::SslTcp => {
                 let Some(tls) = plan.tls.clone() else { return };
                 let handshake = TlsAcceptor::from(tls).accept(stream);
@@ -155,12 +179,35 @@ impl Connection {
                         _ => Protocol::Http1,
                     };
                     let ctx = self.context(true);
-                    serve_http(stream, protocol, ctx, &profile, self.close).await;
+                    let idle = plan.client_timeout;
+                    serve_http(stream, protocol, ctx, &profile, idle, self.close).await;
                 } else {
                     crate::l4::relay_copy(stream, self.client, plan).await;
                 }
             }
         }
+    }
+
+    /// A connection over `limit`: an `HTTP` client is told `503` (its request is read and
+    /// dropped for a moment, so the reply is not lost to a reset), any other is closed.
+    async fn refuse(self, mut stream: TcpStream, limit: Limit) {
+        tracing::debug!(vserver = %self.name, client = %self.client, limit = limit.as_str(), "connection refused at a limit");
+        if self.service_type != ServiceType::Http {
+            return;
+        }
+        let body = "503 Service Unavailable: too many connections\n";
+        let reply = format!(
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let answer = async {
+            stream.write_all(reply.as_bytes()).await?;
+            stream.shutdown().await?;
+            let mut sink = [0u8; 4096];
+            while stream.read(&mut sink).await? > 0 {}
+            io::Result::Ok(())
+        };
+        let _ = tokio::time::timeout(Duration::from_millis(500), answer).await;
     }
 
     fn context(&self, https: bool) -> Arc<ConnContext> {

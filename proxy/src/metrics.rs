@@ -10,6 +10,7 @@
 //! `vserver_response_bytes_total`, `vserver_client_connections`,
 //! `vserver_client_connections_accepted_total`, `vserver_response_time_seconds` (histogram),
 //! `vserver_errors_total{side,kind}`;
+//! `connections`, `maxconn` and `connections_refused_total{vserver,limit}`;
 //! per member `member_up`, `member_state{state}`, `member_active_connections`,
 //! `member_requests_total`, `member_connect_failures_total`, `member_errors_total`,
 //! `member_request_bytes_total`,
@@ -39,7 +40,9 @@ use tokio_util::sync::CancellationToken;
 
 use snmp_monitor::PollStats;
 
+use crate::error::is_local_exhaustion;
 use crate::http::error::ExchangeError;
+use crate::limits::{AcceptBackoff, Limit};
 use crate::member::MemberStatus;
 use crate::snapshot::Snapshot;
 use crate::writer::WriterOutcomes;
@@ -88,12 +91,23 @@ impl Metrics {
 
 /// Serves `GET /metrics` until `shutdown`.
 pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, shutdown: CancellationToken) {
+    let mut backoff = AcceptBackoff::new("metrics".into());
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = shutdown.cancelled() => return,
         };
-        let Ok((stream, _)) = accepted else { continue };
+        let stream = match accepted {
+            Ok((stream, _)) => {
+                backoff.recovered();
+                stream
+            }
+            Err(error) if is_local_exhaustion(&error) => {
+                tokio::time::sleep(backoff.failed(&error)).await;
+                continue;
+            }
+            Err(_) => continue,
+        };
         let metrics = metrics.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request| {
@@ -238,6 +252,7 @@ impl Collector for BallastCollector {
             None,
             by_vserver(&|s| s.total_client_connections.load(Relaxed)),
         )?;
+        limit_families(&mut encoder, &snapshot, &vservers)?;
         exchange_errors(&mut encoder, &vservers)?;
         {
             let mut family = encoder.encode_descriptor(
@@ -417,6 +432,32 @@ impl Collector for BallastCollector {
         )?;
         Ok(())
     }
+}
+
+/// `connections`, `maxconn` and `connections_refused_total{vserver,limit}`.
+fn limit_families(
+    encoder: &mut DescriptorEncoder<'_>,
+    snapshot: &Snapshot,
+    vservers: &[&Arc<crate::snapshot::VserverPlan>],
+) -> Result<(), std::fmt::Error> {
+    let connections = &snapshot.connections;
+    let help = "Client connections open now, all vservers together.";
+    let family = encoder.encode_descriptor("connections", help, None, MetricType::Gauge)?;
+    ConstGauge::new(connections.open() as i64).encode(family)?;
+    let max = connections.max(&snapshot.config.settings);
+    let help = "The maxconn in force: [ballast] maxconn, or derived from the descriptor limit.";
+    let family = encoder.encode_descriptor("maxconn", help, None, MetricType::Gauge)?;
+    ConstGauge::new(max as i64).encode(family)?;
+    let refused = vservers.iter().flat_map(|v| {
+        Limit::ALL.iter().map(|limit| {
+            (
+                vec![("vserver", &*v.name), ("limit", limit.as_str())],
+                v.stats.refused[limit.index()].load(Relaxed),
+            )
+        })
+    });
+    let help = "Client connections refused at a limit (maxconn, maxclient, maxclientpersource).";
+    counter(encoder, "connections_refused", help, None, refused)
 }
 
 /// `vserver_errors_total{vserver,side,kind}`: exchanges that ended without a member's response.

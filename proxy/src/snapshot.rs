@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::config::{Config, HttpProfile, LbMethod, ServiceType};
 use crate::lb::Balancer;
+use crate::limits::Connections;
 use crate::member::MemberState;
 use crate::stats::VserverStats;
 
@@ -22,6 +23,9 @@ pub struct Snapshot {
     pub vservers: HashMap<Arc<str>, Arc<VserverPlan>>,
     pub groups: HashMap<String, Arc<GroupPlan>>,
     pub http_profile: HttpProfile,
+    /// Client connections open in the process, against `[ballast] maxconn` (one counter for
+    /// the process's life, handed from snapshot to snapshot).
+    pub connections: Arc<Connections>,
 }
 
 /// One vserver, ready to serve.
@@ -35,6 +39,12 @@ pub struct VserverPlan {
     pub balancer: Balancer,
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub stats: Arc<VserverStats>,
+    /// `maxclient`.
+    pub max_client: Option<u32>,
+    /// `maxclientpersource`.
+    pub max_client_per_source: Option<u32>,
+    /// `clttimeout`: how long a client connection may stay idle.
+    pub client_timeout: Duration,
 }
 
 /// A servicegroup's members as one snapshot sees them.
@@ -59,6 +69,7 @@ impl Snapshot {
             config: Arc::new(config),
             vservers: HashMap::new(),
             groups: HashMap::new(),
+            connections: Connections::new(),
         }
     }
 
@@ -75,10 +86,11 @@ impl Config {
     }
 }
 
-/// Compiles the snapshot; `member` and `stats` look up (or create) the runtime state that
-/// outlives snapshots.
+/// Compiles the snapshot; `connections`, `member` and `stats` are (or look up) the runtime
+/// state that outlives snapshots.
 pub fn compile(
     config: Arc<Config>,
+    connections: Arc<Connections>,
     mut member: impl FnMut(&str, SocketAddr) -> Arc<MemberState>,
     mut stats: impl FnMut(&str) -> Arc<VserverStats>,
 ) -> Snapshot {
@@ -143,6 +155,9 @@ pub fn compile(
                 group,
                 balancer,
                 tls,
+                max_client: vserver.max_client,
+                max_client_per_source: vserver.max_client_per_source,
+                client_timeout: vserver.client_timeout,
             }),
         );
     }
@@ -151,5 +166,6 @@ pub fn compile(
         config,
         vservers,
         groups,
+        connections,
     }
 }

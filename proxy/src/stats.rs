@@ -3,9 +3,11 @@
 //! The writer keeps one `Arc<VserverStats>` per vserver name across snapshot swaps, so counters
 //! survive reloads.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::http::error::ExchangeError;
+use crate::limits::sources::SourceCounts;
 
 /// Counters of one vserver.
 #[derive(Debug, Default)]
@@ -22,6 +24,10 @@ pub struct VserverStats {
     pub response_time: LatencyHistogram,
     /// Exchanges that ended without a member's response, by [`ExchangeError::index`].
     pub errors: [AtomicU64; ExchangeError::ALL.len()],
+    /// Connections refused at a limit, indexed by [`crate::limits::Limit::index`].
+    pub refused: [AtomicU64; 3],
+    /// Open connections per client address (used with `maxclientpersource`).
+    pub sources: Arc<SourceCounts>,
 }
 
 /// Upper bounds of the response-time buckets, in seconds.
@@ -85,17 +91,20 @@ impl VserverStats {
         self.responses[class].fetch_add(1, Relaxed);
     }
 
-    /// Counts a client connection until the guard drops.
-    pub fn client_connected(self: &std::sync::Arc<Self>) -> ClientConnection {
-        self.current_client_connections.fetch_add(1, Relaxed);
+    /// Counts a client connection until the guard drops, unless `max` are open already.
+    pub fn try_client_connected(self: &Arc<Self>, max: Option<u32>) -> Option<ClientConnection> {
+        let max = max.map_or(u64::MAX, u64::from);
+        self.current_client_connections
+            .fetch_update(Relaxed, Relaxed, |open| (open < max).then_some(open + 1))
+            .ok()?;
         self.total_client_connections.fetch_add(1, Relaxed);
-        ClientConnection(self.clone())
+        Some(ClientConnection(self.clone()))
     }
 }
 
 /// An open client connection of a vserver.
 #[derive(Debug)]
-pub struct ClientConnection(std::sync::Arc<VserverStats>);
+pub struct ClientConnection(Arc<VserverStats>);
 
 impl Drop for ClientConnection {
     fn drop(&mut self) {

@@ -355,6 +355,7 @@ impl WriterState {
         let stats = &mut self.stats;
         let compiled = snapshot::compile(
             config.clone(),
+            self.snapshot.load().connections.clone(),
             |group, addr| {
                 members[&MemberKey {
                     group: group.into(),

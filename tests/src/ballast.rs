@@ -36,12 +36,26 @@ const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
 #[derive(Debug, Clone, Copy)]
 pub struct Binary {
     built: &'static str,
+    /// Soft and hard `RLIMIT_NOFILE` to start it with (`None`: this process's).
+    nofile: Option<u64>,
 }
 
 impl Binary {
     /// The binary at `built`: pass `env!("CARGO_BIN_EXE_ballast")`.
     pub const fn new(built: &'static str) -> Binary {
-        Binary { built }
+        Binary {
+            built,
+            nofile: None,
+        }
+    }
+
+    /// The same binary, started with both its soft and hard file descriptor limits at
+    /// `nofile` (through `prlimit`, which then execs it: the process is still Ballast).
+    pub const fn with_nofile(self, nofile: u64) -> Binary {
+        Binary {
+            nofile: Some(nofile),
+            ..self
+        }
     }
 
     /// Its path: `BALLAST_BIN` if set (to test another build), else the one cargo built.
@@ -57,7 +71,22 @@ impl Binary {
     /// Like [`Binary::start`], with extra files (certificates ...) written next to the config
     /// first, so the config can name them by relative path.
     pub async fn start_with_files(&self, config_toml: &str, files: &[(&str, &[u8])]) -> Ballast {
-        Ballast::start(self.path(), "run", config_toml, files, "ballast ready").await
+        Ballast::start(self.command(), "run", config_toml, files, "ballast ready").await
+    }
+
+    /// A command that runs the binary, under `prlimit` when [`Binary::with_nofile`] set a limit.
+    fn command(&self) -> Command {
+        match self.nofile {
+            None => Command::new(self.path()),
+            Some(nofile) => {
+                let mut command = Command::new("prlimit");
+                command
+                    .arg(format!("--nofile={nofile}:{nofile}"))
+                    .arg("--")
+                    .arg(self.path());
+                command
+            }
+        }
     }
 
     /// Starts `ballast localcloud` with `config_toml` (a local cloud config) and waits for
@@ -65,7 +94,7 @@ impl Binary {
     /// closes), also when it is killed.
     pub async fn start_localcloud(&self, config_toml: &str) -> Ballast {
         Ballast::start(
-            self.path(),
+            self.command(),
             "localcloud",
             config_toml,
             &[],
@@ -147,7 +176,7 @@ pub struct Ballast {
 
 impl Ballast {
     async fn start(
-        binary: PathBuf,
+        mut command: Command,
         subcommand: &str,
         config_toml: &str,
         files: &[(&str, &[u8])],
@@ -158,7 +187,8 @@ impl Ballast {
             dir.write(name, contents);
         }
         let config_path = dir.write("ballast.toml", config_toml);
-        let mut child = Command::new(&binary)
+        let binary = format!("{command:?}");
+        let mut child = command
             .arg(subcommand)
             .arg("--config")
             .arg(&config_path)
@@ -171,7 +201,7 @@ impl Ballast {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|error| panic!("cannot start {}: {error}", binary.display()));
+            .unwrap_or_else(|error| panic!("cannot start {binary}: {error}"));
         let stderr = child.stderr.take().expect("stderr is piped");
         let pid = child.id();
         let logs = Arc::new(Mutex::new(Vec::new()));

@@ -63,6 +63,16 @@ use std::time::Duration;
 /// small and shared) and a short shutdown timeout.
 pub const BALLAST_SECTION: &str = "[ballast]\nworkers = 2\nshutdowntimeout = \"5s\"\n\n";
 
+/// Raises this process's soft file descriptor limit to its hard limit, for tests that hold
+/// thousands of sockets open.
+pub fn raise_nofile_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard).expect("setrlimit to the hard limit");
+    }
+}
+
 /// Polls `condition` every 10 ms until it holds or `timeout` passes; returns whether it held.
 pub async fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = tokio::time::Instant::now() + timeout;

@@ -59,6 +59,14 @@ pub struct BallastFile {
     /// `copy` or `splice`: how `TCP` vservers move bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub l4relay: Option<String>,
+    /// Client connections open at once, all vservers together; 0 or absent: derived from the
+    /// file descriptor limit.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_int",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub maxconn: Option<i64>,
 }
 
 /// `[httpprofile]`: limits for every `HTTP` and `SSL` vserver (NetScaler's `nshttpprofile`).
@@ -77,6 +85,13 @@ pub struct HttpProfileFile {
     /// How long a request body may stall (no bytes from the client) before `408`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clientbodytimeout: Option<String>,
+    /// Streams one HTTP/2 client connection may have open at once.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_int",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub maxconcurrentstreams: Option<i64>,
 }
 
 /// `[[sslcertkey]]`: a certificate and its private key, both PEM files.
@@ -243,6 +258,24 @@ pub struct LbVserverFile {
     pub sslcertkey: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+    /// Client connections this vserver holds open at once; 0 or absent: no limit of its own.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_int",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub maxclient: Option<i64>,
+    /// Client connections one source address may hold open on this vserver; 0 or absent: none.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_int",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub maxclientpersource: Option<i64>,
+    /// How long a client connection may stay idle (`TCP`: no byte either way; HTTP/2: no
+    /// stream open) before it is closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clttimeout: Option<String>,
 }
 
 /// `[admin]`: the NITRO-like admin API. Absent: no admin API.

@@ -43,6 +43,9 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// How `TCP` vservers move bytes.
     pub l4_relay: L4Relay,
+    /// `maxconn`: client connections open at once, all vservers together; `None`: derived from
+    /// the file descriptor limit (see [`crate::limits`]).
+    pub max_conn: Option<u64>,
 }
 
 /// `[ballast] l4relay`.
@@ -64,6 +67,8 @@ pub struct HttpProfile {
     pub client_header_timeout: Duration,
     /// A request body that brings no new bytes for this long ends the exchange with `408`.
     pub client_body_timeout: Duration,
+    /// Streams one HTTP/2 client connection may have open at once (more are refused).
+    pub max_concurrent_streams: u32,
 }
 
 /// `[[sslcertkey]]`, with the certificate chain and key already loaded.
@@ -155,7 +160,8 @@ pub enum BackendType {
 pub struct ServiceGroup {
     pub name: String,
     pub backend_type: BackendType,
-    /// How long a member may take to send its response head before the client gets `504`.
+    /// `HTTP`: how long a member may take to send its response head before the client gets
+    /// `504`. `TCP`: how long a relayed connection may stay idle (no byte either way).
     pub server_timeout: Duration,
     pub connect_timeout: Duration,
     pub monitors: Vec<String>,
@@ -267,6 +273,13 @@ pub struct LbVserver {
     pub service_group: Option<String>,
     pub cert_keys: Vec<String>,
     pub enabled: bool,
+    /// `maxclient`: client connections open at once on this vserver.
+    pub max_client: Option<u32>,
+    /// `maxclientpersource`: client connections one source address may hold open.
+    pub max_client_per_source: Option<u32>,
+    /// `clttimeout`: an idle client connection (`TCP`: no byte either way; HTTP/2: no stream
+    /// open) is closed after this long.
+    pub client_timeout: Duration,
 }
 
 impl LbMonitor {

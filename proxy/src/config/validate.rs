@@ -285,10 +285,17 @@ fn settings(file: &FileConfig, p: &mut Problems) -> Option<Settings> {
             None
         }
     };
+    let max_conn = match section.maxconn {
+        None | Some(0) => Some(None),
+        Some(n) => p
+            .check("ballast.maxconn", in_range(n, 0..=10_000_000))
+            .map(|n| Some(n as u64)),
+    };
     Some(Settings {
         workers: workers?,
         shutdown_timeout: shutdown_timeout?,
         l4_relay: l4_relay?,
+        max_conn: max_conn?,
     })
 }
 
@@ -314,9 +321,14 @@ fn http_profile(file: &FileConfig, p: &mut Problems) -> Option<HttpProfile> {
         p,
     )
     .and_then(|timeout| positive(timeout, "httpprofile.clientbodytimeout", p));
+    let max_streams = p.check(
+        "httpprofile.maxconcurrentstreams",
+        in_range(section.maxconcurrentstreams.unwrap_or(100), 1..=10_000),
+    );
     Some(HttpProfile {
         max_header_len: max_header_len? as usize,
         client_header_timeout: positive(header_timeout?, "httpprofile.clientheadertimeout", p)?,
+        max_concurrent_streams: max_streams? as u32,
         client_body_timeout: body_timeout?,
     })
 }
@@ -556,10 +568,15 @@ fn service_group(file: &ServiceGroupFile, path: &str, p: &mut Problems) -> Optio
             None
         }
     };
+    // NetScaler's defaults: 360 s for a response head, 9000 s for an idle TCP connection.
+    let default_server_timeout = match backend_type {
+        Some(BackendType::Tcp) => Duration::from_secs(9000),
+        _ => Duration::from_secs(360),
+    };
     let server_timeout = opt_duration(
         &file.svrtimeout,
         &format!("{path}.svrtimeout"),
-        Duration::from_secs(360),
+        default_server_timeout,
         p,
     )
     .and_then(|d| positive(d, &format!("{path}.svrtimeout"), p));
@@ -620,6 +637,24 @@ fn lb_vserver(file: &LbVserverFile, path: &str, p: &mut Problems) -> Option<LbVs
         p,
     );
     let enabled = state(&file.state, &format!("{path}.state"), p);
+    let max_client = opt_limit(file.maxclient, &format!("{path}.maxclient"), p);
+    let max_client_per_source = opt_limit(
+        file.maxclientpersource,
+        &format!("{path}.maxclientpersource"),
+        p,
+    );
+    // NetScaler's defaults: 180 s for HTTP clients, 9000 s for TCP ones.
+    let default_client_timeout = match service_type.map(ServiceType::backend_type) {
+        Some(BackendType::Tcp) => Duration::from_secs(9000),
+        _ => Duration::from_secs(180),
+    };
+    let client_timeout = opt_duration(
+        &file.clttimeout,
+        &format!("{path}.clttimeout"),
+        default_client_timeout,
+        p,
+    )
+    .and_then(|d| positive(d, &format!("{path}.clttimeout"), p));
     if let Some(service_type) = service_type {
         if lb_method == Some(LbMethod::UrlHash) && service_type.backend_type() == BackendType::Tcp {
             p.add(
@@ -656,7 +691,20 @@ fn lb_vserver(file: &LbVserverFile, path: &str, p: &mut Problems) -> Option<LbVs
         service_group: file.servicegroupname.clone(),
         cert_keys: file.sslcertkey.clone(),
         enabled: enabled?,
+        max_client: max_client?,
+        max_client_per_source: max_client_per_source?,
+        client_timeout: client_timeout?,
     })
+}
+
+/// A connection limit: 0 or absent is no limit.
+fn opt_limit(value: Option<i64>, path: &str, p: &mut Problems) -> Option<Option<u32>> {
+    match value {
+        None | Some(0) => Some(None),
+        Some(n) => p
+            .check(path, in_range(n, 0..=10_000_000))
+            .map(|n| Some(n as u32)),
+    }
 }
 
 /// Cross-references: vservers → servicegroups and certificates, servicegroups → monitors.

@@ -1,6 +1,7 @@
 //! The HTTP data plane (`HTTP` and `SSL` vservers).
 //!
-//! - [`serve`]: one client connection, HTTP/1.1 or HTTP/2, with the `[httpprofile]` limits.
+//! - [`serve`]: one client connection, HTTP/1.1 or HTTP/2, with the `[httpprofile]` limits;
+//!   [`idle`]: the idle timeout of HTTP/2 connections.
 //! - [`checks`]: what a request must satisfy before any member sees it (`Host`, transfer
 //!   codings, `CONNECT`, the exact `maxheaderlen`).
 //! - [`proxy`]: one request: pick a member, forward, retry connect failures.
@@ -15,6 +16,7 @@ pub mod body;
 pub mod checks;
 pub mod error;
 pub mod headers;
+pub mod idle;
 pub mod pool;
 pub mod proxy;
 pub mod serve;

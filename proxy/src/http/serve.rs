@@ -8,7 +8,9 @@
 //! Limits come from `[httpprofile]`: a request head over `maxheaderlen` gets `431`, a client
 //! that does not send its head within `clientheadertimeout` is disconnected. On shutdown or when
 //! the vserver is removed, HTTP/1.1 connections close after their current response and HTTP/2
-//! connections get GOAWAY.
+//! connections get GOAWAY. An HTTP/2 connection may have `maxconcurrentstreams` streams open
+//! (more are refused with `REFUSED_STREAM`), and gets GOAWAY once it had none open for the
+//! vserver's `clttimeout` ([`super::idle`]).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -23,6 +25,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
+use super::idle::{OpenStreams, serve_until_idle};
 use super::proxy::{ConnContext, handle, record_head_error};
 use crate::config::HttpProfile;
 
@@ -59,19 +62,27 @@ pub async fn sniff(stream: &TcpStream, timeout: Duration) -> Option<Protocol> {
     tokio::time::timeout(timeout, peek).await.ok().flatten()
 }
 
+/// Serves one client connection; `idle_timeout` is the vserver's `clttimeout`.
 pub async fn serve_http<IO>(
     io: IO,
     protocol: Protocol,
     ctx: Arc<ConnContext>,
     profile: &HttpProfile,
+    idle_timeout: Duration,
     shutdown: CancellationToken,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let streams = OpenStreams::new();
+    let counted = streams.clone();
     let conn = ctx.clone();
     let service = service_fn(move |request| {
         let ctx = ctx.clone();
-        async move { Ok::<_, Infallible>(handle(request, &ctx).await) }
+        let stream = counted.opened();
+        async move {
+            let response = handle(request, &ctx).await;
+            Ok::<_, Infallible>(response.map(|body| stream.holding(body)))
+        }
     });
     let io = TokioIo::new(io);
     let result = match protocol {
@@ -88,8 +99,12 @@ pub async fn serve_http<IO>(
             let connection = http2::Builder::new(TokioExecutor::new())
                 .timer(TokioTimer::new())
                 .max_header_list_size(profile.max_header_len as u32)
+                .max_concurrent_streams(profile.max_concurrent_streams)
                 .serve_connection(io, service);
-            until_shutdown(connection, shutdown, |c| c.graceful_shutdown()).await
+            serve_until_idle(connection, shutdown, &streams, idle_timeout, |c| {
+                c.graceful_shutdown()
+            })
+            .await
         }
     };
     if let Err(error) = result {

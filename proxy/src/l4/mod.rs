@@ -1,44 +1,64 @@
 //! The L4 data plane (`TCP` and `SSL_TCP` vservers): pick a member per connection and relay
-//! bytes both ways until both sides are done.
+//! bytes both ways until both sides are done, or until nothing moved for the idle timeout (the
+//! vserver's `clttimeout` or the servicegroup's `svrtimeout`, the shorter: [`idle`]).
 //!
 //! Two relays, chosen by `[ballast] l4relay`: `splice` (the default; [`splice`]: kernel pipe, no
 //! copy through user space; plain `TCP` only) and `copy` (tokio's `copy_bidirectional`, 8 KiB
 //! buffers in user space; what `SSL_TCP` always uses). `bench tcp` measured 4 GiB transfers on
 //! loopback: splice 9.2 Gbit/s at 0.28 relay CPU-seconds per GiB, copy 6.5 Gbit/s at 1.28.
+//! A `splice` relay needs four pipe descriptors: it copies instead when its connection gets no
+//! [`SpliceSlot`] or the pipes cannot be made.
+//!
+//! A connect that fails because Ballast itself is out of descriptors (or memory)
+//! closes the client connection without counting against the member.
 
+pub mod idle;
 pub mod splice;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::config::L4Relay;
+use self::idle::{Activity, Tracked};
+use crate::error::is_local_exhaustion;
 use crate::lb::PickKey;
+use crate::limits::admission::SpliceSlot;
 use crate::member::ActiveGuard;
 use crate::snapshot::VserverPlan;
 
 const MAX_ATTEMPTS: usize = 4;
 
-/// Relays a plain TCP client connection with the vserver's configured relay.
+/// Relays a plain TCP client connection: with `splice` when it has a slot for the pipes,
+/// else by copying.
 pub async fn relay_tcp(
     client: TcpStream,
     client_addr: SocketAddr,
     plan: Arc<VserverPlan>,
-    relay: L4Relay,
+    splice_slot: Option<SpliceSlot>,
 ) {
-    match relay {
-        L4Relay::Copy => relay_copy(client, client_addr, plan).await,
-        L4Relay::Splice => {
-            let Some((server, guard)) = connect(&plan, client_addr).await else {
-                return;
-            };
-            let result = splice::relay(&client, &server).await;
-            account(&plan, &guard, result.ok());
+    let Some(slot) = splice_slot else {
+        return relay_copy(client, client_addr, plan).await;
+    };
+    let pipes = match splice::Pipes::new() {
+        Ok(pipes) => pipes,
+        Err(error) => {
+            tracing::debug!(vserver = %plan.name, %error, "no pipes for splice; copying instead");
+            drop(slot);
+            return relay_copy(client, client_addr, plan).await;
         }
-    }
+    };
+    let Some((server, guard)) = connect(&plan, client_addr).await else {
+        return;
+    };
+    let activity = Activity::default();
+    let relay = splice::relay(&client, &server, pipes, &activity);
+    until_idle(relay, &activity, idle_timeout(&plan)).await;
+    account(&plan, &guard, &activity);
+    drop(slot);
 }
 
 /// Relays any client stream (plain or TLS) by copying through user-space buffers.
@@ -50,8 +70,30 @@ where
         let _ = client.shutdown().await;
         return;
     };
-    let result = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-    account(&plan, &guard, result.ok());
+    let activity = Activity::default();
+    let mut tracked = Tracked::new(client, &activity);
+    let relay = tokio::io::copy_bidirectional(&mut tracked, &mut server);
+    until_idle(relay, &activity, idle_timeout(&plan)).await;
+    account(&plan, &guard, &activity);
+}
+
+/// Runs `relay` until it ends or nothing moved for `timeout`.
+async fn until_idle<T>(relay: impl Future<Output = T>, activity: &Activity, timeout: Duration) {
+    tokio::select! {
+        _ = relay => {}
+        () = activity.idle_for(timeout) => {
+            tracing::debug!(?timeout, "closing an idle TCP connection");
+        }
+    }
+}
+
+/// The vserver's `clttimeout` or the servicegroup's `svrtimeout`, whichever is shorter.
+fn idle_timeout(plan: &VserverPlan) -> Duration {
+    let server = plan
+        .group
+        .as_ref()
+        .map_or(Duration::MAX, |g| g.server_timeout);
+    plan.client_timeout.min(server)
 }
 
 /// Picks a member and connects, retrying connect failures on other members.
@@ -80,6 +122,11 @@ async fn connect(plan: &VserverPlan, client_addr: SocketAddr) -> Option<(TcpStre
                 plan.stats.requests.fetch_add(1, Relaxed);
                 return Some((server, member.begin()));
             }
+            Ok(Err(error)) if is_local_exhaustion(&error) => {
+                // Any member would fail the same way: not the member's fault.
+                tracing::debug!(vserver = %plan.name, member = %member.label, %error, "cannot open a connection to a member; closing the client connection");
+                return None;
+            }
             Ok(Err(_)) | Err(_) => member.connect_failed(group.passive_retries, "connect failed"),
         }
     }
@@ -87,12 +134,12 @@ async fn connect(plan: &VserverPlan, client_addr: SocketAddr) -> Option<(TcpStre
     None
 }
 
-fn account(plan: &VserverPlan, guard: &ActiveGuard, moved: Option<(u64, u64)>) {
-    if let Some((to_member, to_client)) = moved {
-        let member = guard.member();
-        member.counters.request_bytes.fetch_add(to_member, Relaxed);
-        member.counters.response_bytes.fetch_add(to_client, Relaxed);
-        plan.stats.request_bytes.fetch_add(to_member, Relaxed);
-        plan.stats.response_bytes.fetch_add(to_client, Relaxed);
-    }
+fn account(plan: &VserverPlan, guard: &ActiveGuard, activity: &Activity) {
+    let to_member = activity.to_member.load(Relaxed);
+    let to_client = activity.to_client.load(Relaxed);
+    let member = guard.member();
+    member.counters.request_bytes.fetch_add(to_member, Relaxed);
+    member.counters.response_bytes.fetch_add(to_client, Relaxed);
+    plan.stats.request_bytes.fetch_add(to_member, Relaxed);
+    plan.stats.response_bytes.fetch_add(to_client, Relaxed);
 }

@@ -4,6 +4,8 @@
 //! Each direction moves data socket → pipe → socket, waiting on tokio's readiness (the sockets
 //! stay non-blocking, and `SPLICE_F_NONBLOCK` keeps the pipe side from blocking). End of stream
 //! in one direction half-closes the other socket's write side, as `copy_bidirectional` does.
+//! The two pipes (four descriptors) are made before relaying starts, so a process out of
+//! descriptors can relay by copying instead.
 
 use std::io;
 use std::net::Shutdown;
@@ -13,19 +15,47 @@ use nix::fcntl::{FcntlArg, OFlag, SpliceFFlags, fcntl, splice};
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
+use super::idle::Activity;
+
 /// Bytes moved per `splice` call (and the pipe's capacity).
 const PIPE_SIZE: usize = 1 << 20;
 
-/// Relays until both directions reached end of stream; returns (client→server, server→client).
-pub async fn relay(client: &TcpStream, server: &TcpStream) -> io::Result<(u64, u64)> {
-    let (up, down) = tokio::join!(one_way(client, server), one_way(server, client));
-    Ok((up?, down?))
+/// One pipe per direction.
+#[derive(Debug)]
+pub struct Pipes {
+    up: (OwnedFd, OwnedFd),
+    down: (OwnedFd, OwnedFd),
 }
 
-async fn one_way(from: &TcpStream, to: &TcpStream) -> io::Result<u64> {
-    let (pipe_read, pipe_write) = pipe()?;
+impl Pipes {
+    pub fn new() -> io::Result<Pipes> {
+        Ok(Pipes {
+            up: pipe()?,
+            down: pipe()?,
+        })
+    }
+}
+
+/// Relays until both directions reached end of stream, or either failed (a reset: the other
+/// direction would wait forever for a peer that is gone), reporting to `activity`.
+pub async fn relay(
+    client: &TcpStream,
+    server: &TcpStream,
+    pipes: Pipes,
+    activity: &Activity,
+) -> io::Result<()> {
+    let up = one_way(client, server, pipes.up, |n| activity.moved_to_member(n));
+    let down = one_way(server, client, pipes.down, |n| activity.moved_to_client(n));
+    tokio::try_join!(up, down).map(|_| ())
+}
+
+async fn one_way(
+    from: &TcpStream,
+    to: &TcpStream,
+    (pipe_read, pipe_write): (OwnedFd, OwnedFd),
+    moved: impl Fn(usize),
+) -> io::Result<()> {
     let flags = SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK;
-    let mut total = 0u64;
     loop {
         let filled = from
             .async_io(Interest::READABLE, || {
@@ -42,25 +72,25 @@ async fn one_way(from: &TcpStream, to: &TcpStream) -> io::Result<u64> {
             .await?;
         if filled == 0 {
             let _ = socket2::SockRef::from(to).shutdown(Shutdown::Write);
-            return Ok(total);
+            return Ok(());
         }
         let mut left = filled;
         while left > 0 {
-            let moved = to
+            let sent = to
                 .async_io(Interest::WRITABLE, || {
                     splice(pipe_read.as_fd(), None, to.as_fd(), None, left, flags)
                         .map_err(io::Error::from)
                 })
                 .await?;
-            if moved == 0 {
+            if sent == 0 {
                 return Err(io::Error::new(
                     io::ErrorKind::WriteZero,
                     "peer stopped accepting data",
                 ));
             }
-            left -= moved;
+            left -= sent;
+            moved(sent);
         }
-        total += filled as u64;
     }
 }
 

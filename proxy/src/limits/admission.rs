@@ -1,0 +1,157 @@
+//! Admitting an accepted connection: `maxconn`, then `maxclientpersource`, then `maxclient`.
+//!
+//! Each check counts the connection as it passes (an atomic add, or one short lock for the
+//! per-source table), so concurrent accepts never overshoot a limit; a refusal undoes what was
+//! counted and is itself counted on the vserver, by [`Limit`].
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use super::fds;
+use super::sources::SourceConnection;
+use crate::config::Settings;
+use crate::snapshot::VserverPlan;
+use crate::stats::ClientConnection;
+
+/// Client connections open in this process (all vservers), and the descriptor limit that
+/// `maxconn` defaults from.
+#[derive(Debug)]
+pub struct Connections {
+    open: AtomicU64,
+    /// `TCP` relays that hold `splice` pipes now.
+    spliced: AtomicU64,
+    nofile: u64,
+}
+
+impl Connections {
+    /// Reads the descriptor limit now: create this after raising it.
+    pub fn new() -> Arc<Connections> {
+        Arc::new(Connections {
+            open: AtomicU64::new(0),
+            spliced: AtomicU64::new(0),
+            nofile: fds::nofile_limit(),
+        })
+    }
+
+    /// Client connections open now.
+    pub fn open(&self) -> u64 {
+        self.open.load(Relaxed)
+    }
+
+    /// The `maxconn` in force: the config's, or the one derived from the descriptor limit.
+    pub fn max(&self, settings: &Settings) -> u64 {
+        settings
+            .max_conn
+            .unwrap_or_else(|| fds::default_max_conn(self.nofile))
+    }
+
+    /// A place for one `splice` relay (four pipe descriptors): at most a quarter of `max_conn`
+    /// relays splice at once, the others copy (see [`fds`]).
+    pub fn try_splice(self: &Arc<Self>, max_conn: u64) -> Option<SpliceSlot> {
+        let max = (max_conn / 4).max(1);
+        self.spliced
+            .fetch_update(Relaxed, Relaxed, |open| (open < max).then_some(open + 1))
+            .ok()
+            .map(|_| SpliceSlot(self.clone()))
+    }
+
+    fn try_open(self: &Arc<Self>, max: u64) -> Option<GlobalConnection> {
+        self.open
+            .fetch_update(Relaxed, Relaxed, |open| (open < max).then_some(open + 1))
+            .ok()
+            .map(|_| GlobalConnection(self.clone()))
+    }
+}
+
+/// The limit a refused connection hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// `[ballast] maxconn`.
+    MaxConn,
+    /// The vserver's `maxclient`.
+    MaxClient,
+    /// The vserver's `maxclientpersource`.
+    MaxClientPerSource,
+}
+
+impl Limit {
+    pub const ALL: [Limit; 3] = [Limit::MaxConn, Limit::MaxClient, Limit::MaxClientPerSource];
+
+    /// The config key's name, also the `limit` label in `/metrics`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Limit::MaxConn => "maxconn",
+            Limit::MaxClient => "maxclient",
+            Limit::MaxClientPerSource => "maxclientpersource",
+        }
+    }
+
+    /// Index into per-limit counters, in the order of [`Limit::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// An admitted connection: holds its place under every limit until dropped.
+#[derive(Debug)]
+pub struct Admitted {
+    _global: GlobalConnection,
+    _vserver: ClientConnection,
+    _source: Option<SourceConnection>,
+}
+
+#[derive(Debug)]
+struct GlobalConnection(Arc<Connections>);
+
+/// A relay's place among those that may hold `splice` pipes.
+#[derive(Debug)]
+pub struct SpliceSlot(Arc<Connections>);
+
+impl Drop for SpliceSlot {
+    fn drop(&mut self) {
+        self.0.spliced.fetch_sub(1, Relaxed);
+    }
+}
+
+impl Drop for GlobalConnection {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Relaxed);
+    }
+}
+
+/// Admits a connection from `client` to `plan`'s vserver, or says which limit refused it (and
+/// counts the refusal).
+pub fn admit(
+    connections: &Arc<Connections>,
+    max_conn: u64,
+    plan: &VserverPlan,
+    client: IpAddr,
+) -> Result<Admitted, Limit> {
+    let stats = &plan.stats;
+    let admitted = (|| -> Result<Admitted, Limit> {
+        let global = connections.try_open(max_conn).ok_or(Limit::MaxConn)?;
+        let source = match plan.max_client_per_source {
+            Some(max) => Some(
+                stats
+                    .sources
+                    .try_open(client, max)
+                    .ok_or(Limit::MaxClientPerSource)?,
+            ),
+            None => None,
+        };
+        // Last, so that only admitted connections count as accepted.
+        let vserver = stats
+            .try_client_connected(plan.max_client)
+            .ok_or(Limit::MaxClient)?;
+        Ok(Admitted {
+            _global: global,
+            _vserver: vserver,
+            _source: source,
+        })
+    })();
+    if let Err(limit) = admitted {
+        stats.refused[limit.index()].fetch_add(1, Relaxed);
+    }
+    admitted
+}

@@ -1,0 +1,64 @@
+//! The file descriptor budget.
+//!
+//! At start Ballast raises its soft `RLIMIT_NOFILE` to the hard limit (as HAProxy does), and
+//! unless `[ballast] maxconn` is set, derives the connection limit from it:
+//!
+//! ```text
+//! maxconn = (RLIMIT_NOFILE - 256) / 3
+//! ```
+//!
+//! 256 descriptors stay free for Ballast itself (listeners, monitor probes, the SNMP socket,
+//! the admin API and `/metrics`, config and certificate files, idle keep-alive connections to
+//! members), and each client connection is budgeted three: its own socket, one to a member,
+//! and on average one for `splice` pipes (a `TCP` relay uses four pipe descriptors, and at
+//! most a quarter of the connections get pipes: the others copy, see [`crate::l4`]).
+
+use std::io;
+
+use nix::sys::resource::{Resource, getrlimit, setrlimit};
+
+/// Descriptors kept free for everything that is not a client connection.
+pub const RESERVED_FDS: u64 = 256;
+/// Descriptors budgeted per client connection.
+pub const FDS_PER_CONNECTION: u64 = 3;
+
+/// The descriptor limit before and after [`raise_nofile_limit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NofileLimit {
+    pub before: u64,
+    pub now: u64,
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit.
+pub fn raise_nofile_limit() -> io::Result<NofileLimit> {
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+    }
+    Ok(NofileLimit {
+        before: soft,
+        now: hard.max(soft),
+    })
+}
+
+/// The soft `RLIMIT_NOFILE` now (1024 if it cannot be read).
+pub fn nofile_limit() -> u64 {
+    getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft)
+}
+
+/// `maxconn` when the config leaves it out: see the module docs.
+pub fn default_max_conn(nofile: u64) -> u64 {
+    (nofile.saturating_sub(RESERVED_FDS) / FDS_PER_CONNECTION).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_max_conn_keeps_the_reserve_and_budgets_three_per_connection() {
+        assert_eq!(default_max_conn(20_000), (20_000 - 256) / 3);
+        assert_eq!(default_max_conn(1024), 256);
+        assert_eq!(default_max_conn(100), 1);
+    }
+}
