@@ -6,6 +6,10 @@
 //! and passive detection has not marked it. A new member starts DOWN until its first probe
 //! passes, so a member is never sent traffic before it was seen healthy. A probe Ballast cannot
 //! send because it is out of file descriptors (or memory) counts neither way.
+//!
+//! Every failed probe records its reason on the member (`stat` shows the last one), and every
+//! change of state is logged with the probe result that caused it, including a new member's
+//! first verdict: a member that never comes UP logs its move to DOWN and why.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -38,13 +42,19 @@ struct Running {
     task: AbortHandle,
 }
 
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.task.abort();
-        // An unbound monitor no longer holds its member DOWN.
+impl Running {
+    /// The monitor was unbound from its member: it no longer holds the member DOWN.
+    fn unbind(self) {
         if self.voting_down.swap(false, Relaxed) {
             self.member.monitor_verdict(true, "monitor unbound");
         }
+    }
+}
+
+/// Dropping stops the probes and nothing else: at shutdown no member changes state.
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
@@ -86,7 +96,17 @@ impl Monitors {
                 }
             }
         }
-        self.running.retain(|id, _| wanted.contains(id));
+        let unbound: Vec<_> = self
+            .running
+            .keys()
+            .filter(|id| !wanted.contains(*id))
+            .cloned()
+            .collect();
+        for id in unbound {
+            if let Some(running) = self.running.remove(&id) {
+                running.unbind();
+            }
+        }
     }
 }
 
@@ -140,9 +160,11 @@ async fn probe_loop(monitor: LbMonitor, member: Arc<MemberState>, voting_down: A
             Err(reason) => {
                 successes = 0;
                 failures += 1;
+                let reason = format!("monitor {}: {reason}", monitor.name);
+                member.probe_failed(&reason);
                 if !down && failures >= monitor.retries {
                     voting_down.store(true, Relaxed);
-                    member.monitor_verdict(false, &format!("monitor {}: {reason}", monitor.name));
+                    member.monitor_verdict(false, &reason);
                 }
             }
         }

@@ -67,8 +67,12 @@ pub struct MemberState {
     busy: AtomicBool,
     /// In-flight requests (HTTP) or open connections (TCP).
     active: AtomicU64,
-    /// The last status that was logged, so every change is logged exactly once.
+    /// The last status that was logged, so every change is logged exactly once
+    /// ([`NOT_PROBED`] until a monitor first decided about a new member).
     reported: AtomicU8,
+    /// Why the latest failed probe or connect failed, for `stat` (never cleared: it stays the
+    /// *last* failure).
+    last_failure: ArcSwapOption<String>,
     connect_failures_in_row: AtomicU32,
     /// When passive detection marked the member DOWN (ms since `epoch`).
     passive_down_at: AtomicU64,
@@ -105,6 +109,10 @@ pub struct MemberCounters {
 /// How long a member marked DOWN by passive detection stays DOWN when no monitor is bound.
 pub const PASSIVE_DOWNTIME: Duration = Duration::from_secs(5);
 
+/// `reported` of a new member that its monitors have not probed yet: its first verdict, UP or
+/// DOWN, is logged as a change `from="UNKNOWN"`.
+const NOT_PROBED: u8 = u8::MAX;
+
 const STATUSES: [MemberStatus; 5] = [
     MemberStatus::Up,
     MemberStatus::Down,
@@ -124,7 +132,8 @@ impl MemberState {
             draining: AtomicBool::new(false),
             busy: AtomicBool::new(false),
             active: AtomicU64::new(0),
-            reported: AtomicU8::new(0),
+            reported: AtomicU8::new(NOT_PROBED),
+            last_failure: ArcSwapOption::empty(),
             connect_failures_in_row: AtomicU32::new(0),
             passive_down_at: AtomicU64::new(0),
             epoch: Instant::now(),
@@ -135,7 +144,9 @@ impl MemberState {
             pool: Pool::new(key.addr),
             key,
         };
-        member.reported.store(member.status() as u8, Relaxed);
+        if monitors_down == 0 {
+            member.reported.store(member.status() as u8, Relaxed);
+        }
         Arc::new(member)
     }
 
@@ -250,6 +261,18 @@ impl MemberState {
         self.report(reason);
     }
 
+    /// A monitor probe failed with `reason`. A member that was never probed logs its first
+    /// verdict (DOWN) now, so a member that never comes UP is not silent.
+    pub fn probe_failed(&self, reason: &str) {
+        self.last_failure.store(Some(Arc::new(reason.to_owned())));
+        self.report(reason);
+    }
+
+    /// Why the latest failed probe (or real connect) failed.
+    pub fn last_failure(&self) -> Option<Arc<String>> {
+        self.last_failure.load_full()
+    }
+
     /// A monitor probe succeeded: a passive DOWN is over.
     pub fn probe_succeeded(&self) {
         if self.passive_down.load(Relaxed) {
@@ -269,6 +292,7 @@ impl MemberState {
     /// A real connect to the member failed (passive detection): `retries` in a row mark it DOWN.
     pub fn connect_failed(&self, retries: u32, reason: &str) {
         self.counters.connect_failures.fetch_add(1, Relaxed);
+        self.last_failure.store(Some(Arc::new(reason.to_owned())));
         let failures = self.connect_failures_in_row.fetch_add(1, Relaxed) + 1;
         if failures >= retries && !self.passive_down.swap(true, Relaxed) {
             let now = self.epoch.elapsed().as_millis() as u64;
@@ -303,7 +327,9 @@ impl MemberState {
         if previous == status as u8 {
             return;
         }
-        let from = STATUSES[previous as usize];
+        let from = STATUSES
+            .get(usize::from(previous))
+            .map_or("UNKNOWN", |from| from.as_str());
         if status == MemberStatus::Down {
             tracing::warn!(servicegroup = %self.key.group, member = %self.label, from = %from, to = %status, reason, "member state changed");
         } else {

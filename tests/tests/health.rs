@@ -148,3 +148,78 @@ async fn the_monitor_marks_a_member_that_stopped_answering_down() {
     drop(black_hole);
     drop(ballast);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_never_comes_up_logs_why_and_stat_shows_it() {
+    let net = Net::new();
+    let a = Backend::start(net.free_addr(1), "a").await;
+    // Nothing listens here: every probe is refused.
+    let dead = net.free_addr(2);
+    let (vserver, admin) = (net.free_addr(100), net.free_addr(250));
+    let password = "Pw-health-test-5e0a";
+    let config = monitored_config(vserver, &[a.addr(), dead]).replace(
+        "[[lbmonitor]]",
+        &format!("[admin]\nlisten = \"{admin}\"\npasswordfile = \"admin.pass\"\n\n[[lbmonitor]]"),
+    );
+    let mut ballast = BALLAST
+        .start_with_files(
+            &config,
+            &[("admin.pass", format!("{password}\n").as_bytes())],
+        )
+        .await;
+
+    let limit = INTERVAL + RESPTIMEOUT + SLACK;
+    let down = ballast
+        .wait_for_log(member_state_changed(dead, "DOWN"), limit)
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "a member that never came UP logged no change to DOWN:\n{}",
+                ballast.log_text()
+            )
+        });
+    assert_eq!(field(&down, "from"), Some("UNKNOWN"), "{down}");
+    assert_eq!(down["level"], "WARN");
+    let reason = field(&down, "reason").unwrap_or_default();
+    assert!(
+        reason.starts_with("monitor health: connect to ") && reason.contains("refused"),
+        "{reason:?}"
+    );
+
+    let nitro = ballast_tests::nitro::Nitro::new(admin, "nsroot", password);
+    let stat = nitro.get("stat/servicegroup/pool?statbindings=yes").await;
+    let members = stat.body["servicegroup"][0]["servicegroupmember"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("no members in {:?}", stat.body));
+    let of = |addr: std::net::SocketAddr| {
+        members
+            .iter()
+            .find(|m| m["port"] == addr.port() && m["ip"] == addr.ip().to_string())
+            .cloned()
+            .unwrap_or_else(|| panic!("{addr} is not in {members:?}"))
+    };
+    let last = of(dead)["lastfailurereason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        last.starts_with("monitor health: connect to ") && last.contains("refused"),
+        "{:?}",
+        of(dead)
+    );
+    assert_eq!(of(a.addr())["lastfailurereason"], serde_json::Value::Null);
+
+    // A shutdown is not a monitor verdict: no member changes state on the way out.
+    let mark = ballast.log_mark();
+    ballast.terminate().await;
+    let changed: Vec<_> = ballast
+        .find_all(|line| ballast_tests::is_event(line, "member state changed"))
+        .into_iter()
+        .filter(|(at, _)| *at >= mark)
+        .collect();
+    assert!(
+        changed.is_empty(),
+        "state changes logged at shutdown: {changed:?}"
+    );
+}
