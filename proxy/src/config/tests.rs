@@ -726,3 +726,67 @@ metrics = [
     );
     assert_eq!(problems(&queue), Vec::<String>::new());
 }
+
+#[test]
+fn connection_limits_and_idle_timeouts_default_by_service_type_and_are_checked() {
+    let both = r#"
+[[servicegroup]]
+servicegroupname = "echo"
+servicetype = "TCP"
+
+[[lbvserver]]
+name = "tcp"
+servicetype = "TCP"
+ipv46 = "127.0.0.1"
+port = 9000
+servicegroupname = "echo"
+"#;
+    let config = from_toml(&format!("{GOOD}{both}"), Path::new(".")).expect("valid");
+    assert_eq!(
+        config.settings.max_conn, None,
+        "derived from the descriptor limit"
+    );
+    assert_eq!(config.http_profile.max_concurrent_streams, 100);
+    let web = &config.vservers[0];
+    assert_eq!((web.max_client, web.max_client_per_source), (None, None));
+    assert_eq!(web.client_timeout, Duration::from_secs(180));
+    assert_eq!(config.vservers[1].client_timeout, Duration::from_secs(9000));
+    assert_eq!(
+        config.service_groups[0].server_timeout,
+        Duration::from_secs(360)
+    );
+    assert_eq!(
+        config.service_groups[1].server_timeout,
+        Duration::from_secs(9000)
+    );
+
+    // GOOD ends in its [[lbvserver]]: the keys below go there.
+    let text = format!(
+        "{GOOD}\nmaxclient = 500\nmaxclientpersource = 0\nclttimeout = \"30s\"\n\n[ballast]\nmaxconn = 1000\n\n[httpprofile]\nmaxconcurrentstreams = 8\n"
+    );
+    let config = from_toml(&text, Path::new(".")).expect("valid");
+    assert_eq!(config.settings.max_conn, Some(1000));
+    assert_eq!(config.http_profile.max_concurrent_streams, 8);
+    let web = &config.vservers[0];
+    assert_eq!(
+        (web.max_client, web.max_client_per_source),
+        (Some(500), None)
+    );
+    assert_eq!(web.client_timeout, Duration::from_secs(30));
+
+    let text = format!(
+        "{GOOD}\nmaxclient = -1\nclttimeout = \"0s\"\n\n[ballast]\nmaxconn = -5\n\n[httpprofile]\nmaxconcurrentstreams = 0\n"
+    );
+    let found = problems(&text);
+    for path in [
+        "ballast.maxconn",
+        "httpprofile.maxconcurrentstreams",
+        "lbvserver[0].maxclient",
+        "lbvserver[0].clttimeout",
+    ] {
+        assert!(
+            found.iter().any(|p| p.starts_with(path)),
+            "{path} not in {found:?}"
+        );
+    }
+}
