@@ -49,6 +49,8 @@ use self::autoscale::AutoscaleView;
 use self::reply::{NitroError, code, done};
 use self::request::{Area, Target};
 use self::resources::ResourceOps;
+use crate::error::is_local_exhaustion;
+use crate::limits::AcceptBackoff;
 use crate::snapshot::Snapshot;
 use crate::writer::ConfigWriter;
 use crate::writer::members::{self, MemberChange};
@@ -96,13 +98,23 @@ impl AdminApi {
 
 /// Serves the admin API on `listener` until `shutdown`.
 pub async fn serve(listener: TcpListener, api: Arc<AdminApi>, shutdown: CancellationToken) {
+    let mut backoff = AcceptBackoff::new("admin API".into());
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = shutdown.cancelled() => return,
         };
-        let Ok((stream, peer)) = accepted else {
-            continue;
+        let (stream, peer) = match accepted {
+            Ok(accepted) => {
+                backoff.recovered();
+                accepted
+            }
+            // Out of descriptors: pause instead of spinning on the same error.
+            Err(error) if is_local_exhaustion(&error) => {
+                tokio::time::sleep(backoff.failed(&error)).await;
+                continue;
+            }
+            Err(_) => continue,
         };
         let api = api.clone();
         tokio::spawn(async move {
