@@ -48,10 +48,10 @@ const LOCAL_CLOUD_KEYS: &[&str] = &[
 /// Runs `ballast check --config path [--online]`: 0 when the file (and, online, every
 /// profile) is good, 1 otherwise. Problems go to stderr, findings to stdout.
 pub fn check(path: &Path, online: bool) -> ExitCode {
-    let text = match std::fs::read_to_string(path) {
+    let text = match ballast_proxy::config::read::text_file(path) {
         Ok(text) => text,
-        Err(error) => {
-            eprintln!("{}: cannot read: {error}", path.display());
+        Err(message) => {
+            eprintln!("{message}");
             return ExitCode::FAILURE;
         }
     };

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use ballast_proxy::config::{Config, ConfigError, Problem, validate};
+use ballast_proxy::config::{Config, ConfigError, Problem, read, validate};
 use cloudstack::localcloud::LocalCloudConfig;
 
 /// A validated config for `ballast run`.
@@ -18,15 +18,27 @@ pub struct AppConfig {
 }
 
 impl AppConfig {
-    /// Reads and validates a config file; relative paths in it are resolved beside it.
+    /// Reads and validates a config file to run; relative paths in it are resolved beside
+    /// it. A file that defines no `[[lbvserver]]` would serve nothing (an empty or truncated
+    /// file, which on SIGHUP would close every listener) and is refused.
     pub fn load(path: &Path) -> Result<AppConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|error| ConfigError {
+        let problem = |path: &str, message: String| ConfigError {
             problems: vec![Problem {
-                path: String::new(),
-                message: format!("cannot read {}: {error}", path.display()),
+                path: path.to_owned(),
+                message,
             }],
-        })?;
-        AppConfig::from_toml(&text, path.parent().unwrap_or(Path::new(".")))
+        };
+        let text = read::text_file(path).map_err(|message| problem("", message))?;
+        let config = AppConfig::from_toml(&text, path.parent().unwrap_or(Path::new(".")))?;
+        if config.proxy.vservers.is_empty() {
+            return Err(problem(
+                "lbvserver",
+                "the file defines no lbvserver, so Ballast would serve nothing (is it empty \
+                 or cut short?)"
+                    .to_owned(),
+            ));
+        }
+        Ok(config)
     }
 
     /// Parses and validates config text. `base_dir` resolves relative paths.

@@ -114,9 +114,19 @@ fn run(path: &Path) -> anyhow::Result<()> {
 }
 
 /// SIGHUP: the same validation as at start; a bad file changes nothing. (The local cloud keeps
-/// running as it started.)
+/// running as it started.) The file and those it names are read on the blocking pool.
 async fn reload(app: &App, path: &Path) {
-    let config = match AppConfig::load(path) {
+    let owned = path.to_owned();
+    let loaded = tokio::task::spawn_blocking(move || AppConfig::load(&owned)).await;
+    let loaded = loaded.unwrap_or_else(|failed| {
+        Err(ballast_proxy::config::ConfigError {
+            problems: vec![ballast_proxy::config::Problem {
+                path: String::new(),
+                message: format!("reading the config failed: {failed}"),
+            }],
+        })
+    });
+    let config = match loaded {
         Ok(config) => config.proxy,
         Err(error) => {
             let problems: Vec<String> = error.problems.iter().map(ToString::to_string).collect();

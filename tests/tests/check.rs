@@ -246,3 +246,46 @@ async fn check_online_names_a_wrong_secret_and_an_unknown_template() {
     // The keys were fine: that much was proven before the names failed.
     assert!(stdout.contains("accepts apikey test-key"), "{stdout}");
 }
+
+#[test]
+fn check_refuses_a_member_nobody_can_connect_to_and_a_file_without_vservers() {
+    let vserver = r#"
+[[lbvserver]]
+name = "web"
+servicetype = "HTTP"
+ipv46 = "127.0.0.1"
+port = 8080
+servicegroupname = "pool"
+"#;
+    for (ip, shown) in [
+        ("0.0.0.0", "0.0.0.0"),
+        ("::", "::"),
+        ("224.0.0.1", "224.0.0.1"),
+        ("255.255.255.255", "255.255.255.255"),
+    ] {
+        let config = format!(
+            "[[servicegroup]]\nservicegroupname = \"pool\"\nservicetype = \"HTTP\"\nmembers = [{{ ip = \"127.0.0.2\", port = 80 }}, {{ ip = \"{ip}\", port = 80 }}]\n{vserver}"
+        );
+        let (code, stdout, stderr) = BALLAST.check(&config);
+        assert_eq!(code, 1, "{ip}: stdout:\n{stdout}\nstderr:\n{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "servicegroup[0].members[1].ip: `{shown}` is not a member address"
+            )),
+            "{stderr}"
+        );
+    }
+
+    for empty in [
+        "",
+        "# nothing yet\n",
+        "[[servicegroup]]\nservicegroupname = \"pool\"\nservicetype = \"HTTP\"\n",
+    ] {
+        let (code, stdout, stderr) = BALLAST.check(empty);
+        assert_eq!(code, 1, "{empty:?}: stdout:\n{stdout}\nstderr:\n{stderr}");
+        assert!(
+            stderr.contains("lbvserver: the file defines no lbvserver"),
+            "{empty:?}: {stderr}"
+        );
+    }
+}

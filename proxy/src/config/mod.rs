@@ -1,6 +1,6 @@
 //! Ballast's config: the TOML file as written ([`file`]), the validated model ([`model`]),
 //! and the one-pass validation between them ([`validate`]); [`secret`] holds the values that
-//! nothing may print.
+//! nothing may print; [`read`] reads the files a config names, safely.
 //!
 //! Resource and field names follow NetScaler's NITRO names (`lbvserver`, `servicegroup`,
 //! `lbmonitor`, `sslcertkey`), so what a NetScaler admin knows carries over.
@@ -10,6 +10,7 @@ pub mod file;
 pub mod lenient;
 pub mod model;
 pub mod problems;
+pub mod read;
 pub mod secret;
 pub mod validate;
 
@@ -22,10 +23,10 @@ pub use secret::{Secret, SecretSource};
 impl Config {
     /// Reads and validates a config file; relative certificate paths are resolved beside it.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|error| ConfigError {
+        let text = read::text_file(path).map_err(|message| ConfigError {
             problems: vec![Problem {
                 path: String::new(),
-                message: format!("cannot read {}: {error}", path.display()),
+                message,
             }],
         })?;
         let base_dir = path.parent().unwrap_or(Path::new("."));

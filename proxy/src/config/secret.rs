@@ -46,9 +46,9 @@ impl Secret {
     }
 
     /// The first line of `path` (without its line ending); an empty first line is an error.
+    /// Only a regular file of at most 1 MiB is read (see [`super::read`]).
     pub fn from_file(path: &Path) -> Result<Secret, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+        let text = super::read::text_file(path)?;
         let value = text.lines().next().unwrap_or("");
         if value.trim().is_empty() {
             return Err(format!("the first line of {} is empty", path.display()));

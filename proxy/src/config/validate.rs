@@ -23,6 +23,7 @@ use super::file::{
 };
 use super::model::*;
 use super::problems::{ConfigError, Problems};
+use super::read;
 use super::secret::{Secret, SecretForms, SecretSource};
 
 /// Parses and validates config text. `base_dir` resolves relative certificate paths.
@@ -342,8 +343,11 @@ fn cert_key(
     let name = name(&file.certkey, &format!("{path}.certkey"), p);
     let cert_path = base_dir.join(&file.cert);
     let key_path = base_dir.join(&file.key);
-    let certs: Result<Vec<CertificateDer<'static>>, _> =
-        CertificateDer::pem_file_iter(&cert_path).and_then(|iter| iter.collect());
+    let certs = read::regular_file(&cert_path).and_then(|pem| {
+        CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| format!("cannot read {}: {error}", cert_path.display()))
+    });
     let certs = match certs {
         Ok(certs) if certs.is_empty() => {
             p.add(
@@ -353,15 +357,16 @@ fn cert_key(
             None
         }
         Ok(certs) => Some(certs),
-        Err(error) => {
-            p.add(
-                format!("{path}.cert"),
-                format!("cannot read {}: {error}", cert_path.display()),
-            );
+        Err(message) => {
+            p.add(format!("{path}.cert"), message);
             None
         }
     };
-    let key = match PrivateKeyDer::from_pem_file(&key_path) {
+    let key = read::regular_file(&key_path).and_then(|pem| {
+        PrivateKeyDer::from_pem_slice(&pem)
+            .map_err(|error| format!("cannot read {}: {error}", key_path.display()))
+    });
+    let key = match key {
         Ok(key) => rustls::crypto::ring::sign::any_supported_type(&key)
             .map_err(|error| {
                 p.add(
@@ -370,11 +375,8 @@ fn cert_key(
                 )
             })
             .ok(),
-        Err(error) => {
-            p.add(
-                format!("{path}.key"),
-                format!("cannot read {}: {error}", key_path.display()),
-            );
+        Err(message) => {
+            p.add(format!("{path}.key"), message);
             None
         }
     };
@@ -608,7 +610,20 @@ fn service_group(file: &ServiceGroupFile, path: &str, p: &mut Problems) -> Optio
 }
 
 fn member(file: &MemberFile, path: &str, p: &mut Problems) -> Option<Member> {
-    let ip = ip(&file.ip, &format!("{path}.ip"), p);
+    let ip = ip(&file.ip, &format!("{path}.ip"), p).and_then(|ip| {
+        let reachable = !(ip.is_unspecified()
+            || ip.is_multicast()
+            || ip == IpAddr::from(std::net::Ipv4Addr::BROADCAST));
+        let message = || {
+            format!(
+                "`{ip}` is not a member address: a member needs a unicast address to connect to"
+            )
+        };
+        p.check(
+            format!("{path}.ip"),
+            reachable.then_some(ip).ok_or_else(message),
+        )
+    });
     let port = p.check(format!("{path}.port"), in_range(file.port, 1..=65535));
     let weight = p.check(
         format!("{path}.weight"),
