@@ -2,8 +2,9 @@
 //! `ballast_vserver_errors_total{side="client"}`, and never counts against a member (its state,
 //! its error counters, its response time). Requests a peer gets wrong are refused before any
 //! member sees them: no `Host` or two, a transfer coding other than `chunked`, `CONNECT`, a
-//! head over `maxheaderlen` even when it arrives in one write. And members' request bytes are
-//! counted.
+//! head over `maxheaderlen` even when it arrives in one write. A member connect that Ballast
+//! cannot even open (out of file descriptors) is Ballast's failure, not the member's. And
+//! members' request bytes are counted.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -387,4 +388,94 @@ async fn member_request_bytes_count_what_was_sent() {
         Some(10_000.0),
         "the vserver counts body bytes"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connect_ballast_cannot_open_for_lack_of_fds_is_not_the_members_failure() {
+    let net = Net::new();
+    let app = Backend::start(net.free_addr(1), "app").await;
+    let vserver = net.free_addr(100);
+    let metrics = net.free_addr(101);
+    // 128 descriptors, and a maxconn above them, so that client connections can use them all.
+    let config = single_vserver_config(
+        vserver,
+        "HTTP",
+        "ROUNDROBIN",
+        &members_toml(&[app.addr()]),
+        &format!("[metrics]\nlisten = \"{metrics}\"\n"),
+    )
+    .replacen("[ballast]\n", "[ballast]\nmaxconn = 100000\n", 1);
+    let ballast = BALLAST.with_nofile(128).start(&config).await;
+
+    // A client that has connected but not sent its request yet, then enough idle connections
+    // to use up every descriptor Ballast has left.
+    let mut kept = TcpStream::connect(vserver).await.expect("connect");
+    let mut fillers = Vec::new();
+    for _ in 0..200 {
+        fillers.push(TcpStream::connect(vserver).await.expect("connect a filler"));
+    }
+    let exhausted = ballast
+        .wait_for_log(
+            |line| {
+                ballast_tests::field(line, "message")
+                    .is_some_and(|message| message.starts_with("cannot accept connections"))
+            },
+            Duration::from_secs(5),
+        )
+        .await;
+    assert!(
+        exhausted.is_some(),
+        "Ballast never ran out of descriptors:\n{}",
+        ballast.log_text()
+    );
+
+    // The request needs one more descriptor, for the member: 503, Ballast's own failure.
+    kept.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("request");
+    let reply = raw::read_until_closed(&mut kept, RAW_TIMEOUT).await;
+    assert_eq!(reply.status(), Some(503), "got {:?}", reply.text());
+    assert!(
+        !reply.text().contains(&app.addr().ip().to_string()),
+        "{}",
+        reply.text()
+    );
+    drop(fillers);
+
+    // Descriptors free again: the member was never blamed, and serves.
+    let mut served = false;
+    for _ in 0..50 {
+        if get(vserver, "/")
+            .await
+            .is_ok_and(|reply| reply.status == StatusCode::OK)
+        {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        served,
+        "the vserver did not serve again:\n{}",
+        ballast.log_text()
+    );
+    let (_, text) = scrape(metrics, None).await;
+    let series = |name: &str| format!("{name}{{servicegroup=\"pool\",member=\"{}\"}}", app.addr());
+    assert_eq!(
+        sample(&text, &series("ballast_member_up")),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, &series("ballast_member_connect_failures_total")),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, &errors_series("ballast", "local_resources")),
+        Some(1.0),
+        "{text}"
+    );
+    let down = ballast.find_all(|line| ballast_tests::is_event(line, "member state changed"));
+    assert!(down.is_empty(), "the member changed state: {down:?}");
 }
