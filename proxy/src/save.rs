@@ -1,14 +1,19 @@
-//! `nsconfig save`: what is written ([`file_to_save`]), and writing it so that a crash at any
-//! moment leaves either the old or the new version, never a torn one ([`atomic_write`]: write a
-//! temporary file in the same directory, fsync it, rename it over the target, then fsync the
-//! directory so the rename itself is durable).
+//! `nsconfig save`: what is written ([`file_to_save`]), laid onto the file that is there so its
+//! comments and layout stay ([`merge`]), and writing it so that a crash at any moment leaves
+//! either the old or the new version, never a torn one ([`atomic_write`]: write a temporary
+//! file in the same directory, fsync it, rename it over the target, then fsync the directory so
+//! the rename itself is durable).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
 
+use toml_edit::DocumentMut;
+
 use crate::config::Config;
 use crate::config::file::FileConfig;
+
+pub mod merge;
 
 /// The running config's file form without the members the autoscaler bound: they are runtime
 /// state, and after a restart the autoscaler's reconcile adopts them again from the cloud.
@@ -19,6 +24,29 @@ pub fn file_to_save(config: &Config) -> FileConfig {
         group.members.retain(|member| member.autoscale.is_none());
     }
     file
+}
+
+/// Writes `file` to `path`: onto the document already there when it is a config file that
+/// can be read (keeping its comments), else afresh.
+pub fn save(path: &Path, file: &FileConfig) -> io::Result<()> {
+    let fresh = toml::to_string(file).map_err(io::Error::other)?;
+    let text = onto_existing(path, &fresh).unwrap_or(fresh);
+    atomic_write(path, text.as_bytes())
+}
+
+/// `fresh` laid onto the file at `path`; `None` when there is no readable TOML file there, or
+/// (a safety net) when the result would not read back as exactly `fresh`.
+fn onto_existing(path: &Path, fresh: &str) -> Option<String> {
+    let existing = crate::config::read::text_file(path).ok()?;
+    let mut document: DocumentMut = existing.parse().ok()?;
+    merge::onto(&mut document, fresh.parse().ok()?);
+    let text = document.to_string();
+    let reread: FileConfig = toml::from_str(&text).ok()?;
+    let same = toml::to_string(&reread).ok()? == fresh;
+    if !same {
+        tracing::warn!(path = %path.display(), "the saved config could not keep the file's layout; written afresh");
+    }
+    same.then_some(text)
 }
 
 pub fn atomic_write(path: &Path, contents: &[u8]) -> io::Result<()> {

@@ -209,7 +209,8 @@ impl ConfigWriter {
         self.outcomes.rejected.fetch_add(1, Relaxed);
     }
 
-    /// Writes the running config to `path` atomically (see [`crate::save`]).
+    /// Writes the running config to `path` atomically, keeping the comments and layout of the
+    /// file there (see [`crate::save`]).
     pub async fn save(&self, path: PathBuf) -> std::io::Result<()> {
         let (reply, answer) = oneshot::channel();
         let stopped = || std::io::Error::other("the config writer has stopped");
@@ -253,8 +254,7 @@ impl WriterState {
 
     fn save(&self, path: &std::path::Path) -> std::io::Result<()> {
         let file = crate::save::file_to_save(&self.snapshot.load().config);
-        let text = toml::to_string(&file).map_err(std::io::Error::other)?;
-        crate::save::atomic_write(path, text.as_bytes())
+        crate::save::save(path, &file)
     }
 
     fn apply(&mut self, config: Arc<Config>) -> Result<(), ApplyError> {
