@@ -15,7 +15,7 @@
 //! `member_requests_total`, `member_connect_failures_total`, `member_errors_total`,
 //! `member_request_bytes_total`,
 //! `member_response_bytes_total`, `member_response_time_seconds` (EWMA); and
-//! `config_reloads_total{result}`.
+//! `config_reloads_total{source,result}`.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -45,7 +45,7 @@ use crate::http::error::ExchangeError;
 use crate::limits::{AcceptBackoff, Limit};
 use crate::member::MemberStatus;
 use crate::snapshot::Snapshot;
-use crate::writer::WriterOutcomes;
+use crate::writer::{ChangeSource, WriterOutcomes};
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const TEXT_004: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -414,21 +414,21 @@ impl Collector for BallastCollector {
             snmp_families(&mut encoder, snmp)?;
         }
 
+        let sources = ChangeSource::ALL.iter().flat_map(|&source| {
+            let outcome = self.outcomes.of(source);
+            [
+                ("success", outcome.applied.load(Relaxed)),
+                ("failure", outcome.rejected.load(Relaxed)),
+            ]
+            .map(|(result, count)| (vec![("source", source.as_str()), ("result", result)], count))
+        });
         counter(
             &mut encoder,
             "config_reloads",
-            "Config changes (file reloads and API edits) by result.",
+            "Config changes by source (file: start and SIGHUP; api: admin API edits; \
+             autoscaler: its member operations) and result.",
             None,
-            [
-                (
-                    vec![("result", "success")],
-                    self.outcomes.applied.load(Relaxed),
-                ),
-                (
-                    vec![("result", "failure")],
-                    self.outcomes.rejected.load(Relaxed),
-                ),
-            ],
+            sources,
         )?;
         Ok(())
     }

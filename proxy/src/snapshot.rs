@@ -10,7 +10,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{Config, HttpProfile, LbMethod, ServiceType};
+use rustls::sign::CertifiedKey;
+
+use crate::config::{Config, HttpProfile, LbMethod, LbVserver, ServiceType};
 use crate::lb::Balancer;
 use crate::limits::Connections;
 use crate::member::MemberState;
@@ -87,12 +89,14 @@ impl Config {
 }
 
 /// Compiles the snapshot; `connections`, `member` and `stats` are (or look up) the runtime
-/// state that outlives snapshots.
+/// state that outlives snapshots, `tls` gives a TLS vserver its rustls config for its certificates (the
+/// writer keeps one while they do not change, so its session cache survives edits).
 pub fn compile(
     config: Arc<Config>,
     connections: Arc<Connections>,
     mut member: impl FnMut(&str, SocketAddr) -> Arc<MemberState>,
     mut stats: impl FnMut(&str) -> Arc<VserverStats>,
+    mut tls: impl FnMut(&LbVserver, Vec<Arc<CertifiedKey>>) -> Arc<rustls::ServerConfig>,
 ) -> Snapshot {
     let mut groups = HashMap::new();
     for group in &config.service_groups {
@@ -141,7 +145,7 @@ pub fn compile(
                 .filter_map(|name| config.cert_key(name))
                 .map(|ck| ck.certified.clone())
                 .collect();
-            crate::tls::server_config(certs, vserver.service_type == ServiceType::Ssl)
+            tls(vserver, certs)
         });
         let name: Arc<str> = vserver.name.as_str().into();
         vservers.insert(

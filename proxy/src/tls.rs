@@ -3,7 +3,11 @@
 //! Each handshake's server name is checked against the bound certificates in order (with
 //! webpki's name matching, so wildcards and SANs work as clients expect); the first bound
 //! certificate is served when the client sends no SNI or no certificate matches.
+//!
+//! [`ServerConfigs`] keeps each vserver's rustls config (and with it the session cache that
+//! lets clients resume) for as long as its certificates stay the same.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -22,6 +26,55 @@ pub fn server_config(certs: Vec<Arc<CertifiedKey>>, alpn_http: bool) -> Arc<rust
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     }
     Arc::new(config)
+}
+
+/// The rustls config of each TLS vserver, reused while its certificates (the same loaded keys)
+/// and ALPN stay the same: an edit elsewhere keeps sessions resumable and reads no PEM file.
+#[derive(Debug, Default)]
+pub struct ServerConfigs {
+    by_vserver: HashMap<String, Built>,
+}
+
+#[derive(Debug)]
+struct Built {
+    certs: Vec<Arc<CertifiedKey>>,
+    alpn_http: bool,
+    config: Arc<rustls::ServerConfig>,
+}
+
+impl ServerConfigs {
+    /// The config of `vserver` for `certs`: the one it has if nothing changed, else a new one.
+    pub fn get(
+        &mut self,
+        vserver: &str,
+        certs: Vec<Arc<CertifiedKey>>,
+        alpn_http: bool,
+    ) -> Arc<rustls::ServerConfig> {
+        if let Some(built) = self.by_vserver.get(vserver)
+            && built.alpn_http == alpn_http
+            && built.certs.len() == certs.len()
+            && built
+                .certs
+                .iter()
+                .zip(&certs)
+                .all(|(a, b)| Arc::ptr_eq(a, b))
+        {
+            return built.config.clone();
+        }
+        let config = server_config(certs.clone(), alpn_http);
+        let built = Built {
+            certs,
+            alpn_http,
+            config: config.clone(),
+        };
+        self.by_vserver.insert(vserver.to_owned(), built);
+        config
+    }
+
+    /// Forgets the vservers that `keep` does not name.
+    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+        self.by_vserver.retain(|name, _| keep(name));
+    }
 }
 
 /// Picks a certificate by the client's server name.

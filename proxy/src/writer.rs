@@ -1,41 +1,51 @@
 //! The one config writer. Every change (the file at start, SIGHUP, the admin API, the
-//! autoscaler) goes through [`ConfigWriter::apply`] (a whole new config) or
+//! autoscaler) goes through [`ConfigWriter::apply`] (a whole new config from the file) or
 //! [`ConfigWriter::edit`] (a change to the running config's file form, validated whole), which
 //! run one at a time on a single task, so concurrent edits never lose each other. [`members`]
 //! holds the typed member operations (bind, enable/disable, unbind) built on `edit`. Each
 //! applied config is published on [`ConfigWriter::config_changes`]. Applying a config:
 //!
-//! 1. bind the listeners of new vservers (an address in use rejects the change, nothing moved);
+//! 1. make the sockets of new listeners ([`listeners`]); any failure rejects the change and
+//!    nothing moved;
 //! 2. look up or create the runtime state of every member (state outlives snapshots), drain
 //!    members that were disabled or unbound;
-//! 3. compile and publish the new [`Snapshot`];
+//! 3. compile and publish the new [`Snapshot`] (a TLS vserver whose certificates did not change
+//!    keeps its rustls config and session cache);
 //! 4. start the new accept loops, stop the removed ones, and reconcile health monitors.
+//!
+//! Validating an edit reads files (certificates) and saving writes one: both run on the
+//! blocking pool, so the writer's task never holds up the runtime it shares with the data
+//! plane. The writer counts the admin API changes not saved yet; a file reload discards them
+//! with a warning, or is refused under `[admin] reloadpolicy = "KEEP"`.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use arc_swap::ArcSwap;
-use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Config;
 use crate::config::file::FileConfig;
+use crate::config::{Config, ReloadPolicy};
 use crate::health::Monitors;
-use crate::listener::{self, RunningVserver};
 use crate::load_monitors::{LoadMonitors, LoadSamples};
 use crate::member::{MemberKey, MemberState};
 use crate::snapshot::{self, Snapshot};
 use crate::stats::VserverStats;
+use crate::tls::ServerConfigs;
 
+pub mod listeners;
 pub mod members;
+pub mod outcomes;
 
 pub use members::{MemberBinding, MemberChange, MemberOpError};
+pub use outcomes::{ChangeSource, WriterOutcomes};
 
-/// Why a change was not applied. The running config is untouched.
+use listeners::Listeners;
+
+/// Why a change was not applied. The running config is untouched, except where said.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     #[error("lbvserver `{vserver}` cannot listen on {addr}: {source}")]
@@ -44,6 +54,18 @@ pub enum ApplyError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+    /// The socket listened but its accept loop did not start: the new config is in force
+    /// without this vserver accepting connections.
+    #[error("lbvserver `{vserver}` listens but cannot accept connections: {source}")]
+    AcceptLoop {
+        vserver: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "the admin API holds {changes} change(s) not saved to the file; with [admin] \
+         reloadpolicy = \"KEEP\" a reload would lose them: save them (nsconfig save) first"
+    )]
+    Unsaved { changes: u64 },
     #[error("the config writer has stopped")]
     Stopped,
 }
@@ -76,16 +98,9 @@ pub enum EditError {
 /// A change to the running config's file form.
 pub type Edit = Box<dyn FnOnce(&mut FileConfig) -> Result<(), EditError> + Send>;
 
-/// Outcomes of reloads and edits, for metrics.
-#[derive(Debug, Default)]
-pub struct WriterOutcomes {
-    pub applied: AtomicU64,
-    pub rejected: AtomicU64,
-}
-
 enum Command {
-    Replace(Arc<Config>, oneshot::Sender<Result<(), ApplyError>>),
-    Edit(Edit, oneshot::Sender<Result<(), EditError>>),
+    Load(Box<Config>, oneshot::Sender<Result<(), ApplyError>>),
+    Edit(Edit, ChangeSource, oneshot::Sender<Result<(), EditError>>),
     Save(PathBuf, oneshot::Sender<std::io::Result<()>>),
 }
 
@@ -103,7 +118,8 @@ pub struct ConfigWriter {
 }
 
 impl ConfigWriter {
-    /// Starts the writer. `tracker` tracks accept loops and connections; `shutdown` stops them.
+    /// Starts the writer. `tracker` tracks accept loops and connections; `shutdown` stops them
+    /// (and closes the listening sockets).
     pub fn start(
         snapshot: Arc<ArcSwap<Snapshot>>,
         base_dir: PathBuf,
@@ -123,28 +139,34 @@ impl ConfigWriter {
             base_dir,
             snapshot,
             tracker,
-            shutdown,
-            listeners: HashMap::new(),
+            shutdown: shutdown.clone(),
+            listeners: Listeners::default(),
             members: HashMap::new(),
             stats: HashMap::new(),
+            tls: ServerConfigs::default(),
             monitors: Monitors::default(),
+            unsaved: 0,
         };
         tokio::spawn(async move {
-            while let Some(command) = inbox.recv().await {
+            loop {
+                let command = tokio::select! {
+                    command = inbox.recv() => command,
+                    () = shutdown.cancelled() => None,
+                };
+                let Some(command) = command else { break };
                 match command {
-                    Command::Replace(config, reply) => {
-                        let running = state.snapshot.load().config.clone();
-                        let config = members::carry_over(&running, Arc::unwrap_or_clone(config));
-                        let _ = reply.send(state.apply(Arc::new(config)));
+                    Command::Load(config, reply) => {
+                        let _ = reply.send(state.load(*config));
                     }
-                    Command::Edit(edit, reply) => {
-                        let _ = reply.send(state.edit(edit));
+                    Command::Edit(edit, source, reply) => {
+                        let _ = reply.send(state.edit(edit, source).await);
                     }
                     Command::Save(path, reply) => {
-                        let _ = reply.send(state.save(&path));
+                        let _ = reply.send(state.save(path).await);
                     }
                 }
             }
+            state.listeners.close_all();
         });
         ConfigWriter {
             commands,
@@ -155,22 +177,33 @@ impl ConfigWriter {
         }
     }
 
-    /// Applies a validated config; returns once it is live (or was rejected). The autoscaled
-    /// members of the running config stay bound (see [`members::carry_over`]).
+    /// Applies a validated config read from the file (at start, on SIGHUP); returns once it
+    /// is live (or was rejected). The autoscaled members of the running config stay bound
+    /// (see [`members::carry_over`]); admin API changes not saved yet are discarded with a
+    /// warning, or keep the running config under `[admin] reloadpolicy = "KEEP"`.
     pub async fn apply(&self, config: Config) -> Result<(), ApplyError> {
         let (reply, answer) = oneshot::channel();
-        let command = Command::Replace(Arc::new(config), reply);
         self.commands
-            .send(command)
+            .send(Command::Load(Box::new(config), reply))
             .await
             .map_err(|_| ApplyError::Stopped)?;
         answer.await.map_err(|_| ApplyError::Stopped)?
     }
 
-    /// Edits the running config: `edit` changes its file form, the result is validated whole
-    /// and applied; any failure leaves the running config as it was. Returns what `edit` returned.
+    /// Edits the running config through the admin API: `edit` changes its file form, the
+    /// result is validated whole and applied; any failure leaves the running config as it
+    /// was. Returns what `edit` returned.
     pub async fn edit<T: Send + 'static>(
         &self,
+        edit: impl FnOnce(&mut FileConfig) -> Result<T, EditError> + Send + 'static,
+    ) -> Result<T, EditError> {
+        self.edit_from(ChangeSource::Api, edit).await
+    }
+
+    /// [`ConfigWriter::edit`], counted under `source`.
+    pub async fn edit_from<T: Send + 'static>(
+        &self,
+        source: ChangeSource,
         edit: impl FnOnce(&mut FileConfig) -> Result<T, EditError> + Send + 'static,
     ) -> Result<T, EditError> {
         let (value_tx, value_rx) = oneshot::channel();
@@ -181,7 +214,7 @@ impl ConfigWriter {
         });
         let (reply, answer) = oneshot::channel();
         self.commands
-            .send(Command::Edit(erased, reply))
+            .send(Command::Edit(erased, source, reply))
             .await
             .map_err(|_| ApplyError::Stopped)?;
         answer.await.map_err(|_| ApplyError::Stopped)??;
@@ -203,10 +236,10 @@ impl ConfigWriter {
         self.configs.subscribe()
     }
 
-    /// Counts a change that was rejected before it reached the writer (a reload whose file did
-    /// not validate).
+    /// Counts a file reload that was rejected before it reached the writer (its file did not
+    /// validate).
     pub fn record_rejected(&self) {
-        self.outcomes.rejected.fetch_add(1, Relaxed);
+        self.outcomes.count(ChangeSource::File, false);
     }
 
     /// Writes the running config to `path` atomically, keeping the comments and layout of the
@@ -230,86 +263,88 @@ struct WriterState {
     snapshot: Arc<ArcSwap<Snapshot>>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
-    listeners: HashMap<Arc<str>, RunningVserver>,
+    listeners: Listeners,
     members: HashMap<MemberKey, Arc<MemberState>>,
     stats: HashMap<String, Arc<VserverStats>>,
+    tls: ServerConfigs,
     monitors: Monitors,
+    /// Admin API changes applied since the file was last loaded or saved.
+    unsaved: u64,
 }
 
 impl WriterState {
-    fn edit(&mut self, edit: Edit) -> Result<(), EditError> {
-        let mut file = self.snapshot.load().config.to_file();
-        let validated = edit(&mut file).and_then(|()| {
-            crate::config::validate::from_file(&file, &self.base_dir)
-                .map_err(|invalid| EditError::Invalid(invalid.name_objects(&file)))
-        });
-        match validated {
-            Ok(config) => Ok(self.apply(Arc::new(config))?),
-            Err(error) => {
-                self.outcomes.rejected.fetch_add(1, Relaxed);
-                Err(error)
-            }
+    /// A config from the file replaces the running one.
+    fn load(&mut self, config: Config) -> Result<(), ApplyError> {
+        let unsaved = self.unsaved;
+        let policy = config
+            .admin
+            .as_ref()
+            .map_or(ReloadPolicy::default(), |admin| admin.reload_policy);
+        if unsaved > 0 && policy == ReloadPolicy::Keep {
+            self.outcomes.count(ChangeSource::File, false);
+            return Err(ApplyError::Unsaved { changes: unsaved });
         }
+        let running = self.snapshot.load().config.clone();
+        let config = members::carry_over(&running, config);
+        self.apply(Arc::new(config), ChangeSource::File)?;
+        self.unsaved = 0;
+        if unsaved > 0 {
+            tracing::warn!(
+                changes = unsaved,
+                "the reload discarded admin API changes that were not saved"
+            );
+        }
+        Ok(())
     }
 
-    fn save(&self, path: &std::path::Path) -> std::io::Result<()> {
-        let file = crate::save::file_to_save(&self.snapshot.load().config);
-        crate::save::save(path, &file)
-    }
-
-    fn apply(&mut self, config: Arc<Config>) -> Result<(), ApplyError> {
-        let result = self.apply_inner(config.clone());
-        let counter = if result.is_ok() {
-            self.configs.send_replace(config);
-            &self.outcomes.applied
-        } else {
-            &self.outcomes.rejected
+    async fn edit(&mut self, edit: Edit, source: ChangeSource) -> Result<(), EditError> {
+        let running = self.snapshot.load().config.clone();
+        let base_dir = self.base_dir.clone();
+        let validated = tokio::task::spawn_blocking(move || {
+            let mut file = running.to_file();
+            edit(&mut file)?;
+            crate::config::validate::from_file(&file, &base_dir, &running.cert_keys)
+                .map_err(|invalid| EditError::Invalid(invalid.name_objects(&file)))
+        })
+        .await
+        .unwrap_or_else(|failed| Err(EditError::Rejected(format!("the edit failed: {failed}"))));
+        let config = match validated {
+            Ok(config) => config,
+            Err(error) => {
+                self.outcomes.count(source, false);
+                return Err(error);
+            }
         };
-        counter.fetch_add(1, Relaxed);
+        self.apply(Arc::new(config), source)?;
+        if source == ChangeSource::Api {
+            self.unsaved += 1;
+        }
+        Ok(())
+    }
+
+    async fn save(&mut self, path: PathBuf) -> std::io::Result<()> {
+        let file = crate::save::file_to_save(&self.snapshot.load().config);
+        tokio::task::spawn_blocking(move || crate::save::save(&path, &file))
+            .await
+            .map_err(std::io::Error::other)??;
+        self.unsaved = 0;
+        Ok(())
+    }
+
+    fn apply(&mut self, config: Arc<Config>, source: ChangeSource) -> Result<(), ApplyError> {
+        let result = self.apply_inner(config.clone());
+        // An accept loop that did not start leaves the new config in force (see `AcceptLoop`).
+        if !matches!(result, Err(ApplyError::Bind { .. })) {
+            self.configs.send_replace(config);
+        }
+        self.outcomes.count(source, result.is_ok());
         result
     }
 
     fn apply_inner(&mut self, config: Arc<Config>) -> Result<(), ApplyError> {
-        // 1. Listeners: which vservers keep theirs, which need a new one.
+        // 1. Listeners: every socket the change needs, or an error and nothing moved.
         let wanted: Vec<_> = config.vservers.iter().filter(|v| v.enabled).collect();
-        let keeps = |running: &RunningVserver| {
-            wanted.iter().any(|v| {
-                *v.name == *running.name
-                    && v.addr == running.addr
-                    && v.service_type == running.service_type
-            })
-        };
-        let stopping: Vec<Arc<str>> = self
-            .listeners
-            .values()
-            .filter(|r| !keeps(r))
-            .map(|r| r.name.clone())
-            .collect();
-        let held_by_stopping: HashSet<_> = stopping
-            .iter()
-            .map(|name| self.listeners[name].addr)
-            .collect();
-        let mut bound: Vec<(usize, TcpListener)> = Vec::new();
-        let mut rebind_later = Vec::new();
-        for (index, vserver) in wanted.iter().enumerate() {
-            if self
-                .listeners
-                .get(vserver.name.as_str())
-                .is_some_and(&keeps)
-            {
-                continue;
-            }
-            if held_by_stopping.contains(&vserver.addr) {
-                rebind_later.push(index);
-                continue;
-            }
-            let listener = listener::bind(vserver.addr).map_err(|source| ApplyError::Bind {
-                vserver: vserver.name.clone(),
-                addr: vserver.addr,
-                source,
-            })?;
-            bound.push((index, listener));
-        }
+        let listener_plan = self.listeners.prepare(&wanted)?;
 
         // 2. Members: same key, same state; disabled or unbound members drain.
         let mut fresh = HashSet::new();
@@ -349,10 +384,12 @@ impl WriterState {
             config.vservers.iter().map(|v| v.name.as_str()).collect();
         self.stats
             .retain(|name, _| vserver_names.contains(name.as_str()));
+        self.tls.retain(|name| vserver_names.contains(name));
 
         // 3. Publish.
         let members = &self.members;
         let stats = &mut self.stats;
+        let tls = &mut self.tls;
         let compiled = snapshot::compile(
             config.clone(),
             self.snapshot.load().connections.clone(),
@@ -364,6 +401,10 @@ impl WriterState {
                     .clone()
             },
             |name| stats.entry(name.to_owned()).or_default().clone(),
+            |vserver, certs| {
+                let alpn_http = vserver.service_type == crate::config::ServiceType::Ssl;
+                tls.get(&vserver.name, certs, alpn_http)
+            },
         );
         self.snapshot.store(Arc::new(compiled));
 
@@ -371,42 +412,12 @@ impl WriterState {
         for state in unbound {
             state.set_draining(true, "unbound from its servicegroup");
         }
-        for name in stopping {
-            if let Some(running) = self.listeners.remove(&name) {
-                running.stop();
-                tracing::info!(vserver = %running.name, address = %running.addr, "vserver stopped listening");
-            }
-        }
-        for index in rebind_later {
-            let vserver = wanted[index];
-            match listener::bind(vserver.addr) {
-                Ok(listener) => bound.push((index, listener)),
-                Err(error) => {
-                    tracing::error!(vserver = %vserver.name, address = %vserver.addr, %error, "cannot listen")
-                }
-            }
-        }
-        for (index, tcp) in bound {
-            let vserver = wanted[index];
-            let name: Arc<str> = vserver.name.as_str().into();
-            match listener::spawn(
-                tcp,
-                name.clone(),
-                vserver.service_type,
-                self.snapshot.clone(),
-                self.tracker.clone(),
-                self.shutdown.clone(),
-            ) {
-                Ok(running) => {
-                    tracing::info!(vserver = %name, address = %running.addr, servicetype = vserver.service_type.as_str(), "vserver listening");
-                    self.listeners.insert(name, running);
-                }
-                Err(error) => tracing::error!(vserver = %name, %error, "cannot start accept loop"),
-            }
-        }
+        let listening =
+            self.listeners
+                .commit(listener_plan, &self.snapshot, &self.tracker, &self.shutdown);
         self.monitors.reconcile(&config, &self.members, &fresh);
         self.load_monitors.reconcile(&config);
-        Ok(())
+        listening
     }
 }
 

@@ -307,6 +307,9 @@ pub struct AdminFile {
     /// Where `nsconfig?action=save` writes; the file Ballast was started with by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub saveconfig: Option<String>,
+    /// `DISCARD` (default) or `KEEP`: what a SIGHUP does with admin API changes not saved yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reloadpolicy: Option<String>,
 }
 
 /// `[metrics]`: the Prometheus endpoint. Absent: no metrics listener.

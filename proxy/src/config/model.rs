@@ -323,6 +323,29 @@ pub struct AdminSettings {
     pub failed_login_timeout: Duration,
     /// Where `nsconfig?action=save` writes; `None`: the file Ballast was started with.
     pub save_path: Option<PathBuf>,
+    pub reload_policy: ReloadPolicy,
+}
+
+/// `[admin] reloadpolicy`: what a SIGHUP does while the admin API holds changes that were not
+/// saved (`nsconfig save`) to the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReloadPolicy {
+    /// The file wins, as on a restart; the log warns how many changes were discarded.
+    #[default]
+    Discard,
+    /// The reload is refused until the changes are saved, so none is lost by accident.
+    Keep,
+}
+
+impl ReloadPolicy {
+    pub const ALL: [ReloadPolicy; 2] = [ReloadPolicy::Discard, ReloadPolicy::Keep];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReloadPolicy::Discard => "DISCARD",
+            ReloadPolicy::Keep => "KEEP",
+        }
+    }
 }
 
 /// Where the admin password comes from (never the command line or the config itself).

@@ -30,14 +30,20 @@ use super::secret::{Secret, SecretForms, SecretSource};
 pub fn from_toml(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
     let mut problems = Problems::default();
     let (file, broken) = parse_file(text, &mut problems);
-    let config = validate(&file, base_dir, &broken, &mut problems);
+    let config = validate(&file, base_dir, &broken, &[], &mut problems);
     problems.into_result(|| config.expect("no problems means every part validated"))
 }
 
-/// Validates an already-deserialized file (the admin API's entry point).
-pub fn from_file(file: &FileConfig, base_dir: &Path) -> Result<Config, ConfigError> {
+/// Validates an already-deserialized file (an edit of the running config). `loaded` are the
+/// running config's certificates: an `[[sslcertkey]]` with the same name and files keeps its
+/// loaded key instead of reading the files again.
+pub fn from_file(
+    file: &FileConfig,
+    base_dir: &Path,
+    loaded: &[SslCertKey],
+) -> Result<Config, ConfigError> {
     let mut problems = Problems::default();
-    let config = validate(file, base_dir, &Names::default(), &mut problems);
+    let config = validate(file, base_dir, &Names::default(), loaded, &mut problems);
     problems.into_result(|| config.expect("no problems means every part validated"))
 }
 
@@ -158,12 +164,21 @@ fn validate(
     file: &FileConfig,
     base_dir: &Path,
     broken: &Names,
+    loaded: &[SslCertKey],
     p: &mut Problems,
 ) -> Option<Config> {
     let settings = settings(file, p);
     let http_profile = http_profile(file, p);
     let cert_keys = each(&file.sslcertkey, "sslcertkey", p, |ck, path, p| {
-        cert_key(ck, base_dir, path, p)
+        let unchanged = loaded.iter().find(|l| {
+            l.name == ck.certkey
+                && l.cert_path == base_dir.join(&ck.cert)
+                && l.key_path == base_dir.join(&ck.key)
+        });
+        match unchanged {
+            Some(loaded) => Some(loaded.clone()),
+            None => cert_key(ck, base_dir, path, p),
+        }
     });
     let monitors = each(&file.lbmonitor, "lbmonitor", p, |m, path, p| {
         lb_monitor(m, base_dir, path, p)
@@ -964,6 +979,11 @@ fn admin_settings(file: &AdminFile, base_dir: &Path, p: &mut Problems) -> Option
         p,
     )
     .and_then(|d| positive(d, "admin.failedlogintimeout", p));
+    let policies = ReloadPolicy::ALL.map(|policy| (policy.as_str(), policy));
+    let reload_policy = match &file.reloadpolicy {
+        Some(text) => lookup(text, &policies, "reloadpolicy", "admin", p),
+        None => Some(ReloadPolicy::default()),
+    };
     Some(AdminSettings {
         listen: listen?,
         user: user?,
@@ -972,6 +992,7 @@ fn admin_settings(file: &AdminFile, base_dir: &Path, p: &mut Problems) -> Option
         max_login_attempts: max_login_attempts? as u32,
         failed_login_timeout: failed_login_timeout?,
         save_path: file.saveconfig.as_ref().map(|path| base_dir.join(path)),
+        reload_policy: reload_policy?,
     })
 }
 

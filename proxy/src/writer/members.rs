@@ -152,7 +152,7 @@ impl ConfigWriter {
         &self,
         op: impl FnOnce(&mut FileConfig) -> Result<(), MemberOpError> + Send + 'static,
     ) -> Result<(), MemberOpError> {
-        self.edit(move |file| Ok(op(file)?))
+        self.edit_from(super::ChangeSource::Autoscaler, move |file| Ok(op(file)?))
             .await
             .map_err(MemberOpError::from)
     }
