@@ -149,6 +149,9 @@ async fn forward(
             .then(|| replayable(&request, &plan.stats))
             .flatten();
         request.body_mut().send_to(member.clone());
+        if let Some(upload) = &upload {
+            upload.begin();
+        }
         let started = Instant::now();
         let sent = response_head(
             sender.try_send_request(request),
