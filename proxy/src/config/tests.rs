@@ -790,3 +790,28 @@ servicegroupname = "echo"
         );
     }
 }
+
+#[test]
+fn clientbodytimeout_defaults_to_30s_and_must_be_positive() {
+    let config = from_toml(GOOD, Path::new(".")).expect("GOOD is valid");
+    assert_eq!(
+        config.http_profile.client_body_timeout,
+        Duration::from_secs(30)
+    );
+    let config = from_toml(
+        &format!("[httpprofile]\nclientbodytimeout = \"5s\"\n{GOOD}"),
+        Path::new("."),
+    )
+    .expect("valid");
+    assert_eq!(
+        config.http_profile.client_body_timeout,
+        Duration::from_secs(5)
+    );
+    let found = problems("[httpprofile]\nclientbodytimeout = \"0s\"\n");
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("httpprofile.clientbodytimeout: must be longer than zero")),
+        "{found:#?}"
+    );
+}
