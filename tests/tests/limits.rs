@@ -243,6 +243,39 @@ async fn a_lowered_descriptor_limit_sets_maxconn_refuses_the_rest_and_keeps_memb
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maxconn_also_bounds_http2_requests_in_flight() {
+    let rig = Rig::new().await;
+    let config = rig.config("maxconn = 10", "", "", "");
+    let ballast = BALLAST.start(&config).await;
+
+    // One client connection, 30 slow streams: each would hold a connection to the member.
+    let h2 = H2::connect(rig.web).await.expect("an HTTP/2 connection");
+    let mut streams = JoinSet::new();
+    for _ in 0..30 {
+        let mut stream = h2.clone();
+        streams.spawn(async move { stream.get("/slow?ms=2000").await });
+    }
+    let backend = &rig.backend;
+    assert!(wait_until(Duration::from_secs(5), || backend.in_flight() == 10).await);
+    let mut statuses = Vec::new();
+    while let Some(reply) = streams.join_next().await {
+        let reply = reply.expect("a stream task").expect("a reply");
+        statuses.push(reply.status.as_u16());
+        assert!(
+            backend.in_flight() <= 10,
+            "{} in flight",
+            backend.in_flight()
+        );
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [[200; 10].as_slice(), &[503; 20]].concat());
+    let refused =
+        "ballast_vserver_errors_total{vserver=\"web\",side=\"ballast\",kind=\"local_resources\"}";
+    assert_eq!(rig.metric(refused).await, 20.0);
+    rig.assert_members_up(&ballast).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_descriptors_no_member_is_blamed_and_accepting_backs_off() {
     let rig = Rig::new().await;
     // maxconn far above what 200 descriptors hold: the process really runs out.

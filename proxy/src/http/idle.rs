@@ -68,16 +68,6 @@ impl OpenStreams {
 #[derive(Debug)]
 pub struct StreamGuard(Arc<OpenStreams>);
 
-impl StreamGuard {
-    /// Keeps the stream open until `body` has been sent (or dropped).
-    pub fn holding<B>(self, body: B) -> Held<B> {
-        Held {
-            body,
-            _stream: self,
-        }
-    }
-}
-
 impl Drop for StreamGuard {
     fn drop(&mut self) {
         let streams = &self.0;
@@ -88,16 +78,26 @@ impl Drop for StreamGuard {
 }
 
 pin_project! {
-    /// A response body that keeps its stream counted as open.
+    /// A response body that holds `guard` (its stream's [`StreamGuard`], ...) until it has been
+    /// sent or dropped.
     #[derive(Debug)]
-    pub struct Held<B> {
+    pub struct Held<B, G> {
         #[pin]
         body: B,
-        _stream: StreamGuard,
+        _guard: G,
     }
 }
 
-impl<B: Body> Body for Held<B> {
+impl<B, G> Held<B, G> {
+    pub fn new(body: B, guard: G) -> Self {
+        Held {
+            body,
+            _guard: guard,
+        }
+    }
+}
+
+impl<B: Body, G> Body for Held<B, G> {
     type Data = B::Data;
     type Error = B::Error;
 

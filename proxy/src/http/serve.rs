@@ -16,6 +16,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use hyper::server::conn::{http1, http2};
@@ -25,9 +26,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use super::idle::{OpenStreams, serve_until_idle};
+use super::error::ExchangeError;
+use super::idle::{Held, OpenStreams, serve_until_idle};
 use super::proxy::{ConnContext, handle, record_head_error};
 use crate::config::HttpProfile;
+use crate::limits::admission::RequestSlot;
 
 /// Which HTTP a client connection speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,8 +83,14 @@ pub async fn serve_http<IO>(
         let ctx = ctx.clone();
         let stream = counted.opened();
         async move {
-            let response = handle(request, &ctx).await;
-            Ok::<_, Infallible>(response.map(|body| stream.holding(body)))
+            let (response, slot) = match request_slot(&ctx) {
+                Some(slot) => (handle(request, &ctx).await, Some(slot)),
+                None => {
+                    let refused = ExchangeError::LocalResources;
+                    (refused.response(request.version()), None)
+                }
+            };
+            Ok::<_, Infallible>(response.map(|body| Held::new(body, (stream, slot))))
         }
     });
     let io = TokioIo::new(io);
@@ -111,6 +120,24 @@ pub async fn serve_http<IO>(
         record_head_error(&conn, &error);
         tracing::debug!(%error, "client connection ended with an error");
     }
+}
+
+/// Every request in flight holds a connection to a member, and HTTP/2 carries many on one client
+/// connection: at most `maxconn` are in flight at once. One over it gets `503` at once, counted
+/// as Ballast's own shortage (`local_resources`), and no member is asked.
+fn request_slot(ctx: &ConnContext) -> Option<RequestSlot> {
+    let snapshot = ctx.snapshot.load();
+    let connections = &snapshot.connections;
+    let slot = connections.try_request(connections.max(&snapshot.config.settings));
+    if slot.is_none() {
+        tracing::debug!(vserver = %ctx.vserver, client = %ctx.client, "request refused: maxconn requests in flight");
+        if let Some(plan) = snapshot.vserver(&ctx.vserver) {
+            plan.stats.requests.fetch_add(1, Relaxed);
+            plan.stats.record_error(ExchangeError::LocalResources);
+            plan.stats.record_status(503);
+        }
+    }
+    slot
 }
 
 /// Drives `connection`; on `shutdown`, asks it to finish gracefully and waits for that.

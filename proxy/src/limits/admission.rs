@@ -19,6 +19,8 @@ use crate::stats::ClientConnection;
 #[derive(Debug)]
 pub struct Connections {
     open: AtomicU64,
+    /// HTTP requests in flight (each holds a connection to a member), also kept under `maxconn`.
+    requests: AtomicU64,
     /// `TCP` relays that hold `splice` pipes now.
     spliced: AtomicU64,
     nofile: u64,
@@ -29,6 +31,7 @@ impl Connections {
     pub fn new() -> Arc<Connections> {
         Arc::new(Connections {
             open: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
             spliced: AtomicU64::new(0),
             nofile: fds::nofile_limit(),
         })
@@ -54,6 +57,17 @@ impl Connections {
             .fetch_update(Relaxed, Relaxed, |open| (open < max).then_some(open + 1))
             .ok()
             .map(|_| SpliceSlot(self.clone()))
+    }
+
+    /// A place for one HTTP request in flight, unless `max_conn` are in flight already: HTTP/2
+    /// carries many requests on one client connection, and each holds a member connection.
+    pub fn try_request(self: &Arc<Self>, max_conn: u64) -> Option<RequestSlot> {
+        self.requests
+            .fetch_update(Relaxed, Relaxed, |open| {
+                (open < max_conn).then_some(open + 1)
+            })
+            .ok()
+            .map(|_| RequestSlot(self.clone()))
     }
 
     fn try_open(self: &Arc<Self>, max: u64) -> Option<GlobalConnection> {
@@ -103,6 +117,16 @@ pub struct Admitted {
 
 #[derive(Debug)]
 struct GlobalConnection(Arc<Connections>);
+
+/// A request's place among those in flight.
+#[derive(Debug)]
+pub struct RequestSlot(Arc<Connections>);
+
+impl Drop for RequestSlot {
+    fn drop(&mut self) {
+        self.0.requests.fetch_sub(1, Relaxed);
+    }
+}
 
 /// A relay's place among those that may hold `splice` pipes.
 #[derive(Debug)]

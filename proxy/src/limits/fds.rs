@@ -10,8 +10,11 @@
 //! 256 descriptors stay free for Ballast itself (listeners, monitor probes, the SNMP socket,
 //! the admin API and `/metrics`, config and certificate files, idle keep-alive connections to
 //! members), and each client connection is budgeted three: its own socket, one to a member,
-//! and on average one for `splice` pipes (a `TCP` relay uses four pipe descriptors, and at
-//! most a quarter of the connections get pipes: the others copy, see [`crate::l4`]).
+//! and on average one for `splice` pipes. Each is held to it: at most `maxconn` client
+//! connections, at most `maxconn` HTTP requests in flight (HTTP/2 carries many on one client
+//! connection, and each holds a member connection; see [`crate::http::serve`]), and at most
+//! `maxconn / 4` `TCP` relays with pipes, four descriptors each (the others copy, see
+//! [`crate::l4`]).
 
 use std::io;
 
