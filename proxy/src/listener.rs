@@ -28,6 +28,7 @@ use crate::config::{L4Relay, ServiceType};
 use crate::error::is_local_exhaustion;
 use crate::http::proxy::ConnContext;
 use crate::http::serve::{Protocol, serve_http, sniff};
+use crate::limits::admission::RefusalSlot;
 use crate::limits::{AcceptBackoff, Limit, admit};
 use crate::snapshot::Snapshot;
 
@@ -139,7 +140,11 @@ impl Connection {
         let max_conn = snapshot.connections.max(&snapshot.config.settings);
         let _admitted = match admit(&snapshot.connections, max_conn, &plan, self.client.ip()) {
             Ok(admitted) => admitted,
-            Err(limit) => return self.refuse(stream, limit).await,
+            Err(limit) => {
+                let answer = snapshot.connections.try_answer_refusal();
+                drop(snapshot);
+                return self.refuse(stream, limit, answer).await;
+            }
         };
         let profile = snapshot.http_profile.clone();
         let splice_slot = match snapshot.config.settings.l4_relay {
@@ -189,10 +194,11 @@ impl Connection {
     }
 
     /// A connection over `limit`: an `HTTP` client is told `503` (its request is read and
-    /// dropped for a moment, so the reply is not lost to a reset), any other is closed.
-    async fn refuse(self, mut stream: TcpStream, limit: Limit) {
+    /// dropped for a moment, so the reply is not lost to a reset) when `answer` gave it a
+    /// place among the refusals being answered; any other is closed at once.
+    async fn refuse(self, mut stream: TcpStream, limit: Limit, answer: Option<RefusalSlot>) {
         tracing::debug!(vserver = %self.name, client = %self.client, limit = limit.as_str(), "connection refused at a limit");
-        if self.service_type != ServiceType::Http {
+        if self.service_type != ServiceType::Http || answer.is_none() {
             return;
         }
         let body = "503 Service Unavailable: too many connections\n";

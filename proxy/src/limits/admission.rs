@@ -14,6 +14,10 @@ use crate::config::Settings;
 use crate::snapshot::VserverPlan;
 use crate::stats::ClientConnection;
 
+/// Refused connections answered `503` at once, at most (they come out of the 256 descriptors
+/// kept free, see [`fds`]).
+pub const ANSWERED_REFUSALS: u64 = 64;
+
 /// Client connections open in this process (all vservers), and the descriptor limit that
 /// `maxconn` defaults from.
 #[derive(Debug)]
@@ -21,6 +25,8 @@ pub struct Connections {
     open: AtomicU64,
     /// HTTP requests in flight (each holds a connection to a member), also kept under `maxconn`.
     requests: AtomicU64,
+    /// Refused connections being answered `503` now.
+    answering: AtomicU64,
     /// `TCP` relays that hold `splice` pipes now.
     spliced: AtomicU64,
     nofile: u64,
@@ -32,6 +38,7 @@ impl Connections {
         Arc::new(Connections {
             open: AtomicU64::new(0),
             requests: AtomicU64::new(0),
+            answering: AtomicU64::new(0),
             spliced: AtomicU64::new(0),
             nofile: fds::nofile_limit(),
         })
@@ -68,6 +75,18 @@ impl Connections {
             })
             .ok()
             .map(|_| RequestSlot(self.clone()))
+    }
+
+    /// A place for answering one refused connection (a `503` takes its descriptor for up to
+    /// half a second): at most [`ANSWERED_REFUSALS`] at once, so a flood at a limit cannot
+    /// take descriptors of its own; the others are closed without an answer.
+    pub fn try_answer_refusal(self: &Arc<Self>) -> Option<RefusalSlot> {
+        self.answering
+            .fetch_update(Relaxed, Relaxed, |open| {
+                (open < ANSWERED_REFUSALS).then_some(open + 1)
+            })
+            .ok()
+            .map(|_| RefusalSlot(self.clone()))
     }
 
     fn try_open(self: &Arc<Self>, max: u64) -> Option<GlobalConnection> {
@@ -117,6 +136,16 @@ pub struct Admitted {
 
 #[derive(Debug)]
 struct GlobalConnection(Arc<Connections>);
+
+/// A refused connection's place among those being answered.
+#[derive(Debug)]
+pub struct RefusalSlot(Arc<Connections>);
+
+impl Drop for RefusalSlot {
+    fn drop(&mut self) {
+        self.0.answering.fetch_sub(1, Relaxed);
+    }
+}
 
 /// A request's place among those in flight.
 #[derive(Debug)]
@@ -178,4 +207,31 @@ pub fn admit(
         stats.refused[limit.index()].fetch_add(1, Relaxed);
     }
     admitted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_most_64_refusals_are_answered_at_once() {
+        let connections = Connections::new();
+        let answering: Vec<_> = (0..ANSWERED_REFUSALS)
+            .map(|_| connections.try_answer_refusal().expect("a place"))
+            .collect();
+        assert!(connections.try_answer_refusal().is_none());
+        drop(answering);
+        assert!(connections.try_answer_refusal().is_some());
+    }
+
+    #[test]
+    fn requests_in_flight_and_splice_relays_have_their_own_caps() {
+        let connections = Connections::new();
+        let requests: Vec<_> = (0..8).filter_map(|_| connections.try_request(5)).collect();
+        assert_eq!(requests.len(), 5);
+        let spliced: Vec<_> = (0..8).filter_map(|_| connections.try_splice(12)).collect();
+        assert_eq!(spliced.len(), 3, "a quarter of maxconn");
+        drop(requests);
+        assert!(connections.try_request(5).is_some());
+    }
 }
