@@ -18,7 +18,7 @@
 
 use std::io;
 
-use nix::sys::resource::{Resource, getrlimit, setrlimit};
+use nix::sys::resource::{RLIM_INFINITY, Resource, getrlimit, setrlimit};
 
 /// Descriptors kept free for everything that is not a client connection.
 pub const RESERVED_FDS: u64 = 256;
@@ -32,16 +32,30 @@ pub struct NofileLimit {
     pub now: u64,
 }
 
-/// Raises the soft `RLIMIT_NOFILE` to the hard limit.
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit (an unlimited hard limit: to the kernel's
+/// `fs.nr_open`, the most a process can have).
 pub fn raise_nofile_limit() -> io::Result<NofileLimit> {
     let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
-    if soft < hard {
-        setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+    let target = if hard == RLIM_INFINITY {
+        nr_open().unwrap_or(soft)
+    } else {
+        hard
+    };
+    if soft < target {
+        setrlimit(Resource::RLIMIT_NOFILE, target, hard)?;
     }
     Ok(NofileLimit {
         before: soft,
-        now: hard.max(soft),
+        now: target.max(soft),
     })
+}
+
+fn nr_open() -> Option<u64> {
+    std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// The soft `RLIMIT_NOFILE` now (1024 if it cannot be read).
