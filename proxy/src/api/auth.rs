@@ -8,7 +8,6 @@
 //! as headers or as a login. At most [`MAX_SESSIONS`] sessions live at once.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -188,12 +187,10 @@ fn session_token(headers: &HeaderMap) -> Option<String> {
         .map(|(_, token)| token.to_owned())
 }
 
-/// 128 random bits, hex-encoded.
+/// 128 random bits from the operating system, hex-encoded.
 fn random_token() -> String {
     let mut bytes = [0u8; 16];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut urandom| urandom.read_exact(&mut bytes))
-        .expect("/dev/urandom is readable on Linux");
+    getrandom::getrandom(&mut bytes).expect("the OS random source is available on Linux");
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
