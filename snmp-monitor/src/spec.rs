@@ -15,12 +15,23 @@ use crate::usm::{MasterKeys, UsmUser};
 /// Most OIDs one monitor may poll (they all go in one GET).
 pub const MAX_OIDS: usize = 64;
 
-/// How the monitor talks to agents: `snmpversion` plus community or v3 user.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How the monitor talks to agents: `snmpversion` plus community or v3 user. `Debug` never
+/// shows the community (nor, through [`UsmUser`], the v3 passphrases).
+#[derive(Clone, PartialEq, Eq)]
 pub enum Security {
     V1 { community: String },
     V2c { community: String },
     V3(UsmUser),
+}
+
+impl std::fmt::Debug for Security {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Security::V1 { .. } => f.write_str("V1 { community: <redacted> }"),
+            Security::V2c { .. } => f.write_str("V2c { community: <redacted> }"),
+            Security::V3(user) => f.debug_tuple("V3").field(user).finish(),
+        }
+    }
 }
 
 /// A `LOAD` monitor as configured. Build one with [`LoadMonitorSpec::new`], adjust the public
@@ -224,6 +235,21 @@ mod tests {
             },
             MetricTable::linux(),
         )
+    }
+
+    #[test]
+    fn debug_never_shows_the_community() {
+        let mut spec = spec();
+        spec.security = Security::V1 {
+            community: "s3cret-community".into(),
+        };
+        assert!(!format!("{spec:?}").contains("s3cret-community"));
+        spec.security = Security::V2c {
+            community: "s3cret-community".into(),
+        };
+        let shown = format!("{spec:?}");
+        assert!(shown.contains("V2c { community: <redacted> }"), "{shown}");
+        assert!(!shown.contains("s3cret-community"));
     }
 
     #[test]
