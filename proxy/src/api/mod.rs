@@ -35,6 +35,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body::Body as _;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -134,30 +135,39 @@ async fn handle(
     request: Request<Incoming>,
     peer: SocketAddr,
 ) -> Response<Full<Bytes>> {
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let response = match dispatch(api, request, peer.ip()).await {
+    let (head, mut body) = request.into_parts();
+    let response = match dispatch(api, &head, &mut body, peer.ip()).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     };
+    if !body.is_end_stream() {
+        // Answered before its body was read (401, 413): read the rest off the wire, so the
+        // client gets its answer rather than a connection reset.
+        tokio::spawn(request::linger(body));
+    }
+    let (method, path) = (head.method, head.uri.path());
     if method != Method::GET {
         tracing::info!(client = %peer, %method, path, status = response.status().as_u16(), "admin request");
     }
     response
 }
 
-async fn dispatch(api: &AdminApi, request: Request<Incoming>, peer: IpAddr) -> Reply {
-    let target = Target::parse(request.uri().path(), request.uri().query())?;
-    let method = request.method().clone();
-    let headers = request.headers().clone();
+async fn dispatch(
+    api: &AdminApi,
+    head: &http::request::Parts,
+    body: &mut Incoming,
+    peer: IpAddr,
+) -> Reply {
+    let target = Target::parse(head.uri.path(), head.uri.query())?;
+    let (method, headers) = (&head.method, &head.headers);
 
     if target.area == Area::Config && target.resource == "login" {
-        if method != Method::POST {
+        if *method != Method::POST {
             return Err(NitroError::method(
                 "log in with POST /nitro/v1/config/login",
             ));
         }
-        let body = request::json_body(request.into_body(), request::MAX_LOGIN_BODY).await?;
+        let body = request::json_body(body, request::MAX_LOGIN_BODY).await?;
         let token = api.auth.login(&body, peer)?;
         let mut response = done(StatusCode::CREATED, Some(("sessionid", json!(token))));
         let cookie = format!(
@@ -170,12 +180,12 @@ async fn dispatch(api: &AdminApi, request: Request<Incoming>, peer: IpAddr) -> R
         }
         return Ok(response);
     }
-    api.auth.check(&headers, peer)?;
-    let body = request::json_body(request.into_body(), request::MAX_BODY).await?;
+    api.auth.check(headers, peer)?;
+    let body = request::json_body(body, request::MAX_BODY).await?;
 
     match target.area {
-        Area::Stat => stat(api, &method, &target),
-        Area::Config => config(api, &method, &target, body, &headers).await,
+        Area::Stat => stat(api, method, &target),
+        Area::Config => config(api, method, &target, body, headers).await,
     }
 }
 

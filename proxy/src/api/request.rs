@@ -2,6 +2,8 @@
 //! query options (`action`, `args=k:v,…`, `filter=k:v,…`, `statbindings=yes`, decoded with
 //! `form_urlencoded`), and its JSON body (read up to a size limit and a nesting depth).
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use http::StatusCode;
 use http_body::Body;
@@ -17,6 +19,9 @@ pub const MAX_BODY: usize = 1024 * 1024;
 pub const MAX_LOGIN_BODY: usize = 4 * 1024;
 /// JSON nested deeper than this gets `400`.
 pub const MAX_DEPTH: usize = 32;
+/// How long, and how many bytes, the rest of a body answered early is read and thrown away.
+const LINGER: Duration = Duration::from_secs(5);
+const LINGER_BYTES: usize = 16 * 1024 * 1024;
 
 /// `config` or `stat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,7 +126,7 @@ fn path_segment(text: &str) -> Result<String, NitroError> {
 /// A body whose `Content-Length` is over the limit gets `413` before any of it is read; one
 /// without a length is read until it passes the limit, never further. JSON nested deeper than
 /// [`MAX_DEPTH`] is refused before it is parsed.
-pub async fn json_body(body: Incoming, limit: usize) -> Result<Value, NitroError> {
+pub async fn json_body(body: &mut Incoming, limit: usize) -> Result<Value, NitroError> {
     let too_large = || {
         NitroError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -157,6 +162,22 @@ pub async fn json_body(body: Incoming, limit: usize) -> Result<Value, NitroError
     }
     serde_json::from_slice(&bytes)
         .map_err(|error| NitroError::malformed(format!("malformed JSON: {error}")))
+}
+
+/// Reads and discards what is left of a body that was answered before it was read, for at most
+/// [`LINGER`] and [`LINGER_BYTES`] (a lingering close, as nginx and HAProxy do): a client still
+/// sending then reads its `401` or `413` instead of a connection reset. Nothing is kept.
+pub async fn linger(mut body: Incoming) {
+    let drain = async {
+        let mut discarded = 0;
+        while let Some(Ok(frame)) = body.frame().await {
+            discarded += frame.data_ref().map_or(0, Bytes::len);
+            if discarded > LINGER_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
 /// How deep `[` and `{` nest in `json` (outside strings), without parsing it.
