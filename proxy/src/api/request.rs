@@ -21,7 +21,7 @@ pub const MAX_LOGIN_BODY: usize = 4 * 1024;
 pub const MAX_DEPTH: usize = 32;
 /// How long, and how many bytes, the rest of a body answered early is read and thrown away.
 const LINGER: Duration = Duration::from_secs(5);
-const LINGER_BYTES: usize = 16 * 1024 * 1024;
+const LINGER_BYTES: usize = 1024 * 1024;
 
 /// `config` or `stat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
