@@ -27,6 +27,7 @@
 
 pub mod api;
 pub mod config;
+pub mod content_switch;
 pub mod error;
 pub mod health;
 pub mod http;
@@ -38,6 +39,7 @@ pub mod load_monitors;
 pub mod member;
 pub mod member_view;
 pub mod metrics;
+pub mod proxy_protocol;
 pub mod save;
 pub mod snapshot;
 pub mod stats;
