@@ -39,6 +39,7 @@ pub mod load_monitors;
 pub mod member;
 pub mod member_view;
 pub mod metrics;
+pub mod proxy_protocol;
 pub mod save;
 pub mod snapshot;
 pub mod stats;
