@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
+use ballast_proxy::accesslog::metrics::AccessLogCollector;
 use ballast_proxy::api::AdminApi;
 use ballast_proxy::api::auth::Auth;
 use ballast_proxy::config::Config;
@@ -22,6 +23,9 @@ use tokio_util::task::TaskTracker;
 use crate::autoscale::Autoscale;
 use crate::autoscale::metrics::AutoscaleCollector;
 use crate::config::AppConfig;
+
+/// How long an exit waits for the access log to write the lines still waiting.
+const ACCESS_LOG_CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A running Ballast.
 #[derive(Debug)]
@@ -93,6 +97,9 @@ impl App {
             registry.register(Box::new(AutoscaleCollector::new(
                 autoscale.history().clone(),
             )));
+            registry.register(Box::new(AccessLogCollector::new(
+                writer.access_log_stats.clone(),
+            )));
             let registry = Arc::new(registry);
             tokio::spawn(ballast_proxy::metrics::serve(
                 listener,
@@ -145,6 +152,15 @@ impl App {
         &self.autoscale
     }
 
+    /// SIGUSR1: the access log closes its file and opens the configured path again (after
+    /// logrotate renamed it).
+    pub fn reopen_access_log(&self) {
+        match &self.snapshot.load().access_log {
+            Some(log) => log.reopen(),
+            None => tracing::info!("SIGUSR1: no access log is configured; nothing to reopen"),
+        }
+    }
+
     /// Connections currently open (HTTP and TCP, all vservers).
     pub fn in_flight(&self) -> u64 {
         use std::sync::atomic::Ordering::Relaxed;
@@ -164,6 +180,11 @@ impl App {
         let finished = tokio::time::timeout(timeout, self.tracker.wait())
             .await
             .is_ok();
+        if let Some(log) = &self.snapshot.load().access_log
+            && !log.close(ACCESS_LOG_CLOSE_TIMEOUT).await
+        {
+            tracing::warn!(timeout = ?ACCESS_LOG_CLOSE_TIMEOUT, "the access log could not write its last lines in time");
+        }
         if let Some(cloud) = self.local_cloud {
             cloud.shutdown().await;
         }

@@ -5,7 +5,8 @@
 //! the data plane (listeners → HTTP/TCP proxy → members), health and SNMP LOAD monitors, the
 //! autoscale engine (one driver per `[[autoscalegroup]]`, [`autoscale`]), the admin API and
 //! `/metrics` (if configured); then it waits for signals: SIGHUP re-reads the
-//! file through the same validation, SIGTERM/SIGINT drain and exit. `check` validates a file (a
+//! file through the same validation, SIGUSR1 reopens the access log, SIGTERM/SIGINT drain and
+//! exit. `check` validates a file (a
 //! Ballast config or a stand-alone local cloud) and, `--online`, tries each autoscale profile
 //! against its cloud.
 //! `localcloud` runs only the local cloud; `vm` is the workload each of its VMs runs.
@@ -96,9 +97,11 @@ fn run(path: &Path) -> anyhow::Result<()> {
         let mut hangup = signal(SignalKind::hangup())?;
         let mut terminate = signal(SignalKind::terminate())?;
         let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut user1 = signal(SignalKind::user_defined1())?;
         loop {
             tokio::select! {
                 _ = hangup.recv() => reload(&app, path).await,
+                _ = user1.recv() => app.reopen_access_log(),
                 _ = terminate.recv() => break,
                 _ = interrupt.recv() => break,
             }

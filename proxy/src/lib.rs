@@ -18,6 +18,7 @@
 //! - [`lb`]: the load-balancing methods. [`limits`]: `maxconn`, `maxclient`,
 //!   `maxclientpersource`, the file descriptor budget.
 //! - [`health`]: `TCP` and `HTTP` monitors; [`load_monitors`]: SNMP `LOAD` monitors.
+//! - [`accesslog`]: one line per HTTP request and TCP connection, off the data plane's threads.
 //! - [`api`]: the NITRO-like admin API; [`save`]: `nsconfig save`; [`metrics`]: `/metrics`.
 //! - [`workload`]: the `ballast vm` backend program.
 //!
@@ -25,6 +26,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod accesslog;
 pub mod api;
 pub mod config;
 pub mod content_switch;

@@ -147,6 +147,7 @@ impl Connection {
             }
         };
         let profile = snapshot.http_profile.clone();
+        let access_log = snapshot.access_log.clone();
         let splice_slot = match snapshot.config.settings.l4_relay {
             L4Relay::Splice => snapshot.connections.try_splice(max_conn),
             L4Relay::Copy => None,
@@ -161,7 +162,9 @@ impl Connection {
                 let idle = plan.client_timeout;
                 serve_http(stream, protocol, ctx, &profile, idle, self.close).await;
             }
-            ServiceType::Tcp => crate::l4::relay_tcp(stream, self.client, plan, splice_slot).await,
+            ServiceType::Tcp => {
+                crate::l4::relay_tcp(stream, self.client, plan, splice_slot, access_log).await
+            }
             ServiceType::Ssl | ServiceType::SslTcp => {
                 let Some(tls) = plan.tls.clone() else { return };
                 let handshake = TlsAcceptor::from(tls).accept(stream);
@@ -187,7 +190,7 @@ impl Connection {
                     let idle = plan.client_timeout;
                     serve_http(stream, protocol, ctx, &profile, idle, self.close).await;
                 } else {
-                    crate::l4::relay_copy(stream, self.client, plan).await;
+                    crate::l4::relay_copy(stream, self.client, plan, access_log).await;
                 }
             }
         }

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use rustls::sign::CertifiedKey;
 
+use crate::accesslog::AccessLog;
 use crate::config::{Config, HttpProfile, LbMethod, LbVserver, ServiceType};
 use crate::lb::Balancer;
 use crate::limits::Connections;
@@ -28,6 +29,8 @@ pub struct Snapshot {
     /// Client connections open in the process, against `[ballast] maxconn` (one counter for
     /// the process's life, handed from snapshot to snapshot).
     pub connections: Arc<Connections>,
+    /// `[accesslog]`: where finished requests and connections are logged (`None`: off).
+    pub access_log: Option<AccessLog>,
 }
 
 /// One vserver, ready to serve.
@@ -72,6 +75,7 @@ impl Snapshot {
             vservers: HashMap::new(),
             groups: HashMap::new(),
             connections: Connections::new(),
+            access_log: None,
         }
     }
 
@@ -171,5 +175,6 @@ pub fn compile(
         vservers,
         groups,
         connections,
+        access_log: None,
     }
 }

@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::accesslog::{AccessLogStats, AccessLogs};
 use crate::config::file::FileConfig;
 use crate::config::{Config, ReloadPolicy};
 use crate::health::Monitors;
@@ -115,6 +116,8 @@ pub struct ConfigWriter {
     load_samples: LoadSamples,
     /// Each applied config.
     configs: Arc<watch::Sender<Arc<Config>>>,
+    /// Access log lines written and dropped, across every `[accesslog]` applied.
+    pub access_log_stats: Arc<AccessLogStats>,
 }
 
 impl ConfigWriter {
@@ -132,7 +135,10 @@ impl ConfigWriter {
         let snmp_stats = load_monitors.stats();
         let load_samples = load_monitors.samples();
         let configs = Arc::new(watch::Sender::new(snapshot.load().config.clone()));
+        let access_logs = AccessLogs::default();
+        let access_log_stats = access_logs.stats();
         let mut state = WriterState {
+            access_logs,
             configs: configs.clone(),
             load_monitors,
             outcomes: outcomes.clone(),
@@ -174,6 +180,7 @@ impl ConfigWriter {
             snmp_stats,
             load_samples,
             configs,
+            access_log_stats,
         }
     }
 
@@ -270,6 +277,8 @@ struct WriterState {
     monitors: Monitors,
     /// Admin API changes applied since the file was last loaded or saved.
     unsaved: u64,
+    /// The running access log, kept while `[accesslog]` does not change.
+    access_logs: AccessLogs,
 }
 
 impl WriterState {
@@ -390,7 +399,7 @@ impl WriterState {
         let members = &self.members;
         let stats = &mut self.stats;
         let tls = &mut self.tls;
-        let compiled = snapshot::compile(
+        let mut compiled = snapshot::compile(
             config.clone(),
             self.snapshot.load().connections.clone(),
             |group, addr| {
@@ -406,6 +415,7 @@ impl WriterState {
                 tls.get(&vserver.name, certs, alpn_http)
             },
         );
+        compiled.access_log = self.access_logs.for_config(config.access_log.as_ref());
         self.snapshot.store(Arc::new(compiled));
 
         // 4. Drains, accept loops and monitors.

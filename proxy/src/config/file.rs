@@ -23,6 +23,9 @@ pub struct FileConfig {
     pub admin: Option<AdminFile>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<MetricsFile>,
+    /// `[accesslog]`: one line per request and per TCP connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accesslog: Option<super::accesslog::AccessLogFile>,
     /// The embedded CloudStack-compatible local cloud (its own keys: see `docs/cloudstack.md`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub localcloud: Option<toml::Table>,

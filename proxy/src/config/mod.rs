@@ -5,6 +5,7 @@
 //! Resource and field names follow NetScaler's NITRO names (`lbvserver`, `servicegroup`,
 //! `lbmonitor`, `sslcertkey`), so what a NetScaler admin knows carries over.
 
+pub mod accesslog;
 pub mod duration;
 pub mod file;
 pub mod lenient;
@@ -16,6 +17,7 @@ pub mod validate;
 
 use std::path::Path;
 
+pub use accesslog::{AccessLogFormat, AccessLogSettings, AccessLogTarget};
 pub use model::*;
 pub use problems::{ConfigError, Problem};
 pub use secret::{Secret, SecretSource};

@@ -22,6 +22,8 @@ pub struct Config {
     pub settings: Settings,
     pub admin: Option<AdminSettings>,
     pub metrics: Option<MetricsSettings>,
+    /// `[accesslog]`, when it is there and enabled.
+    pub access_log: Option<super::accesslog::AccessLogSettings>,
     /// `[localcloud]`: run the CloudStack-compatible local cloud inside this process. Opaque
     /// here: the `ballast` binary parses and validates it with the local cloud's own rules.
     pub local_cloud: Option<toml::Table>,

@@ -70,6 +70,7 @@ fn parse_file(text: &str, problems: &mut Problems) -> (FileConfig, Names) {
             "httpprofile" => file.httpprofile = element(&key, value, problems, &mut broken),
             "admin" => file.admin = element(&key, value, problems, &mut broken),
             "metrics" => file.metrics = element(&key, value, problems, &mut broken),
+            "accesslog" => file.accesslog = element(&key, value, problems, &mut broken),
             "localcloud" => match value {
                 toml::Value::Table(table) => file.localcloud = Some(table),
                 _ => problems.add("localcloud", "expected a table, written [localcloud]"),
@@ -91,7 +92,7 @@ fn parse_file(text: &str, problems: &mut Problems) -> (FileConfig, Names) {
             "lbvserver" => file.lbvserver = elements(&key, "name", value, problems, &mut broken),
             other => problems.add(
                 other,
-                "unknown section; expected one of ballast, httpprofile, admin, metrics, localcloud, sslcertkey, lbmonitor, \
+                "unknown section; expected one of ballast, httpprofile, admin, metrics, accesslog, localcloud, sslcertkey, lbmonitor, \
                  servicegroup, lbvserver, lbmetrictable, autoscaleprofile, autoscalegroup",
             ),
         }
@@ -190,6 +191,10 @@ fn validate(
         .as_ref()
         .map(|admin| admin_settings(admin, base_dir, p));
     let metrics = file.metrics.as_ref().map(|m| metrics_settings(m, p));
+    let access_log = file
+        .accesslog
+        .as_ref()
+        .map(|log| super::accesslog::access_log_settings(log, base_dir, p));
     let metric_tables = each(&file.lbmetrictable, "lbmetrictable", p, metric_table);
     let autoscale_profiles = each(
         &file.autoscaleprofile,
@@ -249,6 +254,7 @@ fn validate(
         settings: settings?,
         admin: admin.map_or(Some(None), |a| a.map(Some))?,
         metrics: metrics.map_or(Some(None), |m| m.map(Some))?,
+        access_log: access_log.unwrap_or(Some(None))?,
         local_cloud: file.localcloud.clone(),
         metric_tables: metric_tables?,
         autoscale_profiles: autoscale_profiles?,

@@ -185,6 +185,8 @@ impl ExchangeError {
         if self.side() == Side::Client && version < Version::HTTP_2 {
             headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
+        // The access log names the failure as its termination reason.
+        response.extensions_mut().insert(self);
         response
     }
 }

@@ -30,6 +30,7 @@ use super::error::{ExchangeError, Retry};
 use super::headers;
 use super::pool::Sender;
 use super::upload::{Progress, Upload};
+use crate::accesslog::Trace;
 use crate::config::LbMethod;
 use crate::error::is_local_exhaustion;
 use crate::lb::PickKey;
@@ -67,10 +68,12 @@ pub async fn handle(request: Request<Incoming>, ctx: &ConnContext) -> Response<R
         max_header_len: snapshot.http_profile.max_header_len,
         client_body_timeout: snapshot.http_profile.client_body_timeout,
     };
+    let logging = snapshot.access_log.is_some();
     drop(snapshot);
     plan.stats.requests.fetch_add(1, Relaxed);
     let stats = plan.stats.clone();
-    let response = match forward(request, ctx, plan, limits).await {
+    let mut trace = Trace::default();
+    let mut response = match forward(request, ctx, plan, limits, &mut trace).await {
         Ok(response) => response,
         Err(error) => {
             stats.record_error(error);
@@ -78,6 +81,9 @@ pub async fn handle(request: Request<Incoming>, ctx: &ConnContext) -> Response<R
         }
     };
     stats.record_status(response.status().as_u16());
+    if logging {
+        response.extensions_mut().insert(trace);
+    }
     response
 }
 
@@ -86,6 +92,7 @@ async fn forward(
     ctx: &ConnContext,
     mut plan: Arc<VserverPlan>,
     limits: Limits,
+    trace: &mut Trace,
 ) -> Result<Response<ResponseBody>, ExchangeError> {
     let (mut parts, body) = request.into_parts();
     if let Err(error) = checks::admit(&mut parts, limits.max_header_len) {
@@ -137,6 +144,7 @@ async fn forward(
         tried.push(index);
         let member = &group.members[index];
         let guard = member.begin();
+        trace.connecting(&group.name, &member.label);
         let (mut sender, reused) = match connection(member, &group, &plan.name).await {
             Ok(connection) => connection,
             Err(error) if error.retry() == Retry::AnotherMember => {
@@ -145,6 +153,7 @@ async fn forward(
             }
             Err(error) => return Err(error),
         };
+        trace.connected();
         let replay = (reused && !replayed)
             .then(|| replayable(&request, &plan.stats))
             .flatten();
@@ -199,6 +208,7 @@ async fn forward(
         };
         let elapsed = time_to_first_byte(started, upload.as_deref());
         member.record_response_time(elapsed);
+        trace.first_byte(elapsed);
         member.counters.responses.fetch_add(1, Relaxed);
         plan.stats.response_time.observe(elapsed);
         return Ok(relay_response(

@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use super::error::ExchangeError;
 use super::idle::{Held, OpenStreams, serve_until_idle};
 use super::proxy::{ConnContext, handle, record_head_error};
+use crate::accesslog;
 use crate::config::HttpProfile;
 use crate::limits::admission::RequestSlot;
 
@@ -83,6 +84,7 @@ pub async fn serve_http<IO>(
         let ctx = ctx.clone();
         let stream = counted.opened();
         async move {
+            let logged = accesslog::http::Pending::begin(&ctx, &request);
             let (response, slot) = match request_slot(&ctx) {
                 Some(slot) => (handle(request, &ctx).await, Some(slot)),
                 None => {
@@ -90,6 +92,7 @@ pub async fn serve_http<IO>(
                     (refused.response(request.version()), None)
                 }
             };
+            let response = accesslog::http::track(logged, response);
             Ok::<_, Infallible>(response.map(|body| Held::new(body, (stream, slot))))
         }
     });

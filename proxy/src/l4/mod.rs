@@ -24,7 +24,10 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use self::idle::{Activity, Tracked};
+use crate::accesslog::tcp::ConnectionLog;
+use crate::accesslog::{AccessLog, Termination, Trace};
 use crate::error::is_local_exhaustion;
+use crate::http::error::ExchangeError;
 use crate::lb::PickKey;
 use crate::limits::admission::SpliceSlot;
 use crate::member::ActiveGuard;
@@ -33,58 +36,88 @@ use crate::snapshot::VserverPlan;
 const MAX_ATTEMPTS: usize = 4;
 
 /// Relays a plain TCP client connection: with `splice` when it has a slot for the pipes,
-/// else by copying.
+/// else by copying. The connection's line goes to `log` when it closes.
 pub async fn relay_tcp(
     client: TcpStream,
     client_addr: SocketAddr,
     plan: Arc<VserverPlan>,
     splice_slot: Option<SpliceSlot>,
+    log: Option<AccessLog>,
 ) {
     let Some(slot) = splice_slot else {
-        return relay_copy(client, client_addr, plan).await;
+        return relay_copy(client, client_addr, plan, log).await;
     };
     let pipes = match splice::Pipes::new() {
         Ok(pipes) => pipes,
         Err(error) => {
             tracing::debug!(vserver = %plan.name, %error, "no pipes for splice; copying instead");
             drop(slot);
-            return relay_copy(client, client_addr, plan).await;
+            return relay_copy(client, client_addr, plan, log).await;
         }
     };
-    let Some((server, guard)) = connect(&plan, client_addr).await else {
-        return;
+    let log = ConnectionLog::begin(log, &plan.name, client_addr);
+    let mut trace = Trace::default();
+    let (server, guard) = match connect(&plan, client_addr, &mut trace).await {
+        Ok(connected) => connected,
+        Err(failure) => return log.finish(trace, 0, 0, Termination::Failed(failure)),
     };
     let activity = Activity::default();
     let relay = splice::relay(&client, &server, pipes, &activity);
-    until_idle(relay, &activity, idle_timeout(&plan)).await;
+    let ended = until_idle(relay, &activity, idle_timeout(&plan)).await;
     account(&plan, &guard, &activity);
     drop(slot);
+    finish_log(log, trace, &activity, ended);
 }
 
-/// Relays any client stream (plain or TLS) by copying through user-space buffers.
-pub async fn relay_copy<IO>(mut client: IO, client_addr: SocketAddr, plan: Arc<VserverPlan>)
-where
+/// Relays any client stream (plain or TLS) by copying through user-space buffers. The
+/// connection's line goes to `log` when it closes.
+pub async fn relay_copy<IO>(
+    mut client: IO,
+    client_addr: SocketAddr,
+    plan: Arc<VserverPlan>,
+    log: Option<AccessLog>,
+) where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
-    let Some((mut server, guard)) = connect(&plan, client_addr).await else {
-        let _ = client.shutdown().await;
-        return;
+    let log = ConnectionLog::begin(log, &plan.name, client_addr);
+    let mut trace = Trace::default();
+    let (mut server, guard) = match connect(&plan, client_addr, &mut trace).await {
+        Ok(connected) => connected,
+        Err(failure) => {
+            let _ = client.shutdown().await;
+            return log.finish(trace, 0, 0, Termination::Failed(failure));
+        }
     };
     let activity = Activity::default();
     let mut tracked = Tracked::new(client, &activity);
     let relay = tokio::io::copy_bidirectional(&mut tracked, &mut server);
-    until_idle(relay, &activity, idle_timeout(&plan)).await;
+    let ended = until_idle(relay, &activity, idle_timeout(&plan)).await;
     account(&plan, &guard, &activity);
+    finish_log(log, trace, &activity, ended);
 }
 
-/// Runs `relay` until it ends or nothing moved for `timeout`.
-async fn until_idle<T>(relay: impl Future<Output = T>, activity: &Activity, timeout: Duration) {
+/// Runs `relay` until it ends or nothing moved for `timeout`; says which.
+async fn until_idle<T, E>(
+    relay: impl Future<Output = Result<T, E>>,
+    activity: &Activity,
+    timeout: Duration,
+) -> Termination {
     tokio::select! {
-        _ = relay => {}
+        result = relay => match result {
+            Ok(_) => Termination::Complete,
+            Err(_) => Termination::Reset,
+        },
         () = activity.idle_for(timeout) => {
             tracing::debug!(?timeout, "closing an idle TCP connection");
+            Termination::IdleTimeout
         }
     }
+}
+
+fn finish_log(log: ConnectionLog, trace: Trace, activity: &Activity, ended: Termination) {
+    let to_member = activity.to_member.load(Relaxed);
+    let to_client = activity.to_client.load(Relaxed);
+    log.finish(trace, to_member, to_client, ended);
 }
 
 /// The vserver's `clttimeout` or the servicegroup's `svrtimeout`, whichever is shorter.
@@ -96,42 +129,56 @@ fn idle_timeout(plan: &VserverPlan) -> Duration {
     plan.client_timeout.min(server)
 }
 
-/// Picks a member and connects, retrying connect failures on other members.
-async fn connect(plan: &VserverPlan, client_addr: SocketAddr) -> Option<(TcpStream, ActiveGuard)> {
+/// Picks a member and connects, retrying connect failures on other members; `trace` follows
+/// the member tried last.
+async fn connect(
+    plan: &VserverPlan,
+    client_addr: SocketAddr,
+    trace: &mut Trace,
+) -> Result<(TcpStream, ActiveGuard), ExchangeError> {
     let Some(group) = &plan.group else {
         tracing::debug!(vserver = %plan.name, "no servicegroup bound; closing the connection");
-        return None;
+        return Err(ExchangeError::NotConfigured);
     };
     let key = PickKey {
         client: client_addr.ip(),
         url: None,
     };
     let mut tried = Vec::new();
+    let mut failure = ExchangeError::NoMemberAvailable;
     while tried.len() < MAX_ATTEMPTS {
-        let index = plan
+        let Some(index) = plan
             .balancer
-            .pick(&group.members, &group.weights, key, &tried)?;
+            .pick(&group.members, &group.weights, key, &tried)
+        else {
+            break;
+        };
         tried.push(index);
         let member = &group.members[index];
+        trace.connecting(&group.name, &member.label);
         match tokio::time::timeout(group.connect_timeout, TcpStream::connect(member.key.addr)).await
         {
             Ok(Ok(server)) => {
+                trace.connected();
                 member.connect_succeeded();
                 let _ = server.set_nodelay(true);
                 member.counters.requests.fetch_add(1, Relaxed);
                 plan.stats.requests.fetch_add(1, Relaxed);
-                return Some((server, member.begin()));
+                return Ok((server, member.begin()));
             }
             Ok(Err(error)) if is_local_exhaustion(&error) => {
                 // Any member would fail the same way: not the member's fault.
                 tracing::debug!(vserver = %plan.name, member = %member.label, %error, "cannot open a connection to a member; closing the client connection");
-                return None;
+                return Err(ExchangeError::LocalResources);
             }
-            Ok(Err(_)) | Err(_) => member.connect_failed(group.passive_retries, "connect failed"),
+            Ok(Err(_)) | Err(_) => {
+                member.connect_failed(group.passive_retries, "connect failed");
+                failure = ExchangeError::ConnectFailed;
+            }
         }
     }
     tracing::debug!(vserver = %plan.name, "no member available; closing the connection");
-    None
+    Err(failure)
 }
 
 fn account(plan: &VserverPlan, guard: &ActiveGuard, activity: &Activity) {
