@@ -7,12 +7,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ballast_tests::nitro::Nitro;
 use ballast_tests::prom::{sample, scrape};
 use ballast_tests::{
     BALLAST_SECTION, Backend, Binary, EchoBackend, H1, Net, get, is_event, members_toml, wait_until,
 };
 use http::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -213,6 +214,99 @@ servicegroupname = "echo"
     assert_eq!(tcp_line["bytes_sent"], 4);
     assert_eq!(tcp_line["termination"], "ok");
     assert!(millis(tcp_line, "connect_ms") <= millis(tcp_line, "total_ms"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_turns_the_log_on_changes_its_format_refuses_bad_values_and_turns_it_off() {
+    let net = Net::new();
+    let a = Backend::start(net.free_addr(1), "a").await;
+    let (web, admin) = (net.free_addr(250), net.free_addr(251));
+    let password = "Pw-accesslog-api";
+    let text = format!(
+        r#"{BALLAST_SECTION}[admin]
+listen = "{admin}"
+passwordfile = "admin.pass"
+
+[[servicegroup]]
+servicegroupname = "pool"
+servicetype = "HTTP"
+{}
+
+[[lbvserver]]
+name = "web"
+servicetype = "HTTP"
+ipv46 = "{}"
+port = {}
+lbmethod = "ROUNDROBIN"
+servicegroupname = "pool"
+"#,
+        members_toml(&[a.addr()]),
+        web.ip(),
+        web.port()
+    );
+    let ballast = BALLAST
+        .start_with_files(&text, &[("admin.pass", format!("{password}\n").as_bytes())])
+        .await;
+    let nitro = Nitro::new(admin, "nsroot", password);
+    let path = ballast.dir().join("access.log");
+
+    let shown = nitro.get("config/accesslog").await;
+    assert_eq!(shown.status, StatusCode::OK, "{:?}", shown.body);
+    assert_eq!(
+        shown.body["accesslog"]["enabled"], false,
+        "{:?}",
+        shown.body
+    );
+    assert_eq!(get(web, "/off").await.unwrap().status, StatusCode::OK);
+
+    let on = nitro
+        .put(
+            "config/accesslog",
+            json!({"accesslog": {"path": "access.log", "format": "json"}}),
+        )
+        .await;
+    assert_eq!(on.status, StatusCode::OK, "{:?}", on.body);
+    assert_eq!(get(web, "/on").await.unwrap().status, StatusCode::OK);
+    let lines = wait_for_lines(&path, 1).await;
+    let line: Value = serde_json::from_str(&lines[0]).expect("a JSON line");
+    assert_eq!(line["uri"], "/on", "{line}");
+    let shown = nitro.get("config/accesslog").await;
+    assert_eq!(shown.body["accesslog"]["enabled"], true);
+    assert_eq!(shown.body["accesslog"]["format"], "json");
+
+    let bad = nitro
+        .put("config/accesslog", json!({"accesslog": {"format": "xml"}}))
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{:?}", bad.body);
+    assert!(
+        bad.message().contains("accesslog.format"),
+        "{}",
+        bad.message()
+    );
+    assert_eq!(
+        nitro.get("config/accesslog").await.body["accesslog"]["format"],
+        "json",
+        "a refused change keeps the running log"
+    );
+
+    let text = nitro
+        .put("config/accesslog", json!({"accesslog": {"format": null}}))
+        .await;
+    assert_eq!(text.status, StatusCode::OK, "{:?}", text.body);
+    assert_eq!(get(web, "/text").await.unwrap().status, StatusCode::OK);
+    let lines = wait_for_lines(&path, 2).await;
+    assert!(lines[1].contains("\"GET /text HTTP/1.1\""), "{}", lines[1]);
+
+    let off = nitro.delete("config/accesslog").await;
+    assert_eq!(off.status, StatusCode::OK, "{:?}", off.body);
+    assert_eq!(get(web, "/gone").await.unwrap().status, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let lines = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        lines.lines().count(),
+        2,
+        "nothing is logged once it is off:\n{lines}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -25,6 +25,7 @@ pub mod lockout;
 pub mod reply;
 pub mod request;
 pub mod resources;
+pub mod settings;
 pub mod stat;
 
 use std::convert::Infallible;
@@ -245,11 +246,15 @@ async fn config(
     if bindings::NAMES.contains(&resource) {
         return binding(api, method, target, body).await;
     }
+    if settings::NAMES.contains(&resource) {
+        return setting(api, method, target, body).await;
+    }
     let Some(ops) = resources::find(resource) else {
         return Err(NitroError::unknown(format!(
             "no resource named `{resource}`; available: lbvserver, servicegroup, lbmonitor, sslcertkey, \
-             lbmetrictable, autoscaleprofile, autoscalegroup, autoscaleevent, {}, nsconfig, login, logout",
-            bindings::NAMES.join(", ")
+             lbmetrictable, autoscaleprofile, autoscalegroup, autoscaleevent, {}, {}, nsconfig, login, logout",
+            bindings::NAMES.join(", "),
+            settings::NAMES.join(", ")
         )));
     };
     match (method, target.action.as_deref()) {
@@ -310,6 +315,44 @@ async fn config(
         ))),
         (method, None) => Err(NitroError::method(format!(
             "{method} is not supported on {resource}"
+        ))),
+    }
+}
+
+/// A section that exists once (`accesslog`): GET, PUT, DELETE.
+async fn setting(api: &AdminApi, method: &Method, target: &Target, body: Value) -> Reply {
+    let resource = target.resource.as_str();
+    if let Some(action) = &target.action {
+        return Err(NitroError::invalid(format!(
+            "{resource} has no action `{action}`"
+        )));
+    }
+    match *method {
+        Method::GET => {
+            let file = api.snapshot.load().config.to_file();
+            Ok(done(StatusCode::OK, Some((resource, settings::get(&file)))))
+        }
+        Method::PUT => {
+            let changes = request::objects(&body, resource)?;
+            let [changes] = <[Value; 1]>::try_from(changes).map_err(|_| {
+                NitroError::invalid(format!("{resource} is one object, not a list"))
+            })?;
+            api.writer
+                .edit(move |file| settings::update(file, changes))
+                .await?;
+            Ok(done(StatusCode::OK, None))
+        }
+        Method::DELETE => {
+            api.writer
+                .edit(|file| {
+                    settings::delete(file);
+                    Ok(())
+                })
+                .await?;
+            Ok(done(StatusCode::OK, None))
+        }
+        ref method => Err(NitroError::method(format!(
+            "{method} is not supported on {resource}: GET, PUT or DELETE"
         ))),
     }
 }

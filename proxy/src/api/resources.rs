@@ -334,7 +334,7 @@ const ALTERNATIVES: &[&[&str]] = &[
 ];
 
 /// Overlays `changes` on `fields`; a `null` removes the field (back to its default).
-fn merge(fields: &mut Map<String, Value>, changes: &Map<String, Value>) {
+pub(super) fn merge(fields: &mut Map<String, Value>, changes: &Map<String, Value>) {
     for group in ALTERNATIVES {
         let chosen = group
             .iter()
