@@ -5,7 +5,8 @@
 #
 # Peers: net-snmp's snmpd/snmpget (Debian `snmpd`, `snmp`), promtool (extracted from Debian's
 # `prometheus` package into .tools/), and a Python virtualenv (.venv/) with the CloudStack
-# clients `cs` and `apache-libcloud` and `prometheus_client`'s OpenMetrics parser.
+# clients `cs` and `apache-libcloud`, `prometheus_client`'s OpenMetrics parser, and `websockets` (a
+# real WebSocket client and server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,12 +39,12 @@ fi
 
 # Python clients and parsers, in a virtualenv. Debian's python3 is preferred: it has a working
 # ssl module for pip (a Python built elsewhere on PATH may not).
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import ssl, cs, libcloud, prometheus_client' 2>/dev/null; then
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import ssl, cs, libcloud, prometheus_client, websockets' 2>/dev/null; then
     python=/usr/bin/python3
     [ -x "$python" ] || { apt_install python3; }
     rm -rf .venv
     "$python" -m venv .venv 2>/dev/null || { apt_install python3-venv; rm -rf .venv; "$python" -m venv .venv; }
-    .venv/bin/pip install -q --disable-pip-version-check cs apache-libcloud prometheus_client
+    .venv/bin/pip install -q --disable-pip-version-check cs apache-libcloud prometheus_client websockets
 fi
 
 cargo test --workspace

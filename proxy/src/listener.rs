@@ -225,6 +225,7 @@ impl Connection {
             vserver: self.name.clone(),
             client: self.client,
             https,
+            tunnels: Default::default(),
         })
     }
 }

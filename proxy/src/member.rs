@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::Re
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::http::pool::Pool;
@@ -86,6 +87,11 @@ pub struct MemberState {
     pub counters: MemberCounters,
     /// Keep-alive connections to this member (HTTP servicegroups).
     pub pool: Pool,
+    /// `true` once a drain's time is up: the member's upgraded connections (WebSocket tunnels)
+    /// close. Back to `false` when the member is enabled again.
+    tunnels_cut: watch::Sender<bool>,
+    /// Counts drains begun, so a drain's `delay` timer never cuts a later drain short.
+    drains: AtomicU64,
 }
 
 /// Metric name → value, as a LOAD monitor read them.
@@ -142,6 +148,8 @@ impl MemberState {
             metrics: ArcSwapOption::empty(),
             counters: MemberCounters::default(),
             pool: Pool::new(key.addr),
+            tunnels_cut: watch::Sender::new(false),
+            drains: AtomicU64::new(0),
             key,
         };
         if monitors_down == 0 {
@@ -190,11 +198,45 @@ impl MemberState {
     pub fn set_draining(&self, draining: bool, reason: &str) {
         if self.draining.swap(draining, Relaxed) != draining {
             if draining {
+                self.drains.fetch_add(1, Relaxed);
                 self.pool.close();
             } else {
+                self.tunnels_cut.send_replace(false);
                 self.pool.reopen();
             }
             self.report(reason);
+        }
+    }
+
+    /// Tells the member's upgraded connections (WebSocket tunnels) to close: its drain's time
+    /// is up. Does nothing unless the member is draining.
+    pub fn cut_tunnels(&self, reason: &str) {
+        if self.is_draining() && !self.tunnels_cut.send_replace(true) {
+            tracing::info!(servicegroup = %self.key.group, member = %self.label, reason, "closing the member's upgraded connections");
+        }
+    }
+
+    /// Cuts the tunnels `delay` from now, if the drain that is on now still is then (the
+    /// NITRO `disable` action's `delay`).
+    pub fn cut_tunnels_after(self: &Arc<Self>, delay: Duration) {
+        let member = self.clone();
+        let drain = self.drains.load(Relaxed);
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            if member.drains.load(Relaxed) == drain {
+                member.cut_tunnels(&format!("drain delay of {delay:?} is over"));
+            }
+        });
+    }
+
+    /// Resolves once the member's tunnels must close (at once if they already must).
+    pub fn tunnels_cut(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut cut = self.tunnels_cut.subscribe();
+        async move {
+            // An error means the member is gone: nothing will cut the tunnel any more.
+            if cut.wait_for(|cut| *cut).await.is_err() {
+                std::future::pending::<()>().await;
+            }
         }
     }
 

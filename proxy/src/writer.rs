@@ -421,6 +421,8 @@ impl WriterState {
         // 4. Drains, accept loops and monitors.
         for state in unbound {
             state.set_draining(true, "unbound from its servicegroup");
+            // Requests in flight finish; tunnels (WebSocket) could last for ever: they close.
+            state.cut_tunnels("unbound from its servicegroup");
         }
         let listening =
             self.listeners

@@ -30,6 +30,7 @@
 //! - [`demo`]: `ballast demo` as a child process, its config on a test's own addresses.
 //! - [`prom`]: scraping `/metrics` and checking it with `promtool` and a strict OpenMetrics parser.
 //! - [`snmpd`]: a real net-snmp `snmpd` with a community and an SNMPv3 authPriv user.
+//! - [`websocket`]: a Python `websockets` echo server and client.
 //!
 //! Every helper waits on a condition with a deadline (never a bare sleep), and everything a test
 //! starts is stopped when its handle drops.
@@ -49,6 +50,7 @@ pub mod nitro;
 pub mod prom;
 pub mod raw;
 pub mod snmpd;
+pub mod websocket;
 
 pub use addrs::{Net, free_port};
 pub use backend::{Backend, EchoBackend};

@@ -59,18 +59,50 @@ pub fn track<B: Body + Unpin>(
     pending: Option<Pending>,
     mut response: Response<B>,
 ) -> Response<Logged<B>> {
+    let status = response.status().as_u16();
+    let tunnel = response.extensions_mut().remove::<TunnelLine>();
     let entry = pending.map(|pending| {
         let extensions = response.extensions_mut();
         Entry {
             trace: extensions.remove::<Trace>().unwrap_or_default(),
             failure: extensions.get::<ExchangeError>().copied(),
-            status: response.status().as_u16(),
+            status,
             bytes_sent: 0,
             ended: None,
             pending,
         }
     });
+    // A tunnel's line waits for the tunnel to close, not for the (empty) `101` body.
+    let entry = match (tunnel, entry) {
+        (Some(tunnel), Some(entry)) => {
+            tunnel.hold(entry);
+            None
+        }
+        (_, entry) => entry,
+    };
     response.map(|inner| Logged { inner, entry })
+}
+
+/// The line of an upgraded connection (`101`): [`track`] leaves it here, and the tunnel
+/// writes it when it closes, with the bytes it sent to the client.
+#[derive(Debug, Clone, Default)]
+pub struct TunnelLine(Arc<std::sync::Mutex<Option<Entry>>>);
+
+impl TunnelLine {
+    fn hold(&self, entry: Entry) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(entry);
+        }
+    }
+
+    /// Writes the line (nothing when no access log is configured).
+    pub fn finish(&self, bytes_sent: u64, termination: Termination) {
+        let entry = self.0.lock().ok().and_then(|mut slot| slot.take());
+        if let Some(mut entry) = entry {
+            entry.bytes_sent = bytes_sent;
+            write(entry, termination);
+        }
+    }
 }
 
 /// A response body that writes its request's access log line when it ends or is dropped.
@@ -142,32 +174,36 @@ impl<B: Body> Drop for Logged<B> {
             (None, Some(ended)) => ended,
             (None, None) => Termination::ClientAborted,
         };
-        let Entry {
-            pending,
-            trace,
+        write(entry, termination);
+    }
+}
+
+fn write(entry: Entry, termination: Termination) {
+    let Entry {
+        pending,
+        trace,
+        status,
+        bytes_sent,
+        ..
+    } = entry;
+    let record = Record {
+        time: pending.time,
+        client: pending.client,
+        vserver: pending.vserver,
+        queue: trace.queue(pending.arrived),
+        connect: trace.connect,
+        servicegroup: trace.servicegroup,
+        member: trace.member,
+        total: pending.arrived.elapsed(),
+        termination,
+        kind: Kind::Http(HttpFields {
+            method: pending.method,
+            uri: pending.uri,
+            version: pending.version,
             status,
             bytes_sent,
-            ..
-        } = entry;
-        let record = Record {
-            time: pending.time,
-            client: pending.client,
-            vserver: pending.vserver,
-            queue: trace.queue(pending.arrived),
-            connect: trace.connect,
-            servicegroup: trace.servicegroup,
-            member: trace.member,
-            total: pending.arrived.elapsed(),
-            termination,
-            kind: Kind::Http(HttpFields {
-                method: pending.method,
-                uri: pending.uri,
-                version: pending.version,
-                status,
-                bytes_sent,
-                first_byte: trace.first_byte,
-            }),
-        };
-        pending.log.log(record);
-    }
+            first_byte: trace.first_byte,
+        }),
+    };
+    pending.log.log(record);
 }

@@ -77,6 +77,9 @@ pub enum Termination {
     IdleTimeout,
     /// TCP: a side reset the connection, or a read or write failed.
     Reset,
+    /// An upgraded connection (`101`) that Ballast closed: its member's drain was over, or
+    /// Ballast shut down.
+    Drained,
 }
 
 impl fmt::Display for Termination {
@@ -88,6 +91,7 @@ impl fmt::Display for Termination {
             Termination::MemberAborted => f.write_str("member/aborted"),
             Termination::IdleTimeout => f.write_str("idle_timeout"),
             Termination::Reset => f.write_str("reset"),
+            Termination::Drained => f.write_str("drained"),
         }
     }
 }

@@ -32,6 +32,7 @@ use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -463,14 +464,16 @@ async fn set_state(
 
 /// `POST servicegroup?action=enable|disable` with `{"servicegroup": {"servicegroupname": …,
 /// "ip"|"servername": …, "port": …, "graceful": "YES", "delay": N}}`: one member, or every
-/// member of the group when no `ip` is given. Disabling drains: in-flight work always finishes
-/// (`graceful` and `delay` are accepted; Ballast never cuts a request short).
+/// member of the group when no `ip` is given. Disabling drains: in-flight requests always
+/// finish (`graceful` is accepted; Ballast never cuts a request short). `delay` (seconds) ends
+/// the drain's upgraded connections (WebSocket) that are still open N seconds later.
 async fn set_member_state(
     api: &AdminApi,
     objects: Vec<Value>,
     enable: bool,
 ) -> Result<(), NitroError> {
     let mut changes = Vec::new();
+    let mut delays = Vec::new();
     for object in &objects {
         let group = object
             .get("servicegroupname")
@@ -527,8 +530,14 @@ async fn set_member_state(
                 )));
             }
         }
+        let delay = match object.get("delay") {
+            None | Some(Value::Null) => None,
+            Some(value) => Some(drain_delay(value)?),
+        };
         changes.push((group.to_owned(), member));
+        delays.push(delay);
     }
+    let cuts: Vec<_> = changes.iter().cloned().zip(delays).collect();
     let change = MemberChange {
         enabled: Some(enable),
         ..MemberChange::default()
@@ -547,7 +556,33 @@ async fn set_member_state(
             Ok(())
         })
         .await?;
+    if !enable {
+        let snapshot = api.snapshot.load();
+        for ((group, member), delay) in cuts {
+            let (Some(delay), Some(plan)) = (delay, snapshot.groups.get(&group)) else {
+                continue;
+            };
+            let drained = plan.members.iter();
+            for state in drained.filter(|m| member.is_none_or(|addr| m.key.addr == addr)) {
+                state.cut_tunnels_after(delay);
+            }
+        }
+    }
     Ok(())
+}
+
+/// The `delay` of a `disable`: whole seconds, a number or a numeric string.
+fn drain_delay(value: &Value) -> Result<Duration, NitroError> {
+    let seconds = match value {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    };
+    seconds.map(Duration::from_secs).ok_or_else(|| {
+        NitroError::invalid(format!(
+            "servicegroup.delay: expected whole seconds (0 or more), got {value}"
+        ))
+    })
 }
 
 /// `POST nsconfig?action=save`: the running config, atomically, where it was loaded from.

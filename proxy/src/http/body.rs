@@ -192,6 +192,8 @@ pub struct Exchange {
     pub guard: ActiveGuard,
     pub sender: Sender,
     pub stats: Arc<VserverStats>,
+    /// `false` for a connection opened for an upgrade: it is never pooled.
+    pub reusable: bool,
 }
 
 impl ResponseBody {
@@ -256,7 +258,13 @@ impl Body for ResponseBody {
 
 /// The response ended cleanly: the connection can serve the member's next request.
 fn finish(exchange: &mut Option<Exchange>) {
-    if let Some(Exchange { guard, sender, .. }) = exchange.take() {
+    if let Some(Exchange {
+        guard,
+        sender,
+        reusable: true,
+        ..
+    }) = exchange.take()
+    {
         pool::recycle(guard.member().clone(), sender);
     }
 }

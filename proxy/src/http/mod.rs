@@ -11,6 +11,7 @@
 //! - [`pool`]: keep-alive HTTP/1.1 connections to each member.
 //! - [`body`]: streaming bodies that count bytes and release the member when the response ends.
 //! - [`headers`]: hop-by-hop removal and `X-Forwarded-*`.
+//! - [`upgrade`]: `Upgrade` (WebSocket) pass-through: a `101` from the member opens a tunnel.
 
 pub mod body;
 pub mod checks;
@@ -20,4 +21,5 @@ pub mod idle;
 pub mod pool;
 pub mod proxy;
 pub mod serve;
+pub mod upgrade;
 pub mod upload;

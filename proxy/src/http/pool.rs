@@ -66,6 +66,31 @@ impl Pool {
 
     /// Opens a new connection, bounded by `timeout`.
     pub async fn connect(&self, timeout: Duration) -> io::Result<Sender> {
+        let (sender, connection) = self.handshake(timeout).await?;
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "backend connection ended with an error");
+            }
+        });
+        Ok(sender)
+    }
+
+    /// Opens a new connection that may switch protocols (`101`, then
+    /// [`hyper::upgrade::on`] the response). It is never pooled: the caller drops it.
+    pub async fn connect_upgradable(&self, timeout: Duration) -> io::Result<Sender> {
+        let (sender, connection) = self.handshake(timeout).await?;
+        tokio::spawn(async move {
+            if let Err(error) = connection.with_upgrades().await {
+                tracing::debug!(%error, "backend connection ended with an error");
+            }
+        });
+        Ok(sender)
+    }
+
+    async fn handshake(
+        &self,
+        timeout: Duration,
+    ) -> io::Result<(Sender, http1::Connection<TokioIo<TcpStream>, RequestBody>)> {
         let stream = tokio::time::timeout(timeout, TcpStream::connect(self.addr))
             .await
             .map_err(|_| {
@@ -75,16 +100,10 @@ impl Pool {
                 )
             })??;
         stream.set_nodelay(true)?;
-        let (sender, connection) = http1::Builder::new()
+        http1::Builder::new()
             .handshake(TokioIo::new(stream))
             .await
-            .map_err(io::Error::other)?;
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "backend connection ended with an error");
-            }
-        });
-        Ok(sender)
+            .map_err(io::Error::other)
     }
 
     fn put(&self, sender: Sender) {

@@ -29,6 +29,7 @@ use super::checks;
 use super::error::{ExchangeError, Retry};
 use super::headers;
 use super::pool::Sender;
+use super::upgrade::{self, TunnelPlan, Tunnels};
 use super::upload::{Progress, Upload};
 use crate::accesslog::Trace;
 use crate::config::LbMethod;
@@ -47,6 +48,8 @@ pub struct ConnContext {
     pub vserver: Arc<str>,
     pub client: SocketAddr,
     pub https: bool,
+    /// Upgraded connections (WebSocket) made from this client connection's requests.
+    pub tunnels: Tunnels,
 }
 
 /// The `[httpprofile]` limits one request is held to.
@@ -110,7 +113,11 @@ async fn forward(
             .map_or("/", |pq| pq.as_str())
             .to_owned()
     });
+    let mut upgrade = upgrade::requested(&mut parts);
     rewrite_request_head(&mut parts, ctx);
+    if let Some(upgrade) = &upgrade {
+        upgrade.keep_headers(&mut parts.headers);
+    }
     let head_len = checks::head_len(&parts) as u64;
     let body = RequestBody::new(body, plan.stats.clone(), limits.client_body_timeout);
     let upload = body.upload().cloned();
@@ -145,7 +152,8 @@ async fn forward(
         let member = &group.members[index];
         let guard = member.begin();
         trace.connecting(&group.name, &member.label);
-        let (mut sender, reused) = match connection(member, &group, &plan.name).await {
+        let connected = connection(member, &group, &plan.name, upgrade.is_some()).await;
+        let (mut sender, reused) = match connected {
             Ok(connection) => connection,
             Err(error) if error.retry() == Retry::AnotherMember => {
                 last_error = error;
@@ -211,12 +219,23 @@ async fn forward(
         trace.first_byte(elapsed);
         member.counters.responses.fetch_add(1, Relaxed);
         plan.stats.response_time.observe(elapsed);
+        if upgrade::switches(&response)
+            && let Some(requested) = upgrade.take()
+        {
+            let tunnel = TunnelPlan {
+                guard,
+                stats: plan.stats.clone(),
+                idle_timeout: plan.client_timeout.min(group.server_timeout),
+            };
+            return Ok(upgrade::switch(response, requested, tunnel, &ctx.tunnels));
+        }
         return Ok(relay_response(
             response,
             Exchange {
                 guard,
                 sender,
                 stats: plan.stats.clone(),
+                reusable: upgrade.is_none(),
             },
         ));
     }
@@ -285,20 +304,28 @@ fn time_to_first_byte(started: Instant, upload: Option<&Upload>) -> Duration {
     from.elapsed()
 }
 
-/// A connection to `member`: an idle pooled one (`true`), or a new connect (`false`). A connect
+/// A connection to `member`: an idle pooled one (`true`), or a new connect (`false`); always a
+/// new one that is never pooled when the request asks to `upgrade`. A connect
 /// the member refused or did not accept in time counts for passive detection; one Ballast could
 /// not even start (out of file descriptors or memory) is Ballast's failure, not the member's.
 async fn connection(
     member: &MemberState,
     group: &GroupPlan,
     vserver: &str,
+    upgrade: bool,
 ) -> Result<(Sender, bool), ExchangeError> {
-    if let Some(mut sender) = member.pool.checkout()
+    if !upgrade
+        && let Some(mut sender) = member.pool.checkout()
         && sender.ready().await.is_ok()
     {
         return Ok((sender, true));
     }
-    match member.pool.connect(group.connect_timeout).await {
+    let connecting = if upgrade {
+        member.pool.connect_upgradable(group.connect_timeout).await
+    } else {
+        member.pool.connect(group.connect_timeout).await
+    };
+    match connecting {
         Ok(sender) => {
             member.connect_succeeded();
             Ok((sender, false))
@@ -359,7 +386,12 @@ fn relay_response(response: Response<Incoming>, exchange: Exchange) -> Response<
     headers::strip_hop_by_hop(&mut parts.headers);
     let mut exchange = Some(exchange);
     if inner.is_end_stream()
-        && let Some(Exchange { guard, sender, .. }) = exchange.take()
+        && let Some(Exchange {
+            guard,
+            sender,
+            reusable: true,
+            ..
+        }) = exchange.take()
     {
         super::pool::recycle(guard.member().clone(), sender);
     }

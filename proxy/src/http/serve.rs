@@ -104,8 +104,9 @@ pub async fn serve_http<IO>(
                 .header_read_timeout(profile.client_header_timeout)
                 .max_buf_size(profile.max_header_len)
                 .keep_alive(true)
-                .serve_connection(io, service);
-            until_shutdown(connection, shutdown, |c| c.graceful_shutdown()).await
+                .serve_connection(io, service)
+                .with_upgrades();
+            until_shutdown(connection, shutdown.clone(), |c| c.graceful_shutdown()).await
         }
         Protocol::Http2 => {
             let connection = http2::Builder::new(TokioExecutor::new())
@@ -113,7 +114,7 @@ pub async fn serve_http<IO>(
                 .max_header_list_size(profile.max_header_len as u32)
                 .max_concurrent_streams(profile.max_concurrent_streams)
                 .serve_connection(io, service);
-            serve_until_idle(connection, shutdown, &streams, idle_timeout, |c| {
+            serve_until_idle(connection, shutdown.clone(), &streams, idle_timeout, |c| {
                 c.graceful_shutdown()
             })
             .await
@@ -123,6 +124,8 @@ pub async fn serve_http<IO>(
         record_head_error(&conn, &error);
         tracing::debug!(%error, "client connection ended with an error");
     }
+    // An upgraded connection lives on in its tunnel: the client connection is still open.
+    conn.tunnels.finish(&shutdown).await;
 }
 
 /// Every request in flight holds a connection to a member, and HTTP/2 carries many on one client

@@ -1,0 +1,215 @@
+//! HTTP/1.1 `Upgrade` pass-through (WebSocket, or any other `Upgrade` token).
+//!
+//! A request whose `Connection` names `upgrade` and that carries an `Upgrade` header keeps
+//! both headers towards the member, over a fresh connection that is never pooled. If the member
+//! answers `101 Switching Protocols`, the client gets that `101`, and a tunnel task takes both
+//! raw streams from hyper and relays bytes both ways until:
+//!
+//! - either side closes, or fails;
+//! - nothing moved for the idle timeout (the vserver's `clttimeout` or the servicegroup's
+//!   `svrtimeout`, the shorter, as for a TCP relay);
+//! - the member's drain is over: unbound, or the `delay` of a NITRO `disable` passed
+//!   ([`MemberState::tunnels_cut`]);
+//! - Ballast shuts down, or the vserver is removed ([`Tunnels::close`]).
+//!
+//! For its whole life a tunnel is an active connection of its member (so `LEASTCONNECTION`
+//! and drains see it) and of its vserver (the client connection stays counted until its
+//! tunnel ends). Its access log line is written when it closes: status `101`, the bytes sent to
+//! the client.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Response, StatusCode, Version};
+use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::body::ResponseBody;
+use super::headers;
+use crate::accesslog::Termination;
+use crate::accesslog::http::TunnelLine;
+use crate::l4::idle::{Activity, Tracked};
+use crate::member::ActiveGuard;
+use crate::stats::VserverStats;
+
+/// The tunnels of one client connection: the connection is served (and counted) until they
+/// have ended.
+#[derive(Debug, Clone, Default)]
+pub struct Tunnels {
+    tracker: TaskTracker,
+    close: CancellationToken,
+}
+
+impl Tunnels {
+    /// Waits until every tunnel ended; `shutdown` closes those still open.
+    pub async fn finish(&self, shutdown: &CancellationToken) {
+        self.tracker.close();
+        tokio::select! {
+            () = self.tracker.wait() => {}
+            () = shutdown.cancelled() => {
+                self.close.cancel();
+                self.tracker.wait().await;
+            }
+        }
+    }
+}
+
+/// A request that asks to switch protocols.
+#[derive(Debug)]
+pub struct Requested {
+    client: OnUpgrade,
+    upgrade: HeaderValue,
+}
+
+/// `Some` when the request is HTTP/1.1, its `Connection` names `upgrade` and it has an
+/// `Upgrade` header (HTTP/2 has no `Upgrade`; hyper offers none there).
+pub fn requested(parts: &mut http::request::Parts) -> Option<Requested> {
+    if parts.version != Version::HTTP_11 || !names_upgrade(&parts.headers) {
+        return None;
+    }
+    let upgrade = parts.headers.get(header::UPGRADE)?.clone();
+    let client = parts.extensions.remove::<OnUpgrade>()?;
+    Some(Requested { client, upgrade })
+}
+
+impl Requested {
+    /// Puts back the two hop-by-hop headers the member needs to see the upgrade.
+    pub fn keep_headers(&self, headers: &mut HeaderMap) {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, self.upgrade.clone());
+    }
+}
+
+fn names_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+/// What a tunnel counts against, and how long it may stay idle.
+#[derive(Debug)]
+pub struct TunnelPlan {
+    pub guard: ActiveGuard,
+    pub stats: Arc<VserverStats>,
+    pub idle_timeout: Duration,
+}
+
+/// The member answered `101`: the client gets it (with `Connection: upgrade` and the member's
+/// `Upgrade`), and a tunnel starts once hyper hands over both connections.
+pub fn switch(
+    mut response: Response<Incoming>,
+    requested: Requested,
+    plan: TunnelPlan,
+    tunnels: &Tunnels,
+) -> Response<ResponseBody> {
+    let member = hyper::upgrade::on(&mut response);
+    let (mut parts, _) = response.into_parts();
+    let upgrade = parts.headers.get(header::UPGRADE).cloned();
+    headers::strip_hop_by_hop(&mut parts.headers);
+    parts
+        .headers
+        .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    parts
+        .headers
+        .insert(header::UPGRADE, upgrade.unwrap_or(requested.upgrade));
+    let line = TunnelLine::default();
+    parts.extensions.insert(line.clone());
+    let close = tunnels.close.clone();
+    tunnels
+        .tracker
+        .spawn(relay(requested.client, member, plan, line, close));
+    Response::from_parts(parts, ResponseBody::Message(None))
+}
+
+async fn relay(
+    client: OnUpgrade,
+    member: OnUpgrade,
+    plan: TunnelPlan,
+    line: TunnelLine,
+    close: CancellationToken,
+) {
+    let member_state = plan.guard.member().clone();
+    let (client, member) = match tokio::try_join!(client, member) {
+        Ok(both) => both,
+        Err(error) => {
+            tracing::debug!(member = %member_state.label, %error, "the connection did not switch protocols");
+            line.finish(0, Termination::ClientAborted);
+            return;
+        }
+    };
+    let activity = Activity::default();
+    let mut client = Tracked::new(TokioIo::new(client), &activity);
+    let mut member = TokioIo::new(member);
+    let ended = tokio::select! {
+        result = tokio::io::copy_bidirectional(&mut client, &mut member) => match result {
+            Ok(_) => Termination::Complete,
+            Err(_) => Termination::Reset,
+        },
+        () = activity.idle_for(plan.idle_timeout) => {
+            tracing::debug!(member = %member_state.label, timeout = ?plan.idle_timeout, "closing an idle upgraded connection");
+            Termination::IdleTimeout
+        }
+        () = member_state.tunnels_cut() => Termination::Drained,
+        () = close.cancelled() => Termination::Drained,
+    };
+    let to_member = activity.to_member.load(Relaxed);
+    let to_client = activity.to_client.load(Relaxed);
+    member_state
+        .counters
+        .request_bytes
+        .fetch_add(to_member, Relaxed);
+    member_state
+        .counters
+        .response_bytes
+        .fetch_add(to_client, Relaxed);
+    plan.stats.request_bytes.fetch_add(to_member, Relaxed);
+    plan.stats.response_bytes.fetch_add(to_client, Relaxed);
+    line.finish(to_client, ended);
+    drop(plan.guard);
+}
+
+/// `101` is the only answer that opens a tunnel.
+pub fn switches(response: &Response<Incoming>) -> bool {
+    response.status() == StatusCode::SWITCHING_PROTOCOLS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_must_name_upgrade() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+        assert!(!names_upgrade(&headers));
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, Upgrade"),
+        );
+        assert!(names_upgrade(&headers));
+    }
+
+    #[test]
+    fn only_http11_requests_with_an_upgrade_header_ask() {
+        let (mut parts, ()) = http::Request::get("/")
+            .header(header::CONNECTION, "upgrade")
+            .body(())
+            .unwrap()
+            .into_parts();
+        // No `Upgrade` header (and no hyper connection behind it).
+        assert!(requested(&mut parts).is_none());
+        parts.version = Version::HTTP_2;
+        parts
+            .headers
+            .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        assert!(requested(&mut parts).is_none());
+    }
+}

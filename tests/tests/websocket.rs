@@ -1,0 +1,250 @@
+//! WebSocket (HTTP/1.1 `Upgrade`) through `ballast run`, with the Python `websockets` library
+//! on both sides: messages go both ways through an `HTTP` vserver; the tunnel counts as an
+//! active connection of its member in `stat` while it is open, and its access log line
+//! (status 101, bytes) is written when it closes. A member disabled with a `delay` keeps its
+//! tunnels for that long (they still echo), then Ballast closes them; unbinding a member (what
+//! the autoscaler does once its quiet time is over) closes them at once.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ballast_tests::nitro::Nitro;
+use ballast_tests::websocket::{WsClient, WsOutcome, WsServer};
+use ballast_tests::{BALLAST_SECTION, Binary, Net, members_toml, wait_until};
+use http::StatusCode;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+/// The `ballast` binary cargo built for this test run.
+const BALLAST: Binary = Binary::new(env!("CARGO_BIN_EXE_ballast"));
+
+const PASSWORD: &str = "Pw-websocket-1";
+
+/// One `HTTP` vserver `web` over servicegroup `pool` with `members`, an admin API and a JSON
+/// access log.
+fn config(web: SocketAddr, admin: SocketAddr, members: &[SocketAddr]) -> String {
+    format!(
+        r#"{BALLAST_SECTION}[admin]
+listen = "{admin}"
+passwordfile = "admin.pass"
+
+[accesslog]
+path = "access.log"
+format = "json"
+
+[[servicegroup]]
+servicegroupname = "pool"
+servicetype = "HTTP"
+{}
+
+[[lbvserver]]
+name = "web"
+servicetype = "HTTP"
+ipv46 = "{}"
+port = {}
+lbmethod = "LEASTCONNECTION"
+servicegroupname = "pool"
+"#,
+        members_toml(members),
+        web.ip(),
+        web.port()
+    )
+}
+
+/// The member's `curclntconnections` in `stat servicegroup pool`.
+async fn member_connections(nitro: &Nitro, member: SocketAddr) -> Option<u64> {
+    let stat = nitro.get("stat/servicegroup/pool?statbindings=yes").await;
+    let groups = stat.body["servicegroup"].as_array()?.clone();
+    let members = groups.first()?["servicegroupmember"].as_array()?.clone();
+    members
+        .iter()
+        .find(|m| m["port"] == json!(member.port()) && m["ip"] == json!(member.ip().to_string()))
+        .and_then(|m| m["curclntconnections"].as_u64())
+}
+
+/// Polls `stat` until the member counts `want` connections (5 s at most).
+async fn connections_become(nitro: &Nitro, member: SocketAddr, want: u64) -> bool {
+    for _ in 0..100 {
+        if member_connections(nitro, member).await == Some(want) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+fn access_lines(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_pass_both_ways_and_the_tunnel_is_an_active_connection_until_it_closes() {
+    let net = Net::new();
+    let server = WsServer::start(net.free_addr(1), "m1").await;
+    let (web, admin) = (net.free_addr(100), net.free_addr(101));
+    let ballast = BALLAST
+        .start_with_files(
+            &config(web, admin, &[server.addr()]),
+            &[("admin.pass", format!("{PASSWORD}\n").as_bytes())],
+        )
+        .await;
+    let nitro = Nitro::new(admin, "nsroot", PASSWORD);
+
+    let mut client = WsClient::connect(&format!("ws://{web}/chat")).await;
+    for message in ["hello", "second message", "3"] {
+        assert_eq!(
+            client.send(message).await,
+            WsOutcome::Reply(format!("m1:{message}"))
+        );
+    }
+    assert_eq!(
+        member_connections(&nitro, server.addr()).await,
+        Some(1),
+        "the open tunnel is not an active connection of its member"
+    );
+    let log = ballast.dir().join("access.log");
+    assert!(
+        access_lines(&log).is_empty(),
+        "the tunnel's line was written before it closed"
+    );
+
+    client.close().await;
+    assert!(
+        connections_become(&nitro, server.addr(), 0).await,
+        "the member still counts the closed tunnel"
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || access_lines(&log).len() == 1).await,
+        "no access log line for the tunnel"
+    );
+    let line = access_lines(&log).remove(0);
+    assert_eq!(line["status"], 101, "{line}");
+    assert_eq!(line["uri"], "/chat", "{line}");
+    assert_eq!(line["member"], server.addr().to_string(), "{line}");
+    assert_eq!(line["termination"], "ok", "{line}");
+    // Three answers of `m1:` + message, each in a WebSocket frame.
+    let answers = ["hello", "second message", "3"]
+        .iter()
+        .map(|m| 3 + m.len() as u64 + 2)
+        .sum::<u64>();
+    let sent = line["bytes_sent"].as_u64().expect("bytes_sent");
+    assert!(
+        sent >= answers,
+        "{sent} bytes sent, expected at least {answers}: {line}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_member_keeps_its_tunnel_for_the_delay_then_ballast_closes_it() {
+    let net = Net::new();
+    let server = WsServer::start(net.free_addr(1), "m1").await;
+    let other = WsServer::start(net.free_addr(2), "m2").await;
+    let (web, admin) = (net.free_addr(100), net.free_addr(101));
+    let _ballast = BALLAST
+        .start_with_files(
+            &config(web, admin, &[server.addr(), other.addr()]),
+            &[("admin.pass", format!("{PASSWORD}\n").as_bytes())],
+        )
+        .await;
+    let nitro = Nitro::new(admin, "nsroot", PASSWORD);
+
+    // LEASTCONNECTION: the first tunnel goes to one member, the second to the other.
+    let mut first = WsClient::connect(&format!("ws://{web}/")).await;
+    let WsOutcome::Reply(answer) = first.send("who").await else {
+        panic!("no answer through the first tunnel");
+    };
+    let mut second = WsClient::connect(&format!("ws://{web}/")).await;
+    let (victim, victim_name) = if answer == "m1:who" {
+        (server.addr(), "m1")
+    } else {
+        (other.addr(), "m2")
+    };
+    assert_ne!(
+        second.send("who").await,
+        WsOutcome::Reply(answer.clone()),
+        "both tunnels went to one member"
+    );
+
+    let delay = Duration::from_secs(3);
+    let disabled_at = Instant::now();
+    let reply = nitro
+        .post(
+            "config/servicegroup?action=disable",
+            json!({"servicegroup": {
+                "servicegroupname": "pool",
+                "ip": victim.ip().to_string(),
+                "port": victim.port(),
+                "delay": delay.as_secs(),
+            }}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+
+    // During the delay: the tunnel still echoes, and the member still counts it.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        first.send("still there?").await,
+        WsOutcome::Reply(format!("{victim_name}:still there?")),
+        "the tunnel of the drained member did not last its delay"
+    );
+    assert_eq!(member_connections(&nitro, victim).await, Some(1));
+
+    // After it: closed by Ballast, and the member is OUT OF SERVICE.
+    assert!(
+        first.closed_within(Duration::from_secs(4)).await,
+        "the drained member's tunnel was still open {:?} after the disable",
+        disabled_at.elapsed()
+    );
+    let closed_after = disabled_at.elapsed();
+    assert!(
+        closed_after >= delay && closed_after < delay + Duration::from_secs(2),
+        "closed {closed_after:?} after the disable, expected just after {delay:?}"
+    );
+    eprintln!(
+        "the drained member's tunnel closed {closed_after:?} after a disable with delay {delay:?}"
+    );
+    assert!(
+        connections_become(&nitro, victim, 0).await,
+        "the drained member still counts its closed tunnel"
+    );
+    // The other member's tunnel is untouched.
+    assert_eq!(
+        second.send("and you?").await,
+        WsOutcome::Reply(format!(
+            "{}:and you?",
+            if victim_name == "m1" { "m2" } else { "m1" }
+        ))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unbinding_a_member_closes_its_tunnels_at_once() {
+    let net = Net::new();
+    let server = WsServer::start(net.free_addr(1), "m1").await;
+    let (web, admin) = (net.free_addr(100), net.free_addr(101));
+    let _ballast = BALLAST
+        .start_with_files(
+            &config(web, admin, &[server.addr()]),
+            &[("admin.pass", format!("{PASSWORD}\n").as_bytes())],
+        )
+        .await;
+    let nitro = Nitro::new(admin, "nsroot", PASSWORD);
+    let mut client = WsClient::connect(&format!("ws://{web}/")).await;
+    assert_eq!(client.send("hi").await, WsOutcome::Reply("m1:hi".into()));
+
+    let path = format!(
+        "config/servicegroup_servicegroupmember_binding/pool?args=ip:{},port:{}",
+        server.addr().ip(),
+        server.addr().port()
+    );
+    let reply = nitro.delete(&path).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert!(
+        client.closed_within(Duration::from_secs(2)).await,
+        "the unbound member's tunnel stayed open"
+    );
+}
