@@ -15,6 +15,8 @@
 //!   (`TCP`, `SSL_TCP`), with [`tls`] termination in front where configured.
 //! - [`error`]: which side failed (client, member, Ballast); local fd exhaustion is never a
 //!   member's fault.
+//! - [`backup`]: `backupvserver` and spillover: whose members serve.
+//! - [`surge`]: a servicegroup's per-member `maxclient` and the surge queue that waits for it.
 //! - [`lb`]: the load-balancing methods. [`limits`]: `maxconn`, `maxclient`,
 //!   `maxclientpersource`, the file descriptor budget.
 //! - [`health`]: `TCP` and `HTTP` monitors; [`load_monitors`]: SNMP `LOAD` monitors.
@@ -28,6 +30,7 @@
 
 pub mod accesslog;
 pub mod api;
+pub mod backup;
 pub mod config;
 pub mod content_switch;
 pub mod error;
@@ -45,6 +48,7 @@ pub mod proxy_protocol;
 pub mod save;
 pub mod snapshot;
 pub mod stats;
+pub mod surge;
 pub mod tls;
 pub mod workload;
 pub mod writer;

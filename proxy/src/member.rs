@@ -6,8 +6,8 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::http::pool::Pool;
+use crate::surge::SurgeQueue;
 
 /// A member is one `ip:port` bound to one servicegroup.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -87,6 +88,8 @@ pub struct MemberState {
     pub counters: MemberCounters,
     /// Keep-alive connections to this member (HTTP servicegroups).
     pub pool: Pool,
+    /// Its servicegroup's surge queue, woken whenever a request or connection here ends.
+    surge: OnceLock<Arc<SurgeQueue>>,
     /// `true` once a drain's time is up: the member's upgraded connections (WebSocket tunnels)
     /// close. Back to `false` when the member is enabled again.
     tunnels_cut: watch::Sender<bool>,
@@ -148,6 +151,7 @@ impl MemberState {
             metrics: ArcSwapOption::empty(),
             counters: MemberCounters::default(),
             pool: Pool::new(key.addr),
+            surge: OnceLock::new(),
             tunnels_cut: watch::Sender::new(false),
             drains: AtomicU64::new(0),
             key,
@@ -291,6 +295,20 @@ impl MemberState {
         ActiveGuard(self.clone())
     }
 
+    /// [`MemberState::begin`], unless `max` (`maxclient`) are in flight already.
+    pub fn try_begin(self: &Arc<Self>, max: Option<u32>) -> Option<ActiveGuard> {
+        let max = max.map_or(u64::MAX, u64::from);
+        self.active
+            .fetch_update(SeqCst, SeqCst, |open| (open < max).then_some(open + 1))
+            .ok()?;
+        Some(ActiveGuard(self.clone()))
+    }
+
+    /// Joins the surge queue of its servicegroup (the writer does, once per member).
+    pub fn join_surge_queue(&self, queue: &Arc<SurgeQueue>) {
+        let _ = self.surge.set(queue.clone());
+    }
+
     /// One monitor changed its verdict.
     pub fn monitor_verdict(&self, up: bool, reason: &str) {
         if up {
@@ -392,7 +410,11 @@ impl ActiveGuard {
 
 impl Drop for ActiveGuard {
     fn drop(&mut self) {
-        let before = self.0.active.fetch_sub(1, Relaxed);
+        // SeqCst, with the queue's depth: a waiter either sees this slot free or is woken.
+        let before = self.0.active.fetch_sub(1, SeqCst);
+        if let Some(queue) = self.0.surge.get() {
+            queue.released();
+        }
         if before == 1 && self.0.is_draining() {
             self.0.report("drained: no connections left");
         }

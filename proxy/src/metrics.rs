@@ -254,6 +254,7 @@ impl Collector for BallastCollector {
         )?;
         limit_families(&mut encoder, &snapshot, &vservers)?;
         exchange_errors(&mut encoder, &vservers)?;
+        surge_and_backup(&mut encoder, &groups, &vservers)?;
         {
             let mut family = encoder.encode_descriptor(
                 "vserver_response_time",
@@ -480,6 +481,43 @@ fn exchange_errors(
     let help = "HTTP exchanges that ended without a member's response, by the side that failed \
                 (client, member, ballast) and kind.";
     counter(encoder, "vserver_errors", help, None, errors)
+}
+
+/// `surge_queue_depth{servicegroup}`, `surge_queue_rejected_total{servicegroup,reason}` and
+/// `vserver_backup_requests_total{vserver,reason}`.
+fn surge_and_backup(
+    encoder: &mut DescriptorEncoder<'_>,
+    groups: &[&Arc<crate::snapshot::GroupPlan>],
+    vservers: &[&Arc<crate::snapshot::VserverPlan>],
+) -> Result<(), std::fmt::Error> {
+    let depth = groups
+        .iter()
+        .map(|g| (vec![("servicegroup", &*g.name)], g.surge.depth()));
+    let help = "Requests (HTTP) or connections (TCP) waiting in the servicegroup's surge queue \
+                for a member under maxclient (NetScaler's surgecount).";
+    gauge(encoder, "surge_queue_depth", help, None, depth)?;
+    let rejected = groups.iter().flat_map(|g| {
+        crate::surge::Rejection::ALL.iter().map(|reason| {
+            (
+                vec![("servicegroup", &*g.name), ("reason", reason.as_str())],
+                g.surge.rejected(*reason),
+            )
+        })
+    });
+    let help = "Requests or connections the surge queue refused with 503: full (maxsurgequeue \
+                were waiting) or timeout (waited surgequeuetimeout).";
+    counter(encoder, "surge_queue_rejected", help, None, rejected)?;
+    let diverted = vservers.iter().flat_map(|v| {
+            crate::backup::Diversion::ALL.iter().map(|reason| {
+                (
+                    vec![("vserver", &*v.name), ("reason", reason.as_str())],
+                    v.stats.backup[*reason as usize].load(Relaxed),
+                )
+            })
+        });
+    let help = "Requests (HTTP) or connections (TCP) a vserver passed to its backupvserver: \
+                down (no member of its own eligible) or spillover (past sothreshold).";
+    counter(encoder, "vserver_backup_requests", help, None, diverted)
 }
 
 /// `snmp_polls_total{result}`, `snmp_replies_dropped_total{reason}`, `snmp_poll_latency_seconds`.

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use rustls::sign::CertifiedKey;
@@ -18,6 +18,7 @@ use crate::lb::Balancer;
 use crate::limits::Connections;
 use crate::member::MemberState;
 use crate::stats::VserverStats;
+use crate::surge::SurgeQueue;
 
 /// Everything the data plane needs, for one version of the config.
 #[derive(Debug)]
@@ -50,6 +51,10 @@ pub struct VserverPlan {
     pub max_client_per_source: Option<u32>,
     /// `clttimeout`: how long a client connection may stay idle.
     pub client_timeout: Duration,
+    /// `backupvserver`'s plan (set once, right after every plan of the snapshot is made).
+    pub backup: OnceLock<Arc<VserverPlan>>,
+    /// `somethod = "CONNECTION"`: client connections beyond which traffic spills over.
+    pub spillover_threshold: Option<u32>,
 }
 
 /// A servicegroup's members as one snapshot sees them.
@@ -64,6 +69,8 @@ pub struct GroupPlan {
     pub passive_retries: u32,
     /// Whether any monitor is bound (if not, passive DOWNs expire on their own).
     pub monitored: bool,
+    /// `maxclient` and the surge queue (runtime state shared by every snapshot).
+    pub surge: Arc<SurgeQueue>,
 }
 
 impl Snapshot {
@@ -100,6 +107,7 @@ pub fn compile(
     connections: Arc<Connections>,
     mut member: impl FnMut(&str, SocketAddr) -> Arc<MemberState>,
     mut stats: impl FnMut(&str) -> Arc<VserverStats>,
+    mut surge: impl FnMut(&str) -> Arc<SurgeQueue>,
     mut tls: impl FnMut(&LbVserver, Vec<Arc<CertifiedKey>>) -> Arc<rustls::ServerConfig>,
 ) -> Snapshot {
     let mut groups = HashMap::new();
@@ -128,6 +136,7 @@ pub fn compile(
                 connect_timeout: group.connect_timeout,
                 passive_retries,
                 monitored: health_checks().next().is_some(),
+                surge: surge(&group.name),
             }),
         );
     }
@@ -166,8 +175,17 @@ pub fn compile(
                 max_client: vserver.max_client,
                 max_client_per_source: vserver.max_client_per_source,
                 client_timeout: vserver.client_timeout,
+                backup: OnceLock::new(),
+                spillover_threshold: vserver.spillover_threshold,
             }),
         );
+    }
+    // `backupvserver`: validation refused cycles, so these links never make one.
+    for vserver in config.vservers.iter().filter(|v| v.enabled) {
+        let backup = vserver.backup.as_deref().and_then(|name| vservers.get(name));
+        if let (Some(plan), Some(backup)) = (vservers.get(vserver.name.as_str()), backup) {
+            let _ = plan.backup.set(backup.clone());
+        }
     }
     Snapshot {
         http_profile: config.http_profile.clone(),

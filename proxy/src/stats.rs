@@ -28,6 +28,9 @@ pub struct VserverStats {
     pub refused: [AtomicU64; 3],
     /// Open connections per client address (used with `maxclientpersource`).
     pub sources: Arc<SourceCounts>,
+    /// Requests (HTTP) or connections (TCP) passed to the backup vserver, by
+    /// [`crate::backup::Diversion`] (`Down`, `Spillover`).
+    pub backup: [AtomicU64; 2],
 }
 
 /// Upper bounds of the response-time buckets, in seconds.

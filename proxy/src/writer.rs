@@ -35,6 +35,7 @@ use crate::load_monitors::{LoadMonitors, LoadSamples};
 use crate::member::{MemberKey, MemberState};
 use crate::snapshot::{self, Snapshot};
 use crate::stats::VserverStats;
+use crate::surge::SurgeQueue;
 use crate::tls::ServerConfigs;
 
 pub mod listeners;
@@ -149,6 +150,7 @@ impl ConfigWriter {
             listeners: Listeners::default(),
             members: HashMap::new(),
             stats: HashMap::new(),
+            surge_queues: HashMap::new(),
             tls: ServerConfigs::default(),
             monitors: Monitors::default(),
             unsaved: 0,
@@ -273,6 +275,8 @@ struct WriterState {
     listeners: Listeners,
     members: HashMap<MemberKey, Arc<MemberState>>,
     stats: HashMap<String, Arc<VserverStats>>,
+    /// Each servicegroup's surge queue, by name: like member state, it outlives snapshots.
+    surge_queues: HashMap<String, Arc<SurgeQueue>>,
     tls: ServerConfigs,
     monitors: Monitors,
     /// Admin API changes applied since the file was last loaded or saved.
@@ -358,7 +362,12 @@ impl WriterState {
         // 2. Members: same key, same state; disabled or unbound members drain.
         let mut fresh = HashSet::new();
         let mut live = HashSet::new();
+        self.surge_queues
+            .retain(|name, _| config.service_group(name).is_some());
         for group in &config.service_groups {
+            let queue = self.surge_queues.entry(group.name.clone()).or_default();
+            queue.configure(&group.surge);
+            let queue = queue.clone();
             for member in &group.members {
                 let key = MemberKey {
                     group: group.name.as_str().into(),
@@ -368,6 +377,7 @@ impl WriterState {
                     fresh.insert(key.clone());
                     MemberState::new(key.clone(), health_checks(&config, group))
                 });
+                state.join_surge_queue(&queue);
                 state.set_draining(
                     !member.enabled,
                     if member.enabled {
@@ -398,6 +408,7 @@ impl WriterState {
         // 3. Publish.
         let members = &self.members;
         let stats = &mut self.stats;
+        let surge_queues = &self.surge_queues;
         let tls = &mut self.tls;
         let mut compiled = snapshot::compile(
             config.clone(),
@@ -410,6 +421,7 @@ impl WriterState {
                     .clone()
             },
             |name| stats.entry(name.to_owned()).or_default().clone(),
+            |group| surge_queues[group].clone(),
             |vserver, certs| {
                 let alpn_http = vserver.service_type == crate::config::ServiceType::Ssl;
                 tls.get(&vserver.name, certs, alpn_http)

@@ -55,6 +55,8 @@ struct Stats {
     requests: AtomicU64,
     probes: AtomicU64,
     in_flight: AtomicU64,
+    /// The most requests that were in flight at once.
+    max_in_flight: AtomicU64,
     last_forwarded_for: Mutex<Option<String>>,
     last_forwarded_proto: Mutex<Option<String>>,
     paths: Mutex<Vec<String>>,
@@ -113,6 +115,11 @@ impl Backend {
     /// Requests being handled right now (a `/slow` one counts until it answers).
     pub fn in_flight(&self) -> u64 {
         self.stats.in_flight.load(Relaxed)
+    }
+
+    /// The most requests that were ever in flight at once (a `/healthz` probe counts too).
+    pub fn max_in_flight(&self) -> u64 {
+        self.stats.max_in_flight.load(Relaxed)
     }
 
     /// `X-Forwarded-For` of the last request that had one.
@@ -252,7 +259,8 @@ async fn accept_loop(
 }
 
 async fn answer(request: Request<Incoming>, name: &str, stats: &Stats) -> Response<Body> {
-    stats.in_flight.fetch_add(1, Relaxed);
+    let now = stats.in_flight.fetch_add(1, Relaxed) + 1;
+    stats.max_in_flight.fetch_max(now, Relaxed);
     let response = respond(request, name, stats).await;
     stats.in_flight.fetch_sub(1, Relaxed);
     response

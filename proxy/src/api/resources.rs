@@ -79,6 +79,13 @@ pub static LBVSERVER: Resource<LbVserverFile> = Resource {
     key_of: |v| &v.name,
     secret: &[],
     used_by: |f, name| {
+        let backed_up = f.lbvserver.iter();
+        if let Some(v) = backed_up
+            .filter(|v| v.name != name)
+            .find(|v| v.backupvserver.as_deref() == Some(name))
+        {
+            return Some(format!("lbvserver `{}` as its backupvserver", v.name));
+        }
         let group = f.autoscalegroup.iter().find(|g| g.vserver == name)?;
         Some(format!("autoscalegroup `{}`", group.name))
     },

@@ -11,8 +11,10 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::autoscale::AutoscaleView;
+use crate::backup::Diversion;
 use crate::member::MemberStatus;
 use crate::snapshot::{GroupPlan, Snapshot, VserverPlan};
+use crate::surge::Rejection;
 use crate::writer::EditError;
 
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(2);
@@ -130,6 +132,9 @@ pub fn lbvservers(
             "inactsvcs": members.len() - up,
             "vslbhealth": if members.is_empty() { 0 } else { up * 100 / members.len() },
             "avgsvrttfb": round(ttfb.sum_us() as f64 / 1000.0 / ttfb.count().max(1) as f64),
+            "vsvrsurgecount": plan.group.as_ref().map_or(0, |g| g.surge.depth()),
+            "backuphits": plan.stats.backup[Diversion::Down as usize].load(Relaxed),
+            "totspillovers": plan.stats.backup[Diversion::Spillover as usize].load(Relaxed),
         })
     });
     Ok(Value::Array(items.collect()))
@@ -162,6 +167,11 @@ pub fn servicegroups(
             _ => "PARTIAL-UP",
         };
         let mut item = json!({"servicegroupname": *group.name, "state": state, "members": group.members.len(), "upmembers": up});
+        let surge = &group.surge;
+        item["maxclient"] = json!(surge.max_client().unwrap_or(0));
+        item["surgecount"] = json!(surge.depth());
+        item["surgerejectedfull"] = json!(surge.rejected(Rejection::Full));
+        item["surgerejectedtimeout"] = json!(surge.rejected(Rejection::Timeout));
         if bindings {
             let configured = snapshot.config.service_group(&group.name);
             let configured = configured.map_or(&[][..], |g| &g.members[..]);

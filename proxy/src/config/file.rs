@@ -215,6 +215,24 @@ pub struct ServiceGroupFile {
     pub monitor: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<MemberFile>,
+    /// Requests (HTTP) or connections (TCP) each member takes at once; 0 or absent: no limit.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_int",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub maxclient: Option<i64>,
+    /// Requests or connections that may wait in the surge queue for a member under `maxclient`
+    /// (default 1024; 0: none wait, they are refused at once).
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_int",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub maxsurgequeue: Option<i64>,
+    /// How long one may wait in the surge queue before it is refused (default `5s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub surgequeuetimeout: Option<String>,
 }
 
 /// One `servicegroup_servicegroupmember_binding`: a backend `ip:port`.
@@ -279,6 +297,21 @@ pub struct LbVserverFile {
     /// stream open) before it is closed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clttimeout: Option<String>,
+    /// The vserver that takes this one's traffic when none of its members is eligible (or
+    /// past its spillover threshold).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backupvserver: Option<String>,
+    /// Spillover method: `CONNECTION` or `NONE` (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub somethod: Option<String>,
+    /// `somethod = "CONNECTION"`: open client connections beyond which traffic spills over to
+    /// the backup vserver.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_int",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub sothreshold: Option<i64>,
 }
 
 /// `[admin]`: the NITRO-like admin API. Absent: no admin API.

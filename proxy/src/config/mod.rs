@@ -6,6 +6,7 @@
 //! `lbmonitor`, `sslcertkey`), so what a NetScaler admin knows carries over.
 
 pub mod accesslog;
+pub mod backup;
 pub mod duration;
 pub mod file;
 pub mod lenient;
@@ -13,6 +14,7 @@ pub mod model;
 pub mod problems;
 pub mod read;
 pub mod secret;
+pub mod surge;
 pub mod validate;
 
 use std::path::Path;

@@ -168,6 +168,31 @@ pub struct ServiceGroup {
     pub connect_timeout: Duration,
     pub monitors: Vec<String>,
     pub members: Vec<Member>,
+    /// `maxclient`, `maxsurgequeue`, `surgequeuetimeout`: each member's limit and the queue
+    /// that waits for it.
+    pub surge: SurgeSettings,
+}
+
+/// A servicegroup's per-member limit and its surge queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SurgeSettings {
+    /// `maxclient`: requests (HTTP) or connections (TCP) each member takes at once; `None`: no
+    /// limit (and nothing ever waits).
+    pub max_client: Option<u32>,
+    /// `maxsurgequeue`: how many may wait for a member under its limit; beyond it, `503`.
+    pub max_queue: u32,
+    /// `surgequeuetimeout`: how long one may wait before it gets `503`.
+    pub queue_timeout: Duration,
+}
+
+impl Default for SurgeSettings {
+    fn default() -> SurgeSettings {
+        SurgeSettings {
+            max_client: None,
+            max_queue: 1024,
+            queue_timeout: Duration::from_secs(5),
+        }
+    }
 }
 
 /// A bound member.
@@ -282,6 +307,11 @@ pub struct LbVserver {
     /// `clttimeout`: an idle client connection (`TCP`: no byte either way; HTTP/2: no stream
     /// open) is closed after this long.
     pub client_timeout: Duration,
+    /// `backupvserver`: takes the traffic when no member is eligible, or past `sothreshold`.
+    pub backup: Option<String>,
+    /// `somethod = "CONNECTION"`'s `sothreshold`: open client connections beyond which new
+    /// traffic spills over to the backup vserver.
+    pub spillover_threshold: Option<u32>,
 }
 
 impl LbMonitor {

@@ -245,6 +245,7 @@ fn validate(
         p,
     );
     references(file, broken, p);
+    super::backup::backup_references(file, |name| broken.0.contains(name), p);
     autoscale_references(file, broken, p);
     load_references(file, broken, p);
     port_clashes(&file.lbvserver, p);
@@ -611,6 +612,7 @@ fn service_group(file: &ServiceGroupFile, path: &str, p: &mut Problems) -> Optio
     )
     .and_then(|d| positive(d, &format!("{path}.connecttimeout"), p));
     let members = each(&file.members, &format!("{path}.members"), p, member);
+    let surge = super::surge::surge_settings(file, path, p);
     let mut seen = HashSet::new();
     for (index, m) in file.members.iter().enumerate() {
         if !seen.insert((m.ip.as_str(), m.port)) {
@@ -627,6 +629,7 @@ fn service_group(file: &ServiceGroupFile, path: &str, p: &mut Problems) -> Optio
         connect_timeout: connect_timeout?,
         monitors: file.monitor.clone(),
         members: members?,
+        surge: surge?,
     })
 }
 
@@ -673,6 +676,7 @@ fn lb_vserver(file: &LbVserverFile, path: &str, p: &mut Problems) -> Option<LbVs
         p,
     );
     let enabled = state(&file.state, &format!("{path}.state"), p);
+    let spillover = super::backup::spillover(file, path, p);
     let max_client = opt_limit(file.maxclient, &format!("{path}.maxclient"), p);
     let max_client_per_source = opt_limit(
         file.maxclientpersource,
@@ -730,6 +734,8 @@ fn lb_vserver(file: &LbVserverFile, path: &str, p: &mut Problems) -> Option<LbVs
         max_client: max_client?,
         max_client_per_source: max_client_per_source?,
         client_timeout: client_timeout?,
+        backup: file.backupvserver.clone(),
+        spillover_threshold: spillover?,
     })
 }
 

@@ -43,6 +43,11 @@ pub enum ExchangeError {
     LocalResources,
     /// The vserver has no servicegroup bound, or was removed while the request was read.
     NotConfigured,
+    /// Every eligible member is at the servicegroup's `maxclient` and `maxsurgequeue` wait
+    /// already.
+    SurgeQueueFull,
+    /// The request waited `surgequeuetimeout` in the surge queue without a member coming free.
+    SurgeQueueTimeout,
 }
 
 /// Whether a failed request may go to another member.
@@ -59,7 +64,7 @@ pub enum Retry {
 
 impl ExchangeError {
     /// Every kind, in the order of [`ExchangeError::index`].
-    pub const ALL: [ExchangeError; 14] = [
+    pub const ALL: [ExchangeError; 16] = [
         ExchangeError::MalformedHead,
         ExchangeError::MalformedBody,
         ExchangeError::IncompleteBody,
@@ -74,6 +79,8 @@ impl ExchangeError {
         ExchangeError::NoMemberAvailable,
         ExchangeError::LocalResources,
         ExchangeError::NotConfigured,
+        ExchangeError::SurgeQueueFull,
+        ExchangeError::SurgeQueueTimeout,
     ];
 
     /// The position in [`ExchangeError::ALL`], for arrays of counters.
@@ -93,7 +100,7 @@ impl ExchangeError {
             | MethodNotAllowed
             | HeadTooLarge => Side::Client,
             ConnectFailed | NoResponse | ResponseTimeout | NoMemberAvailable => Side::Member,
-            LocalResources | NotConfigured => Side::Ballast,
+            LocalResources | NotConfigured | SurgeQueueFull | SurgeQueueTimeout => Side::Ballast,
         }
     }
 
@@ -115,6 +122,8 @@ impl ExchangeError {
             NoMemberAvailable => "unavailable",
             LocalResources => "local_resources",
             NotConfigured => "not_configured",
+            SurgeQueueFull => "surge_queue_full",
+            SurgeQueueTimeout => "surge_queue_timeout",
         }
     }
 
@@ -128,7 +137,8 @@ impl ExchangeError {
             HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             NoResponse => StatusCode::BAD_GATEWAY,
             ResponseTimeout => StatusCode::GATEWAY_TIMEOUT,
-            ConnectFailed | NoMemberAvailable | LocalResources | NotConfigured => {
+            ConnectFailed | NoMemberAvailable | LocalResources | NotConfigured | SurgeQueueFull
+            | SurgeQueueTimeout => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
         }
@@ -161,6 +171,8 @@ impl ExchangeError {
             NoMemberAvailable => "no server is available to take the request; try again later",
             LocalResources => "the proxy is short of resources; try again later",
             NotConfigured => "no server is configured to take the request",
+            SurgeQueueFull => "every server is busy and too many requests are waiting; try again later",
+            SurgeQueueTimeout => "every server stayed busy for as long as a request may wait; try again later",
         }
     }
 

@@ -102,11 +102,14 @@ async fn forward(
         tracing::debug!(vserver = %plan.name, client = %ctx.client, kind = error.kind(), "request refused before reaching a member");
         return Err(error);
     }
-    let Some(mut group) = plan.group.clone() else {
+    // The members that serve: this vserver's, or its backupvserver's when none of its own is
+    // eligible or it is past its spillover threshold.
+    let mut serving = crate::backup::serving(&plan).unwrap_or_else(|| plan.clone());
+    let Some(mut group) = serving.group.clone() else {
         tracing::debug!(vserver = %plan.name, "no servicegroup bound: 503");
         return Err(ExchangeError::NotConfigured);
     };
-    let url = (plan.lb_method == LbMethod::UrlHash).then(|| {
+    let url = (serving.lb_method == LbMethod::UrlHash).then(|| {
         parts
             .uri
             .path_and_query()
@@ -132,25 +135,34 @@ async fn forward(
     let mut refreshed = false;
     let mut last_error = ExchangeError::NoMemberAvailable;
     while tried.len() < MAX_ATTEMPTS {
-        let Some(index) = plan
-            .balancer
-            .pick(&group.members, &group.weights, key, &tried)
-        else {
-            // A reload may have replaced every member between loading the snapshot and now:
-            // the old ones are draining, the new ones are in the next snapshot. Look once more.
-            if !refreshed
-                && tried.is_empty()
-                && let Some(newer) = newer_plan(ctx, &plan)
-                && let Some(newer_group) = newer.group.clone()
-            {
-                (plan, group, refreshed) = (newer, newer_group, true);
-                continue;
+        // A member under the servicegroup's maxclient, waiting in its surge queue if need be.
+        let (index, guard) = match crate::surge::admit(&serving.balancer, &group, key, &tried).await {
+            Ok(admitted) => admitted,
+            Err(ExchangeError::NoMemberAvailable) => {
+                // A reload may have replaced every member between loading the snapshot and
+                // now: the old ones are draining, the new ones are in the next snapshot. Look
+                // once more.
+                if !refreshed
+                    && tried.is_empty()
+                    && let Some(newer) = newer_plan(ctx, &plan)
+                {
+                    let newer_serving =
+                        crate::backup::serving(&newer).unwrap_or_else(|| newer.clone());
+                    if let Some(newer_group) = newer_serving.group.clone() {
+                        (plan, serving, group) = (newer, newer_serving, newer_group);
+                    }
+                    refreshed = true;
+                    continue;
+                }
+                break;
             }
-            break;
+            Err(refused) => {
+                tracing::debug!(vserver = %plan.name, servicegroup = %group.name, kind = refused.kind(), "every member is at maxclient and the surge queue refused the request: 503");
+                return Err(refused);
+            }
         };
         tried.push(index);
         let member = &group.members[index];
-        let guard = member.begin();
         trace.connecting(&group.name, &member.label);
         let connected = connection(member, &group, &plan.name, upgrade.is_some()).await;
         let (mut sender, reused) = match connected {

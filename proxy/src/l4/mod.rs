@@ -136,7 +136,11 @@ async fn connect(
     client_addr: SocketAddr,
     trace: &mut Trace,
 ) -> Result<(TcpStream, ActiveGuard), ExchangeError> {
-    let Some(group) = &plan.group else {
+    // This vserver's members serve, or its backupvserver's when none of its own is eligible or
+    // it is past its spillover threshold.
+    let backup = crate::backup::serving(plan);
+    let serving = backup.as_deref().unwrap_or(plan);
+    let Some(group) = &serving.group else {
         tracing::debug!(vserver = %plan.name, "no servicegroup bound; closing the connection");
         return Err(ExchangeError::NotConfigured);
     };
@@ -147,11 +151,14 @@ async fn connect(
     let mut tried = Vec::new();
     let mut failure = ExchangeError::NoMemberAvailable;
     while tried.len() < MAX_ATTEMPTS {
-        let Some(index) = plan
-            .balancer
-            .pick(&group.members, &group.weights, key, &tried)
-        else {
-            break;
+        // A member under the servicegroup's maxclient, waiting in its surge queue if need be.
+        let (index, guard) = match crate::surge::admit(&serving.balancer, group, key, &tried).await {
+            Ok(admitted) => admitted,
+            Err(ExchangeError::NoMemberAvailable) => break,
+            Err(refused) => {
+                tracing::debug!(vserver = %plan.name, servicegroup = %group.name, kind = refused.kind(), "every member is at maxclient and the surge queue refused the connection; closing it");
+                return Err(refused);
+            }
         };
         tried.push(index);
         let member = &group.members[index];
@@ -164,7 +171,7 @@ async fn connect(
                 let _ = server.set_nodelay(true);
                 member.counters.requests.fetch_add(1, Relaxed);
                 plan.stats.requests.fetch_add(1, Relaxed);
-                return Ok((server, member.begin()));
+                return Ok((server, guard));
             }
             Ok(Err(error)) if is_local_exhaustion(&error) => {
                 // Any member would fail the same way: not the member's fault.

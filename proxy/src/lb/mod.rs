@@ -62,6 +62,17 @@ impl Balancer {
         tried: &[usize],
     ) -> Option<usize> {
         let usable = |index: usize| members[index].is_eligible() && !tried.contains(&index);
+        self.pick_where(members, weights, key, usable)
+    }
+
+    /// The index of the member to use among those `usable` says may take it.
+    pub fn pick_where(
+        &self,
+        members: &[Arc<MemberState>],
+        weights: &[u32],
+        key: PickKey<'_>,
+        usable: impl Fn(usize) -> bool,
+    ) -> Option<usize> {
         match self {
             Balancer::RoundRobin(sequence) => sequence.pick(usable),
             Balancer::Least(score, rotation) => {

@@ -1,0 +1,145 @@
+//! `backupvserver` and spillover (`somethod`, `sothreshold`) of an `[[lbvserver]]`: the keys
+//! as checked, and the references between vservers (the backup exists, is not the vserver
+//! itself, serves the same kind of servicegroup, and no chain is a cycle or longer than
+//! [`MAX_BACKUP_CHAIN`]).
+
+use std::collections::HashMap;
+
+use super::file::{FileConfig, LbVserverFile};
+use super::model::{BackendType, ServiceType};
+use super::problems::Problems;
+
+/// Backups one vserver's traffic may pass through: a backup's backup, and so on.
+pub const MAX_BACKUP_CHAIN: usize = 3;
+/// The most `sothreshold` may be.
+pub const MAX_SO_THRESHOLD: i64 = 10_000_000;
+
+/// Checks `somethod` and `sothreshold`; the threshold when spillover is on.
+pub fn spillover(file: &LbVserverFile, path: &str, p: &mut Problems) -> Option<Option<u32>> {
+    let method = file.somethod.as_deref().unwrap_or("NONE");
+    match method {
+        "NONE" => {
+            if file.sothreshold.is_some() {
+                p.add(
+                    format!("{path}.sothreshold"),
+                    "sothreshold needs somethod = \"CONNECTION\"",
+                );
+                return None;
+            }
+            Some(None)
+        }
+        "CONNECTION" => {
+            if file.backupvserver.is_none() {
+                p.add(
+                    format!("{path}.somethod"),
+                    "spillover needs a backupvserver to spill over to",
+                );
+            }
+            let threshold = match file.sothreshold {
+                None => {
+                    p.add(
+                        format!("{path}.sothreshold"),
+                        "somethod = \"CONNECTION\" needs a sothreshold (open client connections)",
+                    );
+                    None
+                }
+                Some(n) if (1..=MAX_SO_THRESHOLD).contains(&n) => Some(n as u32),
+                Some(n) => {
+                    p.add(
+                        format!("{path}.sothreshold"),
+                        format!("expected 1..={MAX_SO_THRESHOLD}, got {n}"),
+                    );
+                    None
+                }
+            };
+            file.backupvserver.as_ref()?;
+            threshold.map(Some)
+        }
+        other => {
+            p.add(
+                format!("{path}.somethod"),
+                format!("unknown somethod `{other}`; expected CONNECTION or NONE"),
+            );
+            None
+        }
+    }
+}
+
+/// Each `backupvserver` names another vserver of a compatible `servicetype`, and following
+/// backups from any vserver ends within [`MAX_BACKUP_CHAIN`] steps without coming back.
+/// `broken` says whether a name belongs to an element that did not even parse (its problem
+/// is reported already).
+pub fn backup_references(file: &FileConfig, broken: impl Fn(&str) -> bool, p: &mut Problems) {
+    let by_name: HashMap<&str, &LbVserverFile> = file
+        .lbvserver
+        .iter()
+        .map(|v| (v.name.as_str(), v))
+        .collect();
+    let backend = |vserver: &LbVserverFile| {
+        ServiceType::ALL
+            .iter()
+            .find(|(word, _)| *word == vserver.servicetype)
+            .map(|(_, t)| t.backend_type())
+    };
+    for (index, vserver) in file.lbvserver.iter().enumerate() {
+        let Some(backup_name) = &vserver.backupvserver else {
+            continue;
+        };
+        let path = format!("lbvserver[{index}].backupvserver");
+        if *backup_name == vserver.name {
+            p.add(path, "a vserver cannot be its own backupvserver");
+            continue;
+        }
+        let Some(backup) = by_name.get(backup_name.as_str()) else {
+            if !broken(backup_name) {
+                p.add(path, format!("no lbvserver named `{backup_name}`"));
+            }
+            continue;
+        };
+        if let (Some(wanted), Some(found)) = (backend(vserver), backend(backup))
+            && wanted != found
+        {
+            let kind = |t: BackendType| match t {
+                BackendType::Http => "HTTP or SSL",
+                BackendType::Tcp => "TCP or SSL_TCP",
+            };
+            p.add(
+                &path,
+                format!(
+                    "a {} vserver needs a {} backupvserver, `{backup_name}` is {}",
+                    vserver.servicetype,
+                    kind(wanted),
+                    backup.servicetype
+                ),
+            );
+            continue;
+        }
+        let mut chain = vec![vserver.name.as_str()];
+        let mut next = Some(*backup);
+        while let Some(current) = next {
+            if chain.contains(&current.name.as_str()) {
+                chain.push(&current.name);
+                p.add(
+                    &path,
+                    format!("backup vservers form a cycle: {}", chain.join(" -> ")),
+                );
+                break;
+            }
+            chain.push(&current.name);
+            if chain.len() > MAX_BACKUP_CHAIN + 1 {
+                p.add(
+                    &path,
+                    format!(
+                        "backup chain {} is longer than {MAX_BACKUP_CHAIN} backups",
+                        chain.join(" -> ")
+                    ),
+                );
+                break;
+            }
+            next = current
+                .backupvserver
+                .as_deref()
+                .and_then(|name| by_name.get(name).copied());
+        }
+    }
+}
