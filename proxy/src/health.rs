@@ -1,4 +1,5 @@
-//! Health monitors (`lbmonitor` types `TCP` and `HTTP`): one task per bound (member, monitor).
+//! Health monitors (`lbmonitor` types `TCP`, `HTTP` and `HTTP-ECV`): one task per bound
+//! (member, monitor). The HTTP probes are in [`http_probe`].
 //!
 //! A task probes its member every `interval` (every `downtime` while it says DOWN); a probe that
 //! takes longer than `resptimeout` fails. `retries` failures in a row make the monitor vote
@@ -18,7 +19,6 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
@@ -27,6 +27,8 @@ use crate::config::{Config, LbMonitor, Probe};
 use crate::error::is_local_exhaustion;
 use crate::member::{MemberKey, MemberState};
 use crate::snapshot::Snapshot;
+
+mod http_probe;
 
 /// The running monitor tasks, reconciled by the config writer after every change.
 #[derive(Debug, Default)]
@@ -204,55 +206,12 @@ impl std::fmt::Display for Failure {
 
 /// One probe; `Err` says why it failed.
 async fn probe(probe: &Probe, addr: SocketAddr) -> Result<(), Failure> {
-    let mut stream = match TcpStream::connect(addr).await {
+    let stream = match TcpStream::connect(addr).await {
         Ok(stream) => stream,
         Err(error) if is_local_exhaustion(&error) => return Err(Failure::Local(error)),
         Err(error) => return Err(format!("connect to {addr}: {error}").into()),
     };
-    let Probe::Http {
-        method,
-        path,
-        resp_codes,
-    } = probe
-    else {
-        return Ok(());
-    };
-    let _ = stream.set_nodelay(true);
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: ballast-monitor\r\nConnection: close\r\n\r\n"
-    );
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| format!("send request: {e}"))?;
-    let mut head = [0u8; 64];
-    let mut len = 0;
-    while len < head.len() && !head[..len].contains(&b'\n') {
-        let n = stream
-            .read(&mut head[len..])
-            .await
-            .map_err(|e| format!("read response: {e}"))?;
-        if n == 0 {
-            break;
-        }
-        len += n;
-    }
-    let line = String::from_utf8_lossy(&head[..len]);
-    let code = line
-        .strip_prefix("HTTP/1.")
-        .and_then(|rest| rest.get(2..5))
-        .and_then(|code| code.parse::<u16>().ok())
-        .ok_or_else(|| {
-            format!(
-                "not an HTTP response: {:?}",
-                line.lines().next().unwrap_or("")
-            )
-        })?;
-    if resp_codes.iter().any(|range| range.contains(&code)) {
-        Ok(())
-    } else {
-        Err(format!("status {code} is not an expected respcode").into())
-    }
+    http_probe::probe(probe, stream, addr).await
 }
 
 /// Ends passive DOWNs of members that no monitor watches (see [`crate::member::PASSIVE_DOWNTIME`]).

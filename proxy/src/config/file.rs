@@ -141,6 +141,19 @@ pub struct LbMonitorFile {
     pub httprequest: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub respcode: Option<Vec<String>>,
+    /// HTTP-ECV: the request, `"METHOD /path"` (default `"GET /"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send: Option<String>,
+    /// HTTP-ECV: text the response body must contain (its first 64 KiB are read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recv: Option<String>,
+    /// HTTP, HTTP-ECV: extra request headers, `"Name: value"` lines joined by `\r\n`; a
+    /// `Host` here replaces the default (the member's `ip:port`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customheaders: Option<String>,
+    /// HTTP, HTTP-ECV: `YES` probes over TLS (the certificate is not verified), `NO` (default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secure: Option<String>,
     /// LOAD only: `V1`, `V2` (v2c, the default) or `V3`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snmpversion: Option<String>,

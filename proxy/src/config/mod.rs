@@ -9,6 +9,7 @@ pub mod accesslog;
 pub mod backup;
 pub mod duration;
 pub mod file;
+pub mod http_monitor;
 pub mod lenient;
 pub mod model;
 pub mod problems;

@@ -106,11 +106,18 @@ pub enum Probe {
     Load(LoadProbe),
     /// A TCP connect that succeeds within `resptimeout`.
     Tcp,
-    /// An HTTP/1.1 request whose status code is in one of `resp_codes`.
+    /// An HTTP/1.1 request (`HTTP`: its status code is in one of `resp_codes`; `HTTP-ECV`:
+    /// `resp_codes` is empty and its body contains `recv`).
     Http {
         method: String,
         path: String,
         resp_codes: Vec<RangeInclusive<u16>>,
+        /// `HTTP-ECV`: text the first 64 KiB of the body must contain.
+        recv: Option<String>,
+        /// `customheaders`, in order; a `Host` among them replaces the default.
+        headers: Vec<(String, String)>,
+        /// `secure = "YES"`: over TLS, without verifying the member's certificate.
+        secure: bool,
     },
 }
 

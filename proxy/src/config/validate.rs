@@ -16,6 +16,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::de::DeserializeOwned;
 
 use super::duration;
+use super::http_monitor;
 use super::file::{
     AdminFile, AutoscaleGroupFile, AutoscaleMetricFile, AutoscaleProfileFile, FileConfig,
     LbMetricTableFile, LbMonitorFile, LbVserverFile, MemberFile, MetricsFile, ServiceGroupFile,
@@ -479,22 +480,28 @@ fn lb_monitor(
     };
     let probe = match file.kind.as_str() {
         "TCP" => {
-            reject_fields(file, path, &["httprequest", "respcode"], p);
+            reject_fields(file, path, HTTP_FIELDS, p);
             reject_fields(file, path, LOAD_FIELDS, p);
             Some(Probe::Tcp)
         }
         "HTTP" => {
             reject_fields(file, path, LOAD_FIELDS, p);
+            reject_fields(file, path, &["send", "recv"], p);
+            http_probe(file, path, p)
+        }
+        "HTTP-ECV" => {
+            reject_fields(file, path, LOAD_FIELDS, p);
+            reject_fields(file, path, &["httprequest", "respcode"], p);
             http_probe(file, path, p)
         }
         "LOAD" => {
-            reject_fields(file, path, &["httprequest", "respcode"], p);
+            reject_fields(file, path, HTTP_FIELDS, p);
             load_probe(file, base_dir, path, p)
         }
         other => {
             p.add(
                 format!("{path}.type"),
-                format!("unknown monitor type `{other}`; expected TCP, HTTP or LOAD"),
+                format!("unknown monitor type `{other}`; expected TCP, HTTP, HTTP-ECV or LOAD"),
             );
             None
         }
@@ -511,8 +518,23 @@ fn lb_monitor(
     })
 }
 
+/// `HTTP` (`httprequest`, `respcode`) or `HTTP-ECV` (`send`, `recv`), both with
+/// `customheaders` and `secure`.
 fn http_probe(file: &LbMonitorFile, path: &str, p: &mut Problems) -> Option<Probe> {
-    let request = file.httprequest.as_deref().unwrap_or("GET /");
+    let ecv = file.kind == "HTTP-ECV";
+    let headers = http_monitor::custom_headers(file.customheaders.as_deref(), path, p);
+    let secure = http_monitor::secure(file.secure.as_deref(), path, p);
+    let recv = if ecv {
+        http_monitor::recv(file.recv.as_deref(), path, p)
+    } else {
+        Some(None)
+    };
+    let (field, request) = if ecv {
+        ("send", file.send.as_deref())
+    } else {
+        ("httprequest", file.httprequest.as_deref())
+    };
+    let request = request.unwrap_or("GET /");
     let mut words = request.split_whitespace();
     let parsed = match (words.next(), words.next(), words.next()) {
         (Some(method), Some(target), None)
@@ -522,12 +544,23 @@ fn http_probe(file: &LbMonitorFile, path: &str, p: &mut Problems) -> Option<Prob
         }
         _ => {
             p.add(
-                format!("{path}.httprequest"),
+                format!("{path}.{field}"),
                 format!("expected \"METHOD /path\" such as \"GET /healthz\", got `{request}`"),
             );
             None
         }
     };
+    if ecv {
+        let (method, target) = parsed?;
+        return Some(Probe::Http {
+            method,
+            path: target,
+            resp_codes: Vec::new(),
+            recv: recv?,
+            headers: headers?,
+            secure: secure?,
+        });
+    }
     let codes = file
         .respcode
         .clone()
@@ -550,6 +583,9 @@ fn http_probe(file: &LbMonitorFile, path: &str, p: &mut Problems) -> Option<Prob
         method,
         path: target,
         resp_codes,
+        recv: recv?,
+        headers: headers?,
+        secure: secure?,
     })
 }
 
@@ -1475,6 +1511,16 @@ fn snmp_metric_references(
     }
 }
 
+/// Fields only `HTTP` and `HTTP-ECV` monitors take.
+const HTTP_FIELDS: &[&str] = &[
+    "httprequest",
+    "respcode",
+    "send",
+    "recv",
+    "customheaders",
+    "secure",
+];
+
 /// Fields only a `LOAD` monitor takes.
 const LOAD_FIELDS: &[&str] = &[
     "snmpversion",
@@ -1500,6 +1546,10 @@ fn reject_fields(file: &LbMonitorFile, path: &str, fields: &[&str], p: &mut Prob
     let set = |field: &str| match field {
         "httprequest" => file.httprequest.is_some(),
         "respcode" => file.respcode.is_some(),
+        "send" => file.send.is_some(),
+        "recv" => file.recv.is_some(),
+        "customheaders" => file.customheaders.is_some(),
+        "secure" => file.secure.is_some(),
         "snmpversion" => file.snmpversion.is_some(),
         "snmpcommunity" => file.snmpcommunity.is_some(),
         "snmpcommunityfile" => file.snmpcommunityfile.is_some(),
