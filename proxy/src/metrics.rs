@@ -11,6 +11,8 @@
 //! `vserver_client_connections_accepted_total`, `vserver_response_time_seconds` (histogram),
 //! `vserver_errors_total{side,kind}`;
 //! `connections`, `maxconn` and `connections_refused_total{vserver,limit}`;
+//! `surge_queue_depth{servicegroup}`, `surge_queue_rejected_total{servicegroup,reason}` and
+//! `vserver_backup_requests_total{vserver,reason}`;
 //! per member `member_up`, `member_state{state}`, `member_active_connections`,
 //! `member_requests_total`, `member_connect_failures_total`, `member_errors_total`,
 //! `member_request_bytes_total`,
