@@ -9,7 +9,10 @@
 //! `vserver_responses_total{class}`, `vserver_request_bytes_total`,
 //! `vserver_response_bytes_total`, `vserver_client_connections`,
 //! `vserver_client_connections_accepted_total`, `vserver_response_time_seconds` (histogram),
-//! `vserver_errors_total{side,kind}`;
+//! `vserver_errors_total{side,kind}` (a csvserver is a vserver here too: these count what it
+//! received and answered);
+//! per csvserver `csvserver_policy_hits_total{csvserver,policy,target}`,
+//! `csvserver_default_hits_total` and `csvserver_unmatched_total`;
 //! `connections`, `maxconn` and `connections_refused_total{vserver,limit}`;
 //! `surge_queue_depth{servicegroup}`, `surge_queue_rejected_total{servicegroup,reason}` and
 //! `vserver_backup_requests_total{vserver,reason}`;
@@ -257,6 +260,7 @@ impl Collector for BallastCollector {
         limit_families(&mut encoder, &snapshot, &vservers)?;
         exchange_errors(&mut encoder, &vservers)?;
         surge_and_backup(&mut encoder, &groups, &vservers)?;
+        switch_families(&mut encoder, &vservers)?;
         {
             let mut family = encoder.encode_descriptor(
                 "vserver_response_time",
@@ -588,6 +592,41 @@ fn snmp_families(
     let sum = snapshot.latency_sum.as_secs_f64();
     family.encode_histogram::<NoLabelSet>(sum, snapshot.latency_count, &buckets, None)?;
     Ok(())
+}
+
+/// A csvserver's requests by where its policies sent them.
+fn switch_families(
+    encoder: &mut DescriptorEncoder<'_>,
+    vservers: &[&Arc<crate::snapshot::VserverPlan>],
+) -> Result<(), std::fmt::Error> {
+    let switches: Vec<_> = vservers
+        .iter()
+        .filter_map(|v| Some((&*v.name, v.switch.as_ref()?)))
+        .collect();
+    let hits = switches.iter().flat_map(|(cs, switch)| {
+        switch.policies.iter().map(move |p| {
+            let labels = vec![
+                ("csvserver", *cs),
+                ("policy", &*p.name),
+                ("target", &*p.target_name),
+            ];
+            (labels, p.hits.load(Relaxed))
+        })
+    });
+    let help = "Requests a csvserver's policy matched (and sent to its target lbvserver).";
+    counter(encoder, "csvserver_policy_hits", help, None, hits)?;
+    let defaults = switches.iter().map(|(cs, switch)| {
+        let hits = switch.stats.default_hits.load(Relaxed);
+        (vec![("csvserver", *cs)], hits)
+    });
+    let help = "Requests no policy matched that went to the csvserver's defaultlbvserver.";
+    counter(encoder, "csvserver_default_hits", help, None, defaults)?;
+    let unmatched = switches.iter().map(|(cs, switch)| {
+        let misses = switch.stats.unmatched.load(Relaxed);
+        (vec![("csvserver", *cs)], misses)
+    });
+    let help = "Requests no policy matched on a csvserver without a defaultlbvserver (404).";
+    counter(encoder, "csvserver_unmatched", help, None, unmatched)
 }
 
 fn counter<'a>(

@@ -13,7 +13,8 @@ use std::time::Duration;
 use rustls::sign::CertifiedKey;
 
 use crate::accesslog::AccessLog;
-use crate::config::{Config, HttpProfile, LbMethod, LbVserver, ServiceType};
+use crate::config::{Config, CsVserver, HttpProfile, LbMethod, ServiceType};
+use crate::content_switch::plan::{PolicyPlan, SwitchPlan};
 use crate::lb::Balancer;
 use crate::limits::Connections;
 use crate::member::MemberState;
@@ -34,7 +35,9 @@ pub struct Snapshot {
     pub access_log: Option<AccessLog>,
 }
 
-/// One vserver, ready to serve.
+/// One vserver, ready to serve. A csvserver is one too (it listens, admits and counts like an
+/// lbvserver), with a [`SwitchPlan`] and no servicegroup: each request goes on to the plan of
+/// the lbvserver its policies choose.
 #[derive(Debug)]
 pub struct VserverPlan {
     pub name: Arc<str>,
@@ -55,6 +58,8 @@ pub struct VserverPlan {
     pub backup: OnceLock<Arc<VserverPlan>>,
     /// `somethod = "CONNECTION"`: client connections beyond which traffic spills over.
     pub spillover_threshold: Option<u32>,
+    /// A csvserver's policies (`None` for an lbvserver).
+    pub switch: Option<Arc<SwitchPlan>>,
 }
 
 /// A servicegroup's members as one snapshot sees them.
@@ -100,7 +105,7 @@ impl Config {
 }
 
 /// Compiles the snapshot; `connections`, `member` and `stats` are (or look up) the runtime
-/// state that outlives snapshots, `tls` gives a TLS vserver its rustls config for its certificates (the
+/// state that outlives snapshots, `tls` gives a TLS vserver (by name and type) its rustls config for its certificates (the
 /// writer keeps one while they do not change, so its session cache survives edits).
 pub fn compile(
     config: Arc<Config>,
@@ -108,7 +113,7 @@ pub fn compile(
     mut member: impl FnMut(&str, SocketAddr) -> Arc<MemberState>,
     mut stats: impl FnMut(&str) -> Arc<VserverStats>,
     mut surge: impl FnMut(&str) -> Arc<SurgeQueue>,
-    mut tls: impl FnMut(&LbVserver, Vec<Arc<CertifiedKey>>) -> Arc<rustls::ServerConfig>,
+    mut tls: impl FnMut(&str, ServiceType, Vec<Arc<CertifiedKey>>) -> Arc<rustls::ServerConfig>,
 ) -> Snapshot {
     let mut groups = HashMap::new();
     for group in &config.service_groups {
@@ -158,7 +163,7 @@ pub fn compile(
                 .filter_map(|name| config.cert_key(name))
                 .map(|ck| ck.certified.clone())
                 .collect();
-            tls(vserver, certs)
+            tls(&vserver.name, vserver.service_type, certs)
         });
         let name: Arc<str> = vserver.name.as_str().into();
         vservers.insert(
@@ -177,6 +182,7 @@ pub fn compile(
                 client_timeout: vserver.client_timeout,
                 backup: OnceLock::new(),
                 spillover_threshold: vserver.spillover_threshold,
+                switch: None,
             }),
         );
     }
@@ -187,6 +193,20 @@ pub fn compile(
             let _ = plan.backup.set(backup.clone());
         }
     }
+    for cs in config.cs_vservers.iter().filter(|cs| cs.enabled) {
+        let certs = cs
+            .cert_keys
+            .iter()
+            .filter_map(|name| config.cert_key(name))
+            .map(|ck| ck.certified.clone())
+            .collect();
+        let tls = cs
+            .service_type
+            .is_tls()
+            .then(|| tls(&cs.name, cs.service_type, certs));
+        let plan = cs_vserver(&config, cs, &vservers, stats(&cs.name), tls);
+        vservers.insert(plan.name.clone(), Arc::new(plan));
+    }
     Snapshot {
         http_profile: config.http_profile.clone(),
         config,
@@ -194,5 +214,57 @@ pub fn compile(
         groups,
         connections,
         access_log: None,
+    }
+}
+
+/// A csvserver's plan: its policies resolved to the lbvserver plans of `lbvservers` (which
+/// holds only enabled ones).
+fn cs_vserver(
+    config: &Config,
+    cs: &CsVserver,
+    lbvservers: &HashMap<Arc<str>, Arc<VserverPlan>>,
+    stats: Arc<VserverStats>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> VserverPlan {
+    let switch_stats = stats.switching.clone();
+    let policies = cs
+        .policies
+        .iter()
+        .filter_map(|binding| {
+            let policy = config.cs_policies.iter().find(|p| p.name == binding.policy)?;
+            Some(PolicyPlan {
+                name: binding.policy.as_str().into(),
+                priority: binding.priority,
+                rule: policy.rule.clone(),
+                target_name: binding.target.as_str().into(),
+                target: lbvservers.get(binding.target.as_str()).cloned(),
+                hits: switch_stats.policy_hits(&binding.policy),
+            })
+        })
+        .collect();
+    let default = cs.default_lb_vserver.as_deref().map(|name| {
+        let plan = lbvservers.get(name).cloned();
+        (Arc::<str>::from(name), plan)
+    });
+    VserverPlan {
+        name: cs.name.as_str().into(),
+        service_type: cs.service_type,
+        addr: cs.addr,
+        // A csvserver balances nothing itself: its targets do.
+        lb_method: LbMethod::RoundRobin,
+        group: None,
+        balancer: Balancer::new(LbMethod::RoundRobin, &[], &[]),
+        tls,
+        max_client: cs.max_client,
+        max_client_per_source: cs.max_client_per_source,
+        client_timeout: cs.client_timeout,
+        backup: OnceLock::new(),
+        spillover_threshold: None,
+        switch: Some(Arc::new(SwitchPlan {
+            policies,
+            default,
+            stats: switch_stats,
+        })),
+        stats,
     }
 }

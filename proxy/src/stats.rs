@@ -31,6 +31,8 @@ pub struct VserverStats {
     /// Requests (HTTP) or connections (TCP) passed to the backup vserver, by
     /// [`crate::backup::Diversion`] (`Down`, `Spillover`).
     pub backup: [AtomicU64; 2],
+    /// A csvserver's policy hits, default hits and misses.
+    pub switching: Arc<crate::content_switch::plan::SwitchStats>,
 }
 
 /// Upper bounds of the response-time buckets, in seconds.

@@ -356,7 +356,7 @@ impl WriterState {
 
     fn apply_inner(&mut self, config: Arc<Config>) -> Result<(), ApplyError> {
         // 1. Listeners: every socket the change needs, or an error and nothing moved.
-        let wanted: Vec<_> = config.vservers.iter().filter(|v| v.enabled).collect();
+        let wanted = listeners::wanted(&config);
         let listener_plan = self.listeners.prepare(&wanted)?;
 
         // 2. Members: same key, same state; disabled or unbound members drain.
@@ -399,8 +399,9 @@ impl WriterState {
             }
             keep
         });
-        let vserver_names: HashSet<&str> =
-            config.vservers.iter().map(|v| v.name.as_str()).collect();
+        let vserver_names: HashSet<&str> = (config.vservers.iter().map(|v| v.name.as_str()))
+            .chain(config.cs_vservers.iter().map(|cs| cs.name.as_str()))
+            .collect();
         self.stats
             .retain(|name, _| vserver_names.contains(name.as_str()));
         self.tls.retain(|name| vserver_names.contains(name));
@@ -422,9 +423,9 @@ impl WriterState {
             },
             |name| stats.entry(name.to_owned()).or_default().clone(),
             |group| surge_queues[group].clone(),
-            |vserver, certs| {
-                let alpn_http = vserver.service_type == crate::config::ServiceType::Ssl;
-                tls.get(&vserver.name, certs, alpn_http)
+            |name, service_type, certs| {
+                let alpn_http = service_type == crate::config::ServiceType::Ssl;
+                tls.get(name, certs, alpn_http)
             },
         );
         compiled.access_log = self.access_logs.for_config(config.access_log.as_ref());

@@ -525,7 +525,7 @@ async fn bad_requests_get_their_error_and_change_nothing() {
         BadCase("malformed JSON", Method::POST, "config/lbvserver", b"{\"lbvserver\": {".to_vec(), StatusCode::BAD_REQUEST, 1501, "malformed JSON"),
         BadCase("wrong shape", Method::POST, "config/lbvserver", b"[1, 2]".to_vec(), StatusCode::BAD_REQUEST, 1501, "expected a body like {\"lbvserver\""),
         BadCase("too large", Method::POST, "config/lbvserver", vec![b' '; 2 * 1024 * 1024], StatusCode::PAYLOAD_TOO_LARGE, 1502, "larger than"),
-        BadCase("unknown resource", Method::GET, "config/csvserver", Vec::new(), StatusCode::NOT_FOUND, 1503, "no resource named `csvserver`"),
+        BadCase("unknown resource", Method::GET, "config/gslbvserver", Vec::new(), StatusCode::NOT_FOUND, 1503, "no resource named `gslbvserver`"),
         BadCase("missing object", Method::DELETE, "config/lbmonitor/ghost", Vec::new(), StatusCode::NOT_FOUND, 258, "no lbmonitor named `ghost`"),
     ];
     for BadCase(what, method, path, body, status, code, message) in cases {

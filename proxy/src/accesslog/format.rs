@@ -8,8 +8,11 @@
 //! 127.0.0.1:50314 [2026-12-04T19:20:02.500Z] db pool/127.0.0.6:5432 0.008/0.190/5012.330 512 20480 ok
 //! ```
 //!
+//! A request a csvserver switched names both vservers in the vserver field, the csvserver
+//! first: `front>shop` (`json`: `vserver` is the csvserver, `target` the lbvserver).
+//!
 //! `json` has the same fields by name (`time`, `type` (`http`/`tcp`), `client`, `vserver`,
-//! `servicegroup`, `member`, `queue_ms`, `connect_ms`, `first_byte_ms`, `total_ms`, `method`,
+//! `target`, `servicegroup`, `member`, `queue_ms`, `connect_ms`, `first_byte_ms`, `total_ms`, `method`,
 //! `uri`, `version`, `status`, `bytes_sent`, `bytes_received`, `termination`); one that does not
 //! apply is `null`.
 
@@ -40,10 +43,14 @@ fn text(record: &Record, out: &mut String) {
     );
     let _ = write!(
         out,
-        "{} [{}] {} {}/{} ",
+        "{} [{}] {}{} {}/{} ",
         record.client,
         rfc3339(record.time),
         record.vserver,
+        record
+            .target
+            .as_deref()
+            .map_or_else(String::new, |target| format!(">{target}")),
         record.servicegroup.as_deref().unwrap_or("-"),
         record.member.as_deref().unwrap_or("-"),
     );
@@ -77,6 +84,7 @@ fn json(record: &Record) -> Value {
     line.insert("type".into(), kind.into());
     line.insert("client".into(), record.client.to_string().into());
     line.insert("vserver".into(), record.vserver.as_ref().into());
+    line.insert("target".into(), json!(record.target.as_deref()));
     line.insert("servicegroup".into(), json!(record.servicegroup.as_deref()));
     line.insert("member".into(), json!(record.member.as_deref()));
     line.insert("queue_ms".into(), json!(record.queue.map(millis_value)));
@@ -180,6 +188,7 @@ mod tests {
             time: at(1_796_412_001, 123),
             client: "127.0.0.1:50312".parse().unwrap(),
             vserver: "web".into(),
+            target: None,
             servicegroup: Some(Arc::from("pool")),
             member: Some(Arc::from("127.0.0.5:8080")),
             queue: Some(Duration::from_micros(12)),
@@ -246,6 +255,25 @@ mod tests {
     }
 
     #[test]
+    fn a_switched_request_names_the_csvserver_and_its_target() {
+        let record = Record {
+            vserver: "front".into(),
+            target: Some("shop".into()),
+            ..http_record()
+        };
+        let mut line = String::new();
+        write_line(&record, AccessLogFormat::Text, &mut line);
+        assert!(
+            line.contains("] front>shop pool/127.0.0.5:8080 "),
+            "{line}"
+        );
+        line.clear();
+        write_line(&record, AccessLogFormat::Json, &mut line);
+        let value: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!((&value["vserver"], &value["target"]), (&json!("front"), &json!("shop")));
+    }
+
+    #[test]
     fn an_http_json_line_names_every_field() {
         let mut line = String::new();
         write_line(&http_record(), AccessLogFormat::Json, &mut line);
@@ -255,7 +283,7 @@ mod tests {
             value,
             json!({
                 "time": "2026-12-04T19:20:01.123Z", "type": "http", "client": "127.0.0.1:50312",
-                "vserver": "web", "servicegroup": "pool", "member": "127.0.0.5:8080",
+                "vserver": "web", "target": null, "servicegroup": "pool", "member": "127.0.0.5:8080",
                 "queue_ms": 0.012, "connect_ms": 0.21, "first_byte_ms": 1.503, "total_ms": 2.004,
                 "method": "GET", "uri": "/a\"b", "version": "HTTP/1.1", "status": 200,
                 "bytes_sent": 1234, "termination": "ok",

@@ -190,6 +190,7 @@ fn write(entry: Entry, termination: Termination) {
         time: pending.time,
         client: pending.client,
         vserver: pending.vserver,
+        target: trace.target.clone(),
         queue: trace.queue(pending.arrived),
         connect: trace.connect,
         servicegroup: trace.servicegroup,

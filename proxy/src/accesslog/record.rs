@@ -17,6 +17,8 @@ pub struct Record {
     pub time: SystemTime,
     pub client: SocketAddr,
     pub vserver: Arc<str>,
+    /// The lbvserver a csvserver (`vserver`) switched the request to.
+    pub target: Option<Arc<str>>,
     /// The servicegroup and member that served it, or were tried last.
     pub servicegroup: Option<Arc<str>>,
     pub member: Option<Arc<str>>,
@@ -100,6 +102,8 @@ impl fmt::Display for Termination {
 /// started, how long it took, how long the member took to answer.
 #[derive(Debug, Clone, Default)]
 pub struct Trace {
+    /// The lbvserver a csvserver passed the request to.
+    pub target: Option<Arc<str>>,
     pub servicegroup: Option<Arc<str>>,
     pub member: Option<Arc<str>>,
     connect_started: Option<Instant>,
@@ -112,12 +116,18 @@ impl Trace {
     /// a failure, replaces it).
     pub fn connecting(&mut self, servicegroup: &Arc<str>, member: &Arc<str>) {
         *self = Trace {
+            target: self.target.take(),
             servicegroup: Some(servicegroup.clone()),
             member: Some(member.clone()),
             connect_started: Some(Instant::now()),
             connect: None,
             first_byte: None,
         };
+    }
+
+    /// A csvserver passed the request to lbvserver `target`.
+    pub fn switched(&mut self, target: &Arc<str>) {
+        self.target = Some(target.clone());
     }
 
     /// The connection to the member is there.

@@ -47,6 +47,7 @@ impl ConnectionLog {
             time: begun.time,
             client: begun.client,
             vserver: begun.vserver,
+            target: None,
             queue: trace.queue(begun.arrived),
             connect: trace.connect,
             servicegroup: trace.servicegroup,

@@ -1,5 +1,6 @@
-//! NITRO bindings: `lbvserver_servicegroup_binding`, `servicegroup_servicegroupmember_binding`
-//! and `servicegroup_lbmonitor_binding`. Added with PUT, removed with DELETE and
+//! NITRO bindings: `lbvserver_servicegroup_binding`, `servicegroup_servicegroupmember_binding`,
+//! `servicegroup_lbmonitor_binding` and `csvserver_cspolicy_binding` (in
+//! [`super::content_switch`]). Added with PUT, removed with DELETE and
 //! `?args=k:v,…`, listed with GET `/<binding>/<primary key>` (or all of them without one).
 //! Members are bound, changed and unbound through the writer's typed member operations
 //! ([`crate::writer::members`]).
@@ -18,10 +19,11 @@ use crate::snapshot::Snapshot;
 use crate::writer::EditError;
 use crate::writer::members::{self, MemberBinding, MemberChange, MemberOpError};
 
-pub const NAMES: [&str; 3] = [
+pub const NAMES: [&str; 4] = [
     "lbvserver_servicegroup_binding",
     "servicegroup_servicegroupmember_binding",
     "servicegroup_lbmonitor_binding",
+    super::content_switch::BINDING,
 ];
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -169,6 +171,7 @@ pub fn get(
                 })
             })
             .collect(),
+        super::content_switch::BINDING => super::content_switch::get(file, key)?,
         other => return Err(EditError::NotFound(format!("no binding named `{other}`"))),
     };
     Ok(values)
@@ -223,6 +226,7 @@ pub fn add(file: &mut FileConfig, binding: &str, object: Value) -> Result<bool, 
             group.monitor.push(b.monitor_name);
             Ok(true)
         }
+        super::content_switch::BINDING => super::content_switch::add(file, object),
         other => Err(EditError::NotFound(format!("no binding named `{other}`"))),
     }
 }
@@ -282,6 +286,9 @@ pub fn delete(file: &mut FileConfig, target: &Target) -> Result<(), EditError> {
                 )));
             }
             Ok(())
+        }
+        super::content_switch::BINDING => {
+            super::content_switch::delete(file, key, target.arg("policyname"))
         }
         other => Err(EditError::NotFound(format!("no binding named `{other}`"))),
     }

@@ -21,6 +21,7 @@
 pub mod auth;
 pub mod autoscale;
 pub mod bindings;
+pub mod content_switch;
 pub mod lockout;
 pub mod reply;
 pub mod request;
@@ -200,10 +201,12 @@ fn stat(api: &AdminApi, method: &Method, target: &Target) -> Reply {
     let items = match target.resource.as_str() {
         "lbvserver" => stat::lbvservers(&snapshot, &api.rates, name)?,
         "servicegroup" => stat::servicegroups(&snapshot, name, target.statbindings)?,
+        "csvserver" => content_switch::csvservers(&snapshot, &api.rates, name)?,
+        "cspolicy" => content_switch::cspolicies(&snapshot, name)?,
         "autoscalegroup" => stat::autoscalegroups(&snapshot, name, api.autoscale.as_deref())?,
         other => {
             return Err(NitroError::unknown(format!(
-                "no statistics for `{other}`; available: lbvserver, servicegroup, autoscalegroup"
+                "no statistics for `{other}`; available: lbvserver, servicegroup, csvserver, cspolicy, autoscalegroup"
             )));
         }
     };
@@ -253,7 +256,7 @@ async fn config(
     let Some(ops) = resources::find(resource) else {
         return Err(NitroError::unknown(format!(
             "no resource named `{resource}`; available: lbvserver, servicegroup, lbmonitor, sslcertkey, \
-             lbmetrictable, autoscaleprofile, autoscalegroup, autoscaleevent, {}, {}, nsconfig, login, logout",
+             csvserver, cspolicy, lbmetrictable, autoscaleprofile, autoscalegroup, autoscaleevent, {}, {}, nsconfig, login, logout",
             bindings::NAMES.join(", "),
             settings::NAMES.join(", ")
         )));

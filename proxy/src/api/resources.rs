@@ -1,5 +1,5 @@
 //! The config resources (`lbvserver`, `servicegroup`, `lbmonitor`, `sslcertkey`,
-//! `lbmetrictable`, `autoscaleprofile`, `autoscalegroup`): list, get, add, update and delete on
+//! `csvserver`, `cspolicy`, `lbmetrictable`, `autoscaleprofile`, `autoscalegroup`): list, get, add, update and delete on
 //! the file form of the config.
 //!
 //! Each resource is a [`Resource`] value that says where its array lives in [`FileConfig`],
@@ -56,8 +56,10 @@ impl<T> std::fmt::Debug for Resource<T> {
 
 /// Every config resource, by its NITRO name.
 pub fn find(name: &str) -> Option<&'static dyn ResourceOps> {
-    let all: [&'static dyn ResourceOps; 7] = [
+    let all: [&'static dyn ResourceOps; 9] = [
         &LBVSERVER,
+        &CSVSERVER,
+        &CSPOLICY,
         &SERVICEGROUP,
         &LBMONITOR,
         &SSLCERTKEY,
@@ -86,9 +88,34 @@ pub static LBVSERVER: Resource<LbVserverFile> = Resource {
         {
             return Some(format!("lbvserver `{}` as its backupvserver", v.name));
         }
+        if let Some(cs) = crate::config::content_switch::target_user(f, name) {
+            return Some(cs);
+        }
         let group = f.autoscalegroup.iter().find(|g| g.vserver == name)?;
         Some(format!("autoscalegroup `{}`", group.name))
     },
+};
+
+/// `csvserver`: its policy bindings are written inline (`policies`) or through
+/// `csvserver_cspolicy_binding`.
+pub static CSVSERVER: Resource<crate::config::content_switch::CsVserverFile> = Resource {
+    name: "csvserver",
+    key: "name",
+    list: |f| &f.csvserver,
+    list_mut: |f| &mut f.csvserver,
+    key_of: |v| &v.name,
+    secret: &[],
+    used_by: |_, _| None,
+};
+
+pub static CSPOLICY: Resource<crate::config::content_switch::CsPolicyFile> = Resource {
+    name: "cspolicy",
+    key: "policyname",
+    list: |f| &f.cspolicy,
+    list_mut: |f| &mut f.cspolicy,
+    key_of: |p| &p.policyname,
+    secret: &[],
+    used_by: crate::config::content_switch::policy_user,
 };
 
 pub static SERVICEGROUP: Resource<ServiceGroupFile> = Resource {
@@ -138,6 +165,13 @@ pub static SSLCERTKEY: Resource<SslCertKeyFile> = Resource {
     key_of: |c| &c.certkey,
     secret: &[],
     used_by: |f, name| {
+        if let Some(cs) = f
+            .csvserver
+            .iter()
+            .find(|v| v.sslcertkey.iter().any(|c| c == name))
+        {
+            return Some(format!("csvserver `{}`", cs.name));
+        }
         let vserver = f
             .lbvserver
             .iter()

@@ -63,13 +63,13 @@ impl Rates {
         }
     }
 
-    fn of(&self, vserver: &str) -> [f64; 4] {
+    pub(super) fn of(&self, vserver: &str) -> [f64; 4] {
         let samples = self.samples.lock().expect("rates lock is never poisoned");
         samples.get(vserver).map_or([0.0; 4], |s| s.rates)
     }
 }
 
-fn totals(plan: &VserverPlan) -> [u64; 4] {
+pub(super) fn totals(plan: &VserverPlan) -> [u64; 4] {
     let s = &plan.stats;
     [
         s.requests.load(Relaxed),
@@ -79,7 +79,7 @@ fn totals(plan: &VserverPlan) -> [u64; 4] {
     ]
 }
 
-/// `stat/lbvserver[/name]`.
+/// `stat/lbvserver[/name]` (csvservers are in `stat/csvserver`).
 pub fn lbvservers(
     snapshot: &Snapshot,
     rates: &Rates,
@@ -88,7 +88,7 @@ pub fn lbvservers(
     let mut plans: Vec<&Arc<VserverPlan>> = snapshot
         .vservers
         .values()
-        .filter(|v| name.is_none_or(|n| *v.name == *n))
+        .filter(|v| v.switch.is_none() && name.is_none_or(|n| *v.name == *n))
         .collect();
     if let Some(name) = name
         && plans.is_empty()
@@ -256,6 +256,6 @@ pub fn autoscalegroups(
     Ok(Value::Array(items.collect()))
 }
 
-fn round(value: f64) -> f64 {
+pub(super) fn round(value: f64) -> f64 {
     (value * 100.0).round() / 100.0
 }

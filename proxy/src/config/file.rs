@@ -37,6 +37,11 @@ pub struct FileConfig {
     pub servicegroup: Vec<ServiceGroupFile>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lbvserver: Vec<LbVserverFile>,
+    /// Content switching: `[[cspolicy]]` rules and the `[[csvserver]]`s that bind them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cspolicy: Vec<super::content_switch::CsPolicyFile>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub csvserver: Vec<super::content_switch::CsVserverFile>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lbmetrictable: Vec<LbMetricTableFile>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -7,6 +7,7 @@
 
 pub mod accesslog;
 pub mod backup;
+pub mod content_switch;
 pub mod duration;
 pub mod file;
 pub mod http_monitor;
@@ -21,6 +22,7 @@ pub mod validate;
 use std::path::Path;
 
 pub use accesslog::{AccessLogFormat, AccessLogSettings, AccessLogTarget};
+pub use content_switch::{CsBinding, CsPolicy, CsVserver};
 pub use model::*;
 pub use problems::{ConfigError, Problem};
 pub use secret::{Secret, SecretSource};

@@ -35,6 +35,10 @@ pub struct Config {
     pub monitors: Vec<LbMonitor>,
     pub service_groups: Vec<ServiceGroup>,
     pub vservers: Vec<LbVserver>,
+    /// `[[cspolicy]]`.
+    pub cs_policies: Vec<super::content_switch::CsPolicy>,
+    /// `[[csvserver]]`.
+    pub cs_vservers: Vec<super::content_switch::CsVserver>,
 }
 
 /// `[ballast]`.
@@ -319,6 +323,14 @@ pub struct LbVserver {
     /// `somethod = "CONNECTION"`'s `sothreshold`: open client connections beyond which new
     /// traffic spills over to the backup vserver.
     pub spillover_threshold: Option<u32>,
+}
+
+impl LbVserver {
+    /// Whether it has a listener of its own; a non-addressable vserver (`port = 0`) is reached
+    /// only through a csvserver.
+    pub fn is_addressable(&self) -> bool {
+        self.addr.port() != 0
+    }
 }
 
 impl LbMonitor {

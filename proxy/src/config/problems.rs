@@ -97,6 +97,8 @@ impl ConfigError {
                     .map(|t| t.metrictable.as_str()),
                 "autoscaleprofile" => file.autoscaleprofile.get(index).map(|a| a.name.as_str()),
                 "autoscalegroup" => file.autoscalegroup.get(index).map(|a| a.name.as_str()),
+                "csvserver" => file.csvserver.get(index).map(|v| v.name.as_str()),
+                "cspolicy" => file.cspolicy.get(index).map(|c| c.policyname.as_str()),
                 _ => None,
             };
             if let Some(name) = name {

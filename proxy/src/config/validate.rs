@@ -15,6 +15,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::de::DeserializeOwned;
 
+use super::content_switch;
 use super::duration;
 use super::http_monitor;
 use super::file::{
@@ -91,10 +92,12 @@ fn parse_file(text: &str, problems: &mut Problems) -> (FileConfig, Names) {
                 file.servicegroup = elements(&key, "servicegroupname", value, problems, &mut broken)
             }
             "lbvserver" => file.lbvserver = elements(&key, "name", value, problems, &mut broken),
+            "cspolicy" => file.cspolicy = elements(&key, "policyname", value, problems, &mut broken),
+            "csvserver" => file.csvserver = elements(&key, "name", value, problems, &mut broken),
             other => problems.add(
                 other,
                 "unknown section; expected one of ballast, httpprofile, admin, metrics, accesslog, localcloud, sslcertkey, lbmonitor, \
-                 servicegroup, lbvserver, lbmetrictable, autoscaleprofile, autoscalegroup",
+                 servicegroup, lbvserver, cspolicy, csvserver, lbmetrictable, autoscaleprofile, autoscalegroup",
             ),
         }
     }
@@ -187,6 +190,8 @@ fn validate(
     });
     let service_groups = each(&file.servicegroup, "servicegroup", p, service_group);
     let vservers = each(&file.lbvserver, "lbvserver", p, lb_vserver);
+    let cs_policies = each(&file.cspolicy, "cspolicy", p, content_switch::cs_policy);
+    let cs_vservers = each(&file.csvserver, "csvserver", p, content_switch::cs_vserver);
     let admin = file
         .admin
         .as_ref()
@@ -231,6 +236,18 @@ fn validate(
         "name",
         p,
     );
+    unique(
+        file.cspolicy.iter().map(|c| c.policyname.as_str()),
+        "cspolicy",
+        "policyname",
+        p,
+    );
+    unique(
+        file.csvserver.iter().map(|c| c.name.as_str()),
+        "csvserver",
+        "name",
+        p,
+    );
     let tables = file.lbmetrictable.iter().map(|t| t.metrictable.as_str());
     unique(tables, "lbmetrictable", "metrictable", p);
     unique(
@@ -249,7 +266,8 @@ fn validate(
     super::backup::backup_references(file, |name| broken.0.contains(name), p);
     autoscale_references(file, broken, p);
     load_references(file, broken, p);
-    port_clashes(&file.lbvserver, p);
+    content_switch::references(file, &broken.0, p);
+    port_clashes(file, p);
 
     Some(Config {
         source: file.clone(),
@@ -266,6 +284,8 @@ fn validate(
         monitors: monitors?,
         service_groups: service_groups?,
         vservers: vservers?,
+        cs_policies: cs_policies?,
+        cs_vservers: cs_vservers?,
     })
 }
 
@@ -703,7 +723,22 @@ fn lb_vserver(file: &LbVserverFile, path: &str, p: &mut Problems) -> Option<LbVs
     let name = name(&file.name, &format!("{path}.name"), p);
     let service_type = lookup(&file.servicetype, &ServiceType::ALL, "servicetype", path, p);
     let ip = ip(&file.ipv46, &format!("{path}.ipv46"), p);
-    let port = p.check(format!("{path}.port"), in_range(file.port, 1..=65535));
+    let port = match file.port {
+        port @ 0..=65535 => Some(port as u16),
+        other => {
+            p.add(
+                format!("{path}.port"),
+                format!(
+                    "expected 1..=65535, got {other} (or 0 with ipv46 0.0.0.0: a non-addressable vserver, reached through a csvserver)"
+                ),
+            );
+            None
+        }
+    };
+    let addressable = file.port != 0;
+    if !addressable {
+        non_addressable(ip, service_type, path, p);
+    }
     let lb_method = lookup(
         file.lbmethod.as_deref().unwrap_or("LEASTCONNECTION"),
         &LbMethod::ALL,
@@ -742,7 +777,8 @@ fn lb_vserver(file: &LbVserverFile, path: &str, p: &mut Problems) -> Option<LbVs
             );
         }
         match (service_type.is_tls(), file.sslcertkey.is_empty()) {
-            (true, true) => p.add(
+            // A non-addressable vserver does not terminate TLS: its csvserver does.
+            (true, true) if addressable => p.add(
                 format!("{path}.sslcertkey"),
                 format!(
                     "a {} vserver needs at least one sslcertkey",
@@ -762,7 +798,7 @@ fn lb_vserver(file: &LbVserverFile, path: &str, p: &mut Problems) -> Option<LbVs
     Some(LbVserver {
         name: name?,
         service_type: service_type?,
-        addr: SocketAddr::new(ip?, port? as u16),
+        addr: SocketAddr::new(ip?, port?),
         lb_method: lb_method?,
         service_group: file.servicegroupname.clone(),
         cert_keys: file.sslcertkey.clone(),
@@ -775,8 +811,35 @@ fn lb_vserver(file: &LbVserverFile, path: &str, p: &mut Problems) -> Option<LbVs
     })
 }
 
+/// NetScaler's non-addressable vserver (`ipv46 = "0.0.0.0"`, `port = 0`): no listener of its
+/// own; a csvserver switches requests to it.
+fn non_addressable(
+    ip: Option<IpAddr>,
+    service_type: Option<ServiceType>,
+    path: &str,
+    p: &mut Problems,
+) {
+    if ip.is_some_and(|ip| !ip.is_unspecified()) {
+        p.add(
+            format!("{path}.ipv46"),
+            "port 0 makes a non-addressable vserver (reached only through a csvserver); its ipv46 must be 0.0.0.0",
+        );
+    }
+    if let Some(service_type) = service_type
+        && service_type.backend_type() != BackendType::Http
+    {
+        p.add(
+            format!("{path}.port"),
+            format!(
+                "only HTTP and SSL lbvservers can be non-addressable (port 0): a csvserver reaches them; this one is {}",
+                service_type.as_str()
+            ),
+        );
+    }
+}
+
 /// A connection limit: 0 or absent is no limit.
-fn opt_limit(value: Option<i64>, path: &str, p: &mut Problems) -> Option<Option<u32>> {
+pub(super) fn opt_limit(value: Option<i64>, path: &str, p: &mut Problems) -> Option<Option<u32>> {
     match value {
         None | Some(0) => Some(None),
         Some(n) => p
@@ -865,26 +928,38 @@ fn references(file: &FileConfig, broken: &Names, p: &mut Problems) {
     }
 }
 
-/// Two vservers cannot listen on the same address and port (a wildcard address clashes with all).
-fn port_clashes(vservers: &[LbVserverFile], p: &mut Problems) {
-    let mut taken: Vec<(IpAddr, i64, usize)> = Vec::new();
-    for (index, vserver) in vservers.iter().enumerate() {
-        let Ok(ip) = vserver.ipv46.parse::<IpAddr>() else {
+/// Two vservers (lbvservers and csvservers alike) cannot listen on the same address and port (a
+/// wildcard address clashes with all); a non-addressable lbvserver (port 0) listens nowhere.
+fn port_clashes(file: &FileConfig, p: &mut Problems) {
+    let listeners = file
+        .lbvserver
+        .iter()
+        .enumerate()
+        .map(|(i, v)| ("lbvserver", i, v.name.as_str(), v.ipv46.as_str(), v.port))
+        .chain(
+            file.csvserver
+                .iter()
+                .enumerate()
+                .map(|(i, v)| ("csvserver", i, v.name.as_str(), v.ipv46.as_str(), v.port)),
+        );
+    let mut taken: Vec<(IpAddr, i64, &str, &str)> = Vec::new();
+    for (section, index, name, ipv46, port) in listeners {
+        let Ok(ip) = ipv46.parse::<IpAddr>() else {
             continue;
         };
-        if let Some((_, _, other)) = taken.iter().find(|(other_ip, port, _)| {
-            *port == vserver.port
+        if port == 0 {
+            continue;
+        }
+        if let Some((_, _, other_section, other)) = taken.iter().find(|(other_ip, other_port, _, _)| {
+            *other_port == port
                 && (*other_ip == ip || other_ip.is_unspecified() || ip.is_unspecified())
         }) {
             p.add(
-                format!("lbvserver[{index}].port"),
-                format!(
-                    "{}:{} is already used by lbvserver `{}`",
-                    vserver.ipv46, vserver.port, vservers[*other].name
-                ),
+                format!("{section}[{index}].port"),
+                format!("{ipv46}:{port} is already used by {other_section} `{other}`"),
             );
         }
-        taken.push((ip, vserver.port, index));
+        taken.push((ip, port, section, name));
     }
 }
 
@@ -900,7 +975,7 @@ fn unique<'a>(names: impl Iterator<Item = &'a str>, section: &str, key: &str, p:
     }
 }
 
-fn name(text: &str, path: &str, p: &mut Problems) -> Option<String> {
+pub(super) fn name(text: &str, path: &str, p: &mut Problems) -> Option<String> {
     let ok = !text.is_empty()
         && text.len() <= 127
         && text
@@ -913,7 +988,7 @@ fn name(text: &str, path: &str, p: &mut Problems) -> Option<String> {
     Some(text.to_owned())
 }
 
-fn ip(text: &str, path: &str, p: &mut Problems) -> Option<IpAddr> {
+pub(super) fn ip(text: &str, path: &str, p: &mut Problems) -> Option<IpAddr> {
     p.check(
         path,
         text.parse()
@@ -921,7 +996,7 @@ fn ip(text: &str, path: &str, p: &mut Problems) -> Option<IpAddr> {
     )
 }
 
-fn state(text: &Option<String>, path: &str, p: &mut Problems) -> Option<bool> {
+pub(super) fn state(text: &Option<String>, path: &str, p: &mut Problems) -> Option<bool> {
     match text.as_deref() {
         None | Some("ENABLED") => Some(true),
         Some("DISABLED") => Some(false),
@@ -967,7 +1042,7 @@ fn in_range(value: i64, range: RangeInclusive<i64>) -> Result<i64, String> {
     }
 }
 
-fn opt_duration(
+pub(super) fn opt_duration(
     text: &Option<String>,
     path: &str,
     default: Duration,
@@ -979,7 +1054,7 @@ fn opt_duration(
     }
 }
 
-fn positive(value: Duration, path: &str, p: &mut Problems) -> Option<Duration> {
+pub(super) fn positive(value: Duration, path: &str, p: &mut Problems) -> Option<Duration> {
     if value.is_zero() {
         p.add(path, "must be longer than zero");
         None

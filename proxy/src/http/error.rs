@@ -48,6 +48,8 @@ pub enum ExchangeError {
     SurgeQueueFull,
     /// The request waited `surgequeuetimeout` in the surge queue without a member coming free.
     SurgeQueueTimeout,
+    /// A csvserver: no policy matched the request, and there is no `defaultlbvserver`.
+    NoSwitchMatch,
 }
 
 /// Whether a failed request may go to another member.
@@ -64,7 +66,7 @@ pub enum Retry {
 
 impl ExchangeError {
     /// Every kind, in the order of [`ExchangeError::index`].
-    pub const ALL: [ExchangeError; 16] = [
+    pub const ALL: [ExchangeError; 17] = [
         ExchangeError::MalformedHead,
         ExchangeError::MalformedBody,
         ExchangeError::IncompleteBody,
@@ -81,6 +83,7 @@ impl ExchangeError {
         ExchangeError::NotConfigured,
         ExchangeError::SurgeQueueFull,
         ExchangeError::SurgeQueueTimeout,
+        ExchangeError::NoSwitchMatch,
     ];
 
     /// The position in [`ExchangeError::ALL`], for arrays of counters.
@@ -98,7 +101,8 @@ impl ExchangeError {
             | BadHost
             | UnsupportedTransferCoding
             | MethodNotAllowed
-            | HeadTooLarge => Side::Client,
+            | HeadTooLarge
+            | NoSwitchMatch => Side::Client,
             ConnectFailed | NoResponse | ResponseTimeout | NoMemberAvailable => Side::Member,
             LocalResources | NotConfigured | SurgeQueueFull | SurgeQueueTimeout => Side::Ballast,
         }
@@ -124,6 +128,7 @@ impl ExchangeError {
             NotConfigured => "not_configured",
             SurgeQueueFull => "surge_queue_full",
             SurgeQueueTimeout => "surge_queue_timeout",
+            NoSwitchMatch => "no_switch_match",
         }
     }
 
@@ -134,6 +139,7 @@ impl ExchangeError {
             BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             UnsupportedTransferCoding => StatusCode::NOT_IMPLEMENTED,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            NoSwitchMatch => StatusCode::NOT_FOUND,
             HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             NoResponse => StatusCode::BAD_GATEWAY,
             ResponseTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -173,6 +179,7 @@ impl ExchangeError {
             NotConfigured => "no server is configured to take the request",
             SurgeQueueFull => "every server is busy and too many requests are waiting; try again later",
             SurgeQueueTimeout => "every server stayed busy for as long as a request may wait; try again later",
+            NoSwitchMatch => "nothing is configured to serve this request",
         }
     }
 

@@ -74,16 +74,29 @@ pub async fn handle(request: Request<Incoming>, ctx: &ConnContext) -> Response<R
     let logging = snapshot.access_log.is_some();
     drop(snapshot);
     plan.stats.requests.fetch_add(1, Relaxed);
-    let stats = plan.stats.clone();
     let mut trace = Trace::default();
-    let mut response = match forward(request, ctx, plan, limits, &mut trace).await {
-        Ok(response) => response,
-        Err(error) => {
-            stats.record_error(error);
-            error.response(version)
+    // A csvserver counts the request too, and passes it on to the lbvserver its policies chose.
+    let front = plan.switch.is_some().then(|| plan.stats.clone());
+    let routed = crate::content_switch::plan::route(plan, &request, &mut trace);
+    let mut response = match routed {
+        Ok(plan) => {
+            let stats = plan.stats.clone();
+            let response = match forward(request, ctx, plan, limits, &mut trace).await {
+                Ok(response) => response,
+                Err(error) => {
+                    stats.record_error(error);
+                    front.iter().for_each(|front| front.record_error(error));
+                    error.response(version)
+                }
+            };
+            stats.record_status(response.status().as_u16());
+            response
         }
+        Err(error) => error.response(version),
     };
-    stats.record_status(response.status().as_u16());
+    if let Some(front) = &front {
+        front.record_status(response.status().as_u16());
+    }
     if logging {
         response.extensions_mut().insert(trace);
     }
@@ -354,10 +367,11 @@ async fn connection(
     }
 }
 
-/// The vserver's plan in the current snapshot, if it is not `plan` any more.
+/// The vserver's plan in the current snapshot, if it is not `plan` any more (by the plan's own
+/// name: a csvserver's request is served by its target's plan).
 fn newer_plan(ctx: &ConnContext, plan: &Arc<VserverPlan>) -> Option<Arc<VserverPlan>> {
     let current = ctx.snapshot.load();
-    let newer = current.vserver(&ctx.vserver)?;
+    let newer = current.vserver(&plan.name)?;
     (!Arc::ptr_eq(newer, plan)).then(|| newer.clone())
 }
 

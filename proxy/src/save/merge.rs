@@ -10,8 +10,9 @@
 use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, Value};
 
 /// The keys that name an element of an array of tables.
-const NAME_KEYS: [&str; 5] = [
+const NAME_KEYS: [&str; 6] = [
     "name",
+    "policyname",
     "servicegroupname",
     "monitorname",
     "certkey",

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::ApplyError;
-use crate::config::{LbVserver, ServiceType};
+use crate::config::{Config, ServiceType};
 use crate::listener::{self, RunningVserver};
 use crate::snapshot::Snapshot;
 
@@ -36,6 +36,36 @@ struct Listening {
     vserver: RunningVserver,
     /// The writer's own handle of the socket, which a successor can take over.
     socket: Socket,
+}
+
+/// A vserver (lbvserver or csvserver) that should listen.
+#[derive(Debug)]
+pub struct Wanted {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub service_type: ServiceType,
+}
+
+/// The vservers of `config` that listen: the enabled lbvservers that are addressable (not
+/// `port = 0`) and the enabled csvservers.
+pub fn wanted(config: &Config) -> Vec<Wanted> {
+    let lb = config
+        .vservers
+        .iter()
+        .filter(|v| v.enabled && v.is_addressable())
+        .map(|v| (&v.name, v.addr, v.service_type));
+    let cs = config
+        .cs_vservers
+        .iter()
+        .filter(|cs| cs.enabled)
+        .map(|cs| (&cs.name, cs.addr, cs.service_type));
+    lb.chain(cs)
+        .map(|(name, addr, service_type)| Wanted {
+            name: name.clone(),
+            addr,
+            service_type,
+        })
+        .collect()
 }
 
 /// What a change does to the listeners, with every new socket already listening.
@@ -56,7 +86,7 @@ struct Starting {
 impl Listeners {
     /// Makes the sockets of the vservers in `wanted` that do not listen as they should yet.
     /// Nothing running changes; an error names the vserver and its address.
-    pub fn prepare(&self, wanted: &[&LbVserver]) -> Result<ListenerPlan, ApplyError> {
+    pub fn prepare(&self, wanted: &[Wanted]) -> Result<ListenerPlan, ApplyError> {
         let keeps = |running: &RunningVserver| {
             wanted.iter().any(|v| {
                 *v.name == *running.name
