@@ -1,10 +1,10 @@
 //! Real WebSocket peers from the Python `websockets` library (in `.venv`, installed by
 //! `scripts/test.sh`): [`WsServer`], an echo server that answers `NAME:message`, and
-//! [`WsClient`], one client connection driven line by line. Both are child processes, killed
-//! when their handle drops.
+//! [`WsClient`], one client connection (`ws://`, or `wss://` trusting a test CA) driven line by
+//! line. Both are child processes, killed when their handle drops.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -38,13 +38,16 @@ asyncio.run(main())
 /// message and its answer printed as `reply ANSWER`; prints `closed` as soon as the connection
 /// closes (whoever closed it), `error ...` if it never opened.
 const CLIENT: &str = r#"
-import asyncio, sys
+import asyncio, ssl, sys
 import websockets
 from websockets.asyncio.client import connect
 
-async def main(url):
+async def main(url, cafile=None, server_hostname=None):
+    tls = {}
+    if cafile:
+        tls = {"ssl": ssl.create_default_context(cafile=cafile), "server_hostname": server_hostname}
     try:
-        ws = await connect(url, open_timeout=5, ping_interval=None)
+        ws = await connect(url, open_timeout=5, ping_interval=None, **tls)
     except Exception as e:
         print("error", type(e).__name__, str(e).replace("\n", " "), flush=True)
         return
@@ -68,7 +71,7 @@ async def main(url):
             await asyncio.sleep(1)
 
 try:
-    asyncio.run(main(sys.argv[1]))
+    asyncio.run(main(*sys.argv[1:]))
 except RuntimeError:
     pass
 "#;
@@ -158,7 +161,23 @@ impl WsClient {
     /// Connects to `url` (`ws://ip:port/path`); panics with the library's error if the
     /// handshake fails.
     pub async fn connect(url: &str) -> WsClient {
-        let (child, stdin, mut lines) = spawn(CLIENT, &[url.to_owned()]);
+        WsClient::open(&[url.to_owned()]).await
+    }
+
+    /// Connects to a `wss://` `url`, trusting the CA in `ca_file` and checking the
+    /// certificate for `server_name`.
+    pub async fn connect_tls(url: &str, ca_file: &Path, server_name: &str) -> WsClient {
+        let args = [
+            url.to_owned(),
+            ca_file.display().to_string(),
+            server_name.to_owned(),
+        ];
+        WsClient::open(&args).await
+    }
+
+    async fn open(args: &[String]) -> WsClient {
+        let url = &args[0];
+        let (child, stdin, mut lines) = spawn(CLIENT, args);
         let opened = next_line(&mut lines, Duration::from_secs(10)).await;
         assert_eq!(
             opened.as_deref(),

@@ -590,3 +590,85 @@ servicegroupname = "echo"
     assert_eq!(&back, b"two");
     assert_eq!(rig.group_stat("echo").await["surgecount"], 0);
 }
+
+#[tokio::test]
+async fn a_tcp_vserver_falls_back_to_its_backup_and_returns() {
+    use ballast_tests::EchoBackend;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let net = Net::new();
+    let primary_addr = net.free_addr(2);
+    let primary = EchoBackend::start(primary_addr).await;
+    let backup = EchoBackend::start(net.free_addr(3)).await;
+    let (tcp, standby) = (net.free_addr(1), net.free_addr(1));
+    let body = format!(
+        r#"[[lbmonitor]]
+monitorname = "tcp"
+type = "TCP"
+interval = "200ms"
+resptimeout = "150ms"
+retries = 2
+
+[[servicegroup]]
+servicegroupname = "primary"
+servicetype = "TCP"
+monitor = ["tcp"]
+{primary_members}
+
+[[servicegroup]]
+servicegroupname = "standby"
+servicetype = "TCP"
+{backup_members}
+
+[[lbvserver]]
+name = "tcp"
+servicetype = "TCP"
+ipv46 = "{ip}"
+port = {port}
+servicegroupname = "primary"
+backupvserver = "standby"
+
+[[lbvserver]]
+name = "standby"
+servicetype = "TCP"
+ipv46 = "{standby_ip}"
+port = {standby_port}
+servicegroupname = "standby"
+"#,
+        primary_members = members_toml(&[primary_addr]),
+        backup_members = members_toml(&[backup.addr()]),
+        ip = tcp.ip(),
+        port = tcp.port(),
+        standby_ip = standby.ip(),
+        standby_port = standby.port(),
+    );
+    let rig = Rig::start(&net, &body).await;
+    wait_for_state(&rig.ballast, 0, primary_addr, "UP").await;
+    async fn echo_once(addr: SocketAddr) {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(b"ping").await.unwrap();
+        let mut back = [0; 4];
+        tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut back))
+            .await
+            .expect("echoed")
+            .unwrap();
+        assert_eq!(&back, b"ping");
+    }
+
+    echo_once(tcp).await;
+    assert_eq!(backup.connections(), 0, "the primary's member relayed it");
+
+    let mark = rig.ballast.log_mark();
+    drop(primary);
+    wait_for_state(&rig.ballast, mark, primary_addr, "DOWN").await;
+    echo_once(tcp).await;
+    assert_eq!(backup.connections(), 1, "the backup's member relayed it");
+    assert_eq!(rig.vserver_stat("tcp").await["backuphits"], 1);
+
+    let mark = rig.ballast.log_mark();
+    let primary = EchoBackend::start(primary_addr).await;
+    wait_for_state(&rig.ballast, mark, primary_addr, "UP").await;
+    echo_once(tcp).await;
+    assert_eq!(backup.connections(), 1, "back on the primary");
+    drop(primary);
+}

@@ -3,14 +3,16 @@
 //! active connection of its member in `stat` while it is open, and its access log line
 //! (status 101, bytes) is written when it closes. A member disabled with a `delay` keeps its
 //! tunnels for that long (they still echo), then Ballast closes them; unbinding a member (what
-//! the autoscaler does once its quiet time is over) closes them at once.
+//! the autoscaler does once its quiet time is over) closes them at once. A silent tunnel is
+//! closed after `clttimeout`; `wss://` works through an `SSL` vserver; SIGTERM closes open
+//! tunnels instead of waiting for them.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use ballast_tests::nitro::Nitro;
 use ballast_tests::websocket::{WsClient, WsOutcome, WsServer};
-use ballast_tests::{BALLAST_SECTION, Binary, Net, members_toml, wait_until};
+use ballast_tests::{BALLAST_SECTION, Binary, Net, TestCa, members_toml, wait_until};
 use http::StatusCode;
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -23,6 +25,17 @@ const PASSWORD: &str = "Pw-websocket-1";
 /// One `HTTP` vserver `web` over servicegroup `pool` with `members`, an admin API and a JSON
 /// access log.
 fn config(web: SocketAddr, admin: SocketAddr, members: &[SocketAddr]) -> String {
+    config_with(web, admin, members, "HTTP", "")
+}
+
+/// [`config`] with the vserver's `servicetype` and `extra` lines in its section.
+fn config_with(
+    web: SocketAddr,
+    admin: SocketAddr,
+    members: &[SocketAddr],
+    servicetype: &str,
+    extra: &str,
+) -> String {
     format!(
         r#"{BALLAST_SECTION}[admin]
 listen = "{admin}"
@@ -39,11 +52,12 @@ servicetype = "HTTP"
 
 [[lbvserver]]
 name = "web"
-servicetype = "HTTP"
+servicetype = "{servicetype}"
 ipv46 = "{}"
 port = {}
 lbmethod = "LEASTCONNECTION"
 servicegroupname = "pool"
+{extra}
 "#,
         members_toml(members),
         web.ip(),
@@ -144,7 +158,7 @@ async fn a_disabled_member_keeps_its_tunnel_for_the_delay_then_ballast_closes_it
     let server = WsServer::start(net.free_addr(1), "m1").await;
     let other = WsServer::start(net.free_addr(2), "m2").await;
     let (web, admin) = (net.free_addr(100), net.free_addr(101));
-    let _ballast = BALLAST
+    let ballast = BALLAST
         .start_with_files(
             &config(web, admin, &[server.addr(), other.addr()]),
             &[("admin.pass", format!("{PASSWORD}\n").as_bytes())],
@@ -211,6 +225,17 @@ async fn a_disabled_member_keeps_its_tunnel_for_the_delay_then_ballast_closes_it
         connections_become(&nitro, victim, 0).await,
         "the drained member still counts its closed tunnel"
     );
+    let log = ballast.dir().join("access.log");
+    assert!(
+        wait_until(Duration::from_secs(5), || !access_lines(&log).is_empty()).await,
+        "no access log line for the closed tunnel"
+    );
+    let line = access_lines(&log).remove(0);
+    assert_eq!(
+        (&line["status"], &line["termination"], &line["member"]),
+        (&json!(101), &json!("drained"), &json!(victim.to_string())),
+        "{line}"
+    );
     // The other member's tunnel is untouched.
     assert_eq!(
         second.send("and you?").await,
@@ -246,5 +271,95 @@ async fn unbinding_a_member_closes_its_tunnels_at_once() {
     assert!(
         client.closed_within(Duration::from_secs(2)).await,
         "the unbound member's tunnel stayed open"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tunnel_with_nothing_moving_for_clttimeout_is_closed() {
+    let net = Net::new();
+    let server = WsServer::start(net.free_addr(1), "m1").await;
+    let (web, admin) = (net.free_addr(100), net.free_addr(101));
+    let ballast = BALLAST
+        .start_with_files(
+            &config_with(web, admin, &[server.addr()], "HTTP", "clttimeout = \"1s\""),
+            &[("admin.pass", format!("{PASSWORD}\n").as_bytes())],
+        )
+        .await;
+    let mut client = WsClient::connect(&format!("ws://{web}/")).await;
+    // Traffic keeps it open past the timeout...
+    for i in 0..4 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(
+            client.send(&format!("{i}")).await,
+            WsOutcome::Reply(format!("m1:{i}"))
+        );
+    }
+    // ...silence closes it.
+    let quiet = Instant::now();
+    assert!(
+        client.closed_within(Duration::from_secs(3)).await,
+        "an idle tunnel outlived clttimeout"
+    );
+    let closed_after = quiet.elapsed();
+    eprintln!("the idle tunnel closed {closed_after:?} after its last message (clttimeout 1s)");
+    assert!(
+        closed_after >= Duration::from_millis(800),
+        "closed after {closed_after:?} of silence, before clttimeout (1s)"
+    );
+    let log = ballast.dir().join("access.log");
+    assert!(wait_until(Duration::from_secs(5), || !access_lines(&log).is_empty()).await);
+    assert_eq!(access_lines(&log)[0]["termination"], "idle_timeout");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_through_an_ssl_vserver_and_shutdown_closes_open_tunnels() {
+    let net = Net::new();
+    let server = WsServer::start(net.free_addr(1), "m1").await;
+    let (web, admin) = (net.free_addr(100), net.free_addr(101));
+    let ca = TestCa::new();
+    let cert = ca.issue(&["ws.test"]);
+    let text = format!(
+        "[[sslcertkey]]\ncertkey = \"ws\"\ncert = \"ws.pem\"\nkey = \"ws.key\"\n\n{}",
+        config_with(web, admin, &[server.addr()], "SSL", "sslcertkey = [\"ws\"]")
+    );
+    let mut ballast = BALLAST
+        .start_with_files(
+            &text,
+            &[
+                ("admin.pass", format!("{PASSWORD}\n").as_bytes()),
+                ("ws.pem", cert.cert_pem.as_bytes()),
+                ("ws.key", cert.key_pem.as_bytes()),
+                ("ca.pem", ca.pem().as_bytes()),
+            ],
+        )
+        .await;
+    let ca_file = ballast.dir().join("ca.pem");
+    let mut client = WsClient::connect_tls(&format!("wss://{web}/tls"), &ca_file, "ws.test").await;
+    assert_eq!(
+        client.send("over tls").await,
+        WsOutcome::Reply("m1:over tls".into())
+    );
+
+    // SIGTERM: the open tunnel is closed and Ballast exits without waiting out
+    // shutdowntimeout (5 s) for it.
+    let asked = Instant::now();
+    ballast.signal("TERM");
+    assert!(
+        client.closed_within(Duration::from_secs(3)).await,
+        "the tunnel stayed open during shutdown"
+    );
+    let status = ballast
+        .wait_exit(Duration::from_secs(4))
+        .await
+        .expect("Ballast did not exit");
+    assert!(status.success(), "{status:?}");
+    eprintln!(
+        "SIGTERM with an open tunnel: exited after {:?}",
+        asked.elapsed()
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(4),
+        "shutdown took {:?}",
+        asked.elapsed()
     );
 }

@@ -143,3 +143,114 @@ pub fn backup_references(file: &FileConfig, broken: impl Fn(&str) -> bool, p: &m
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vserver(name: &str, servicetype: &str, backup: Option<&str>) -> LbVserverFile {
+        LbVserverFile {
+            name: name.into(),
+            servicetype: servicetype.into(),
+            ipv46: "127.0.0.1".into(),
+            port: 80,
+            backupvserver: backup.map(str::to_owned),
+            ..LbVserverFile::default()
+        }
+    }
+
+    fn problems(vservers: Vec<LbVserverFile>) -> String {
+        let file = FileConfig {
+            lbvserver: vservers,
+            ..FileConfig::default()
+        };
+        let mut p = Problems::default();
+        backup_references(&file, |_| false, &mut p);
+        match p.into_result(|| ()) {
+            Ok(()) => String::new(),
+            Err(error) => format!("{:?}", error.problems),
+        }
+    }
+
+    #[test]
+    fn a_chain_of_three_backups_is_fine_four_is_too_long() {
+        let chain = |n: usize| {
+            (0..=n)
+                .map(|i| {
+                    let next = format!("v{}", i + 1);
+                    vserver(&format!("v{i}"), "HTTP", (i < n).then_some(next.as_str()))
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(problems(chain(3)), "");
+        let long = problems(chain(4));
+        assert!(
+            long.contains("lbvserver[0].backupvserver")
+                && long.contains("v0 -> v1 -> v2 -> v3 -> v4 is longer than 3 backups"),
+            "{long}"
+        );
+    }
+
+    #[test]
+    fn missing_own_and_mismatched_backups_are_named_by_path() {
+        let found = problems(vec![
+            vserver("a", "HTTP", Some("ghost")),
+            vserver("b", "SSL", Some("b")),
+            vserver("c", "SSL_TCP", Some("a")),
+            vserver("d", "SSL", Some("a")),
+        ]);
+        assert!(
+            found.contains("lbvserver[0].backupvserver")
+                && found.contains("no lbvserver named `ghost`"),
+            "{found}"
+        );
+        assert!(
+            found.contains("a vserver cannot be its own backupvserver"),
+            "{found}"
+        );
+        assert!(
+            found.contains("a SSL_TCP vserver needs a TCP or SSL_TCP backupvserver, `a` is HTTP"),
+            "{found}"
+        );
+        assert!(
+            !found.contains("lbvserver[3]"),
+            "SSL backs up with HTTP: {found}"
+        );
+    }
+
+    #[test]
+    fn spillover_needs_connection_a_threshold_and_a_backup() {
+        let check = |somethod: Option<&str>, threshold: Option<i64>, backup: Option<&str>| {
+            let mut file = vserver("web", "HTTP", backup);
+            file.somethod = somethod.map(str::to_owned);
+            file.sothreshold = threshold;
+            let mut p = Problems::default();
+            let result = spillover(&file, "lbvserver[0]", &mut p);
+            let text = match p.into_result(|| ()) {
+                Ok(()) => String::new(),
+                Err(error) => format!("{:?}", error.problems),
+            };
+            (result, text)
+        };
+        assert_eq!(check(None, None, None), (Some(None), String::new()));
+        assert_eq!(
+            check(Some("CONNECTION"), Some(10), Some("b")).0,
+            Some(Some(10))
+        );
+        let (result, text) = check(Some("CONNECTION"), Some(10), None);
+        assert_eq!(result, None);
+        assert!(
+            text.contains("lbvserver[0].somethod") && text.contains("needs a backupvserver"),
+            "{text}"
+        );
+        let (_, text) = check(Some("CONNECTION"), Some(0), Some("b"));
+        assert!(
+            text.contains("lbvserver[0].sothreshold") && text.contains("got 0"),
+            "{text}"
+        );
+        let (_, text) = check(None, Some(5), Some("b"));
+        assert!(text.contains("sothreshold needs somethod"), "{text}");
+        let (_, text) = check(Some("BANDWIDTH"), None, Some("b"));
+        assert!(text.contains("unknown somethod `BANDWIDTH`"), "{text}");
+    }
+}
