@@ -15,6 +15,8 @@
 //!   (`TCP`, `SSL_TCP`), with [`tls`] termination in front where configured.
 //! - [`error`]: which side failed (client, member, Ballast); local fd exhaustion is never a
 //!   member's fault.
+//! - [`content_switch`]: `csvserver` and `cspolicy`: the rule language, and a csvserver's
+//!   compiled policies, which pick the lbvserver whose plan serves a request.
 //! - [`backup`]: `backupvserver` and spillover: whose members serve.
 //! - [`surge`]: a servicegroup's per-member `maxclient` and the surge queue that waits for it.
 //! - [`lb`]: the load-balancing methods. [`limits`]: `maxconn`, `maxclient`,

@@ -2,11 +2,13 @@
 //! its `cspolicy` rules choose from the host, path and headers; non-addressable lbvservers
 //! (`port = 0`) are reached only that way. Policies bound through the admin API take effect
 //! without a dropped request; a rule that does not parse is refused with its path (file and
-//! API) and the running config stays; no match without a default is `404`.
+//! API) and the running config stays; no match without a default is `404`; an `SSL` csvserver
+//! terminates TLS (SNI, ALPN) before it switches.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use ballast_tests::certs::{TestCa, connect_tls, negotiated_alpn, peer_leaf};
 use ballast_tests::client::connect_tcp;
 use ballast_tests::nitro::Nitro;
 use ballast_tests::prom::{sample, scrape};
@@ -319,6 +321,10 @@ defaultlbvserver = "old-lb"
         "the new policy's pool takes the traffic"
     );
     let report = load.stop().await;
+    eprintln!(
+        "load across the change: {} ok, {} failed, by backend {:?}",
+        report.ok, report.failed, report.by_backend
+    );
     assert_eq!(report.failed, 0, "{:?}", report.errors);
     assert!(
         report.by_backend["old"] <= switched_at + 8,
@@ -532,4 +538,75 @@ policies = [{{ policyname = "api", targetlbvserver = "a-lb", priority = 10 }}]
     assert_eq!(set.status, StatusCode::OK, "{:?}", set.body);
     let (status, who) = get_as(front, "www.example.com", "/index.html").await;
     assert_eq!((status, who.as_str()), (StatusCode::OK, "a"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ssl_csvserver_terminates_tls_and_switches_by_sni_host_over_h2_and_http1() {
+    let net = Net::new();
+    let shop = Backend::start(net.free_addr(1), "shop").await;
+    let blog = Backend::start(net.free_addr(2), "blog").await;
+    let (front, admin, metrics) = (net.free_addr(250), net.free_addr(251), net.free_addr(252));
+    let ca = TestCa::new();
+    let (shop_cert, blog_cert) = (ca.issue(&["shop.test"]), ca.issue(&["blog.test"]));
+    let body = format!(
+        r#"{}{}
+[[sslcertkey]]
+certkey = "shop"
+cert = "shop.pem"
+key = "shop.key"
+
+[[sslcertkey]]
+certkey = "blog"
+cert = "blog.pem"
+key = "blog.key"
+
+[[cspolicy]]
+policyname = "blog"
+rule = 'HTTP.REQ.HOSTNAME.EQ("blog.test")'
+
+[[csvserver]]
+name = "secure-front"
+servicetype = "SSL"
+ipv46 = "{}"
+port = {}
+sslcertkey = ["shop", "blog"]
+defaultlbvserver = "shop-lb"
+policies = [{{ policyname = "blog", targetlbvserver = "blog-lb", priority = 1 }}]
+"#,
+        pool("shop", shop.addr()),
+        pool("blog", blog.addr()),
+        front.ip(),
+        front.port()
+    );
+    let _ballast = BALLAST
+        .start_with_files(
+            &config(admin, metrics, &body),
+            &[
+                ("admin.pass", format!("{PASSWORD}\n").as_bytes()),
+                ("shop.pem", shop_cert.cert_pem.as_bytes()),
+                ("shop.key", shop_cert.key_pem.as_bytes()),
+                ("blog.pem", blog_cert.cert_pem.as_bytes()),
+                ("blog.key", blog_cert.key_pem.as_bytes()),
+            ],
+        )
+        .await;
+
+    // HTTP/2 (ALPN h2): SNI picks blog's certificate, `:authority` picks the blog pool.
+    let tls = connect_tls(front, "blog.test", ca.client_config(&["h2", "http/1.1"]))
+        .await
+        .expect("TLS as blog.test");
+    assert_eq!(peer_leaf(&tls).as_ref(), Some(&blog_cert.der));
+    assert_eq!(negotiated_alpn(&tls).as_deref(), Some("h2"));
+    let mut h2 = H2::over(tls, "https", "blog.test:443").await.unwrap();
+    let reply = h2.get("/post/1").await.unwrap();
+    assert_eq!(reply.backend(), Some("blog"));
+    assert_eq!(blog.last_forwarded_proto().as_deref(), Some("https"));
+
+    // HTTP/1.1: no policy matches shop.test, so the default takes it.
+    let tls = connect_tls(front, "shop.test", ca.client_config(&["http/1.1"]))
+        .await
+        .expect("TLS as shop.test");
+    assert_eq!(peer_leaf(&tls).as_ref(), Some(&shop_cert.der));
+    let mut h1 = H1::over(tls, "shop.test").await.unwrap();
+    assert_eq!(h1.get("/cart").await.unwrap().backend(), Some("shop"));
 }
