@@ -357,7 +357,15 @@ defaultlbvserver = "old-lb"
         "{saved}"
     );
 
-    // A bound policy cannot be deleted; unbinding sends /beta back to the default.
+    // A bound policy, or a target in use, cannot be deleted; unbinding sends /beta back to the
+    // default.
+    let refused = nitro.delete("config/lbvserver/beta-lb").await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{:?}", refused.body);
+    assert!(
+        refused.message().contains("csvserver `front`"),
+        "{}",
+        refused.message()
+    );
     let refused = nitro.delete("config/cspolicy/beta").await;
     assert_eq!(refused.status, StatusCode::CONFLICT, "{:?}", refused.body);
     let unbound = nitro
@@ -538,6 +546,40 @@ policies = [{{ policyname = "api", targetlbvserver = "a-lb", priority = 10 }}]
     assert_eq!(set.status, StatusCode::OK, "{:?}", set.body);
     let (status, who) = get_as(front, "www.example.com", "/index.html").await;
     assert_eq!((status, who.as_str()), (StatusCode::OK, "a"));
+
+    // A csvserver added through the API listens at once; deleted, it stops listening.
+    let second = net.free_addr(253);
+    let added = nitro
+        .post(
+            "config/csvserver",
+            json!({"csvserver": {"name": "second", "servicetype": "HTTP",
+                   "ipv46": second.ip().to_string(), "port": second.port(),
+                   "defaultlbvserver": "a-lb"}}),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{:?}", added.body);
+    assert_eq!(get(second, "/").await.unwrap().backend(), Some("a"));
+    let clash = nitro
+        .post(
+            "config/csvserver",
+            json!({"csvserver": {"name": "third", "servicetype": "HTTP",
+                   "ipv46": second.ip().to_string(), "port": second.port()}}),
+        )
+        .await;
+    assert_eq!(clash.status, StatusCode::BAD_REQUEST, "{:?}", clash.body);
+    assert!(
+        clash
+            .message()
+            .contains("is already used by csvserver `second`"),
+        "{}",
+        clash.message()
+    );
+    let deleted = nitro.delete("config/csvserver/second").await;
+    assert_eq!(deleted.status, StatusCode::OK, "{:?}", deleted.body);
+    assert!(
+        wait_until(WAIT, || std::net::TcpStream::connect(second).is_err()).await,
+        "the deleted csvserver still accepts connections"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

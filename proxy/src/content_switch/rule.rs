@@ -88,21 +88,40 @@ impl Rule {
                     }
                 };
                 let Some(value) = value else { return false };
-                let fold = |s: &str| {
-                    if ignore_case {
-                        s.to_ascii_lowercase()
-                    } else {
-                        s.to_owned()
-                    }
-                };
-                let value = fold(value);
-                match test {
-                    Test::Exists => true,
-                    Test::Eq(wanted) => value == fold(wanted),
-                    Test::StartsWith(wanted) => value.starts_with(&fold(wanted)),
-                    Test::EndsWith(wanted) => value.ends_with(&fold(wanted)),
-                    Test::Contains(wanted) => value.contains(&fold(wanted)),
-                }
+                test.holds(value, ignore_case)
+            }
+        }
+    }
+}
+
+impl Test {
+    /// Whether `value` passes; `ignore_case` compares ASCII letters without regard to case
+    /// (hosts). Nothing is allocated: this runs for every policy a request meets.
+    fn holds(&self, value: &str, ignore_case: bool) -> bool {
+        let same = |a: &[u8], b: &[u8]| {
+            if ignore_case {
+                a.eq_ignore_ascii_case(b)
+            } else {
+                a == b
+            }
+        };
+        let (value, wanted) = match self {
+            Test::Exists => return true,
+            Test::Eq(wanted)
+            | Test::StartsWith(wanted)
+            | Test::EndsWith(wanted)
+            | Test::Contains(wanted) => (value.as_bytes(), wanted.as_bytes()),
+        };
+        if wanted.len() > value.len() {
+            return false;
+        }
+        match self {
+            Test::Exists => true,
+            Test::Eq(_) => same(value, wanted),
+            Test::StartsWith(_) => same(&value[..wanted.len()], wanted),
+            Test::EndsWith(_) => same(&value[value.len() - wanted.len()..], wanted),
+            Test::Contains(_) => {
+                wanted.is_empty() || value.windows(wanted.len()).any(|w| same(w, wanted))
             }
         }
     }
@@ -344,6 +363,23 @@ mod tests {
         ));
         assert!(matches("true", &r));
         assert!(!matches("false", &r));
+    }
+
+    #[test]
+    fn comparisons_respect_lengths_and_fold_case_for_hosts_only() {
+        let headers = HeaderMap::new();
+        let r = head("a.B.example.COM", "/Caf\u{e9}?q=1", "GET", &headers);
+        assert!(matches(r#"HTTP.REQ.HOSTNAME.CONTAINS("b.EXAMPLE")"#, &r));
+        assert!(matches(r#"HTTP.REQ.HOSTNAME.STARTSWITH("A.b")"#, &r));
+        assert!(!matches(
+            r#"HTTP.REQ.HOSTNAME.ENDSWITH("xa.b.example.com")"#,
+            &r
+        ));
+        assert!(!matches(r#"HTTP.REQ.HOSTNAME.EQ("a.b.example.co")"#, &r));
+        assert!(matches("HTTP.REQ.URL.PATH.EQ(\"/Caf\u{e9}\")", &r));
+        assert!(!matches("HTTP.REQ.URL.PATH.EQ(\"/caf\u{e9}\")", &r));
+        assert!(matches(r#"HTTP.REQ.URL.CONTAINS("")"#, &r));
+        assert!(!matches("HTTP.REQ.URL.STARTSWITH(\"/Caf\u{e9}?q=12\")", &r));
     }
 
     #[test]
