@@ -13,6 +13,7 @@
 //!   [`stats`]: per-vserver counters.
 //! - [`listener`]: accept loops; each connection goes to [`http`] (`HTTP`, `SSL`) or [`l4`]
 //!   (`TCP`, `SSL_TCP`), with [`tls`] termination in front where configured.
+//!   [`member_tls`]: TLS from Ballast to the members of `SSL` and `SSL_TCP` servicegroups.
 //! - [`error`]: which side failed (client, member, Ballast); local fd exhaustion is never a
 //!   member's fault.
 //! - [`content_switch`]: `csvserver` and `cspolicy`: the rule language, and a csvserver's
@@ -44,6 +45,7 @@ pub mod limits;
 pub mod listener;
 pub mod load_monitors;
 pub mod member;
+pub mod member_tls;
 pub mod member_view;
 pub mod metrics;
 pub mod proxy_protocol;

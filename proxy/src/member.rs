@@ -106,6 +106,9 @@ pub struct MemberCounters {
     pub requests: AtomicU64,
     pub responses: AtomicU64,
     pub connect_failures: AtomicU64,
+    /// TLS handshakes with the member that failed (`SSL`/`SSL_TCP` groups); each is a connect
+    /// failure too.
+    pub tls_handshake_failures: AtomicU64,
     /// Requests the member failed after they were sent: it closed the connection or broke
     /// the protocol before its response head, or sent none within `svrtimeout`.
     pub errors: AtomicU64,
@@ -359,6 +362,13 @@ impl MemberState {
             self.passive_down_at.store(now, Relaxed);
             self.report(reason);
         }
+    }
+
+    /// A TLS handshake with the member failed: a connect failure (passive detection) whose
+    /// reason says why.
+    pub fn tls_handshake_failed(&self, retries: u32, why: &str) {
+        self.counters.tls_handshake_failures.fetch_add(1, Relaxed);
+        self.connect_failed(retries, &format!("TLS handshake failed: {why}"));
     }
 
     /// With no monitor bound, a passively-DOWN member comes back after [`PASSIVE_DOWNTIME`].

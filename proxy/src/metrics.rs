@@ -17,7 +17,8 @@
 //! `surge_queue_depth{servicegroup}`, `surge_queue_rejected_total{servicegroup,reason}` and
 //! `vserver_backup_requests_total{vserver,reason}`;
 //! per member `member_up`, `member_state{state}`, `member_active_connections`,
-//! `member_requests_total`, `member_connect_failures_total`, `member_errors_total`,
+//! `member_requests_total`, `member_connect_failures_total`,
+//! `member_tls_handshake_failures_total`, `member_errors_total`,
 //! `member_request_bytes_total`,
 //! `member_response_bytes_total`, `member_response_time_seconds` (EWMA); and
 //! `config_reloads_total{source,result}`.
@@ -346,6 +347,14 @@ impl Collector for BallastCollector {
             "Failed connects to a member (passive health detection).",
             None,
             by_member(&|m| m.counters.connect_failures.load(Relaxed)),
+        )?;
+        counter(
+            &mut encoder,
+            "member_tls_handshake_failures",
+            "Failed TLS handshakes with a member of an SSL or SSL_TCP servicegroup (each is a \
+             connect failure too); the log says why.",
+            None,
+            by_member(&|m| m.counters.tls_handshake_failures.load(Relaxed)),
         )?;
         counter(
             &mut encoder,

@@ -13,10 +13,13 @@ use std::time::Duration;
 use rustls::sign::CertifiedKey;
 
 use crate::accesslog::AccessLog;
-use crate::config::{Config, CsVserver, HttpProfile, LbMethod, ServiceType};
+use crate::config::{
+    Config, CsVserver, HttpProfile, LbMethod, MemberTls, ServiceGroup, ServiceType,
+};
 use crate::content_switch::plan::{PolicyPlan, SwitchPlan};
 use crate::lb::Balancer;
 use crate::limits::Connections;
+use crate::member_tls::TlsToMembers;
 use crate::member::MemberState;
 use crate::stats::VserverStats;
 use crate::surge::SurgeQueue;
@@ -76,6 +79,8 @@ pub struct GroupPlan {
     pub monitored: bool,
     /// `maxclient` and the surge queue (runtime state shared by every snapshot).
     pub surge: Arc<SurgeQueue>,
+    /// `SSL` and `SSL_TCP` groups: the TLS their member connections speak.
+    pub tls: Option<TlsToMembers>,
 }
 
 impl Snapshot {
@@ -106,7 +111,8 @@ impl Config {
 
 /// Compiles the snapshot; `connections`, `member` and `stats` are (or look up) the runtime
 /// state that outlives snapshots, `tls` gives a TLS vserver (by name and type) its rustls config for its certificates (the
-/// writer keeps one while they do not change, so its session cache survives edits).
+/// writer keeps one while they do not change, so its session cache survives edits), and
+/// `member_tls` gives an `SSL`/`SSL_TCP` servicegroup its client config (kept the same way).
 pub fn compile(
     config: Arc<Config>,
     connections: Arc<Connections>,
@@ -114,6 +120,7 @@ pub fn compile(
     mut stats: impl FnMut(&str) -> Arc<VserverStats>,
     mut surge: impl FnMut(&str) -> Arc<SurgeQueue>,
     mut tls: impl FnMut(&str, ServiceType, Vec<Arc<CertifiedKey>>) -> Arc<rustls::ServerConfig>,
+    mut member_tls: impl FnMut(&ServiceGroup, &MemberTls, Option<Arc<CertifiedKey>>) -> TlsToMembers,
 ) -> Snapshot {
     let mut groups = HashMap::new();
     for group in &config.service_groups {
@@ -131,6 +138,14 @@ pub fn compile(
             bound.filter(|m| m.is_health_check())
         };
         let passive_retries = health_checks().next().map_or(3, |monitor| monitor.retries);
+        let tls = group.tls.as_ref().map(|settings| {
+            let client_cert = settings
+                .client_cert_key
+                .as_deref()
+                .and_then(|name| config.cert_key(name))
+                .map(|ck| ck.certified.clone());
+            member_tls(group, settings, client_cert)
+        });
         groups.insert(
             group.name.clone(),
             Arc::new(GroupPlan {
@@ -142,6 +157,7 @@ pub fn compile(
                 passive_retries,
                 monitored: health_checks().next().is_some(),
                 surge: surge(&group.name),
+                tls,
             }),
         );
     }

@@ -36,6 +36,7 @@ use crate::member::{MemberKey, MemberState};
 use crate::snapshot::{self, Snapshot};
 use crate::stats::VserverStats;
 use crate::surge::SurgeQueue;
+use crate::member_tls::ClientConfigs;
 use crate::tls::ServerConfigs;
 
 pub mod listeners;
@@ -152,6 +153,7 @@ impl ConfigWriter {
             stats: HashMap::new(),
             surge_queues: HashMap::new(),
             tls: ServerConfigs::default(),
+            member_tls: ClientConfigs::default(),
             monitors: Monitors::default(),
             unsaved: 0,
         };
@@ -278,6 +280,9 @@ struct WriterState {
     /// Each servicegroup's surge queue, by name: like member state, it outlives snapshots.
     surge_queues: HashMap<String, Arc<SurgeQueue>>,
     tls: ServerConfigs,
+    /// The rustls client config of each `SSL`/`SSL_TCP` servicegroup (kept while unchanged,
+    /// so pooled member connections and TLS sessions survive edits).
+    member_tls: ClientConfigs,
     monitors: Monitors,
     /// Admin API changes applied since the file was last loaded or saved.
     unsaved: u64,
@@ -405,12 +410,15 @@ impl WriterState {
         self.stats
             .retain(|name, _| vserver_names.contains(name.as_str()));
         self.tls.retain(|name| vserver_names.contains(name));
+        self.member_tls
+            .retain(|name| config.service_group(name).is_some_and(|g| g.tls.is_some()));
 
         // 3. Publish.
         let members = &self.members;
         let stats = &mut self.stats;
         let surge_queues = &self.surge_queues;
         let tls = &mut self.tls;
+        let member_tls = &mut self.member_tls;
         let mut compiled = snapshot::compile(
             config.clone(),
             self.snapshot.load().connections.clone(),
@@ -426,6 +434,9 @@ impl WriterState {
             |name, service_type, certs| {
                 let alpn_http = service_type == crate::config::ServiceType::Ssl;
                 tls.get(name, certs, alpn_http)
+            },
+            |group, settings, client_cert| {
+                member_tls.get(&group.name, settings, group.backend_type, client_cert)
             },
         );
         compiled.access_log = self.access_logs.for_config(config.access_log.as_ref());

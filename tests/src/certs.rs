@@ -32,11 +32,17 @@ pub struct TestCert {
 
 impl TestCa {
     pub fn new() -> TestCa {
+        TestCa::named("Ballast test CA")
+    }
+
+    /// A CA whose name is `common_name` (two CAs of one name look alike to a verifier that
+    /// finds issuers by name).
+    pub fn named(common_name: &str) -> TestCa {
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("empty SAN list");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params
             .distinguished_name
-            .push(DnType::CommonName, "Ballast test CA");
+            .push(DnType::CommonName, common_name);
         let key = KeyPair::generate().expect("generate a CA key");
         let cert = params.self_signed(&key).expect("self-sign the CA");
         TestCa { cert, key }
@@ -45,6 +51,11 @@ impl TestCa {
     /// The CA certificate, for a client's root store.
     pub fn der(&self) -> &CertificateDer<'static> {
         self.cert.der()
+    }
+
+    /// The CA certificate as PEM, for a `cafile`.
+    pub fn pem(&self) -> String {
+        self.cert.pem()
     }
 
     /// Issues a certificate for `names` (DNS names).

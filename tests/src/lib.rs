@@ -30,6 +30,7 @@
 //! - [`demo`]: `ballast demo` as a child process, its config on a test's own addresses.
 //! - [`prom`]: scraping `/metrics` and checking it with `promtool` and a strict OpenMetrics parser.
 //! - [`snmpd`]: a real net-snmp `snmpd` with a community and an SNMPv3 authPriv user.
+//! - [`tls_backend`]: a real OpenSSL TLS member (Python `ssl`), HTTP or echo, mTLS optional.
 //! - [`websocket`]: a Python `websockets` echo server and client.
 //!
 //! Every helper waits on a condition with a deadline (never a bare sleep), and everything a test
@@ -50,6 +51,7 @@ pub mod nitro;
 pub mod prom;
 pub mod raw;
 pub mod snmpd;
+pub mod tls_backend;
 pub mod websocket;
 
 pub use addrs::{Net, free_port};

@@ -165,6 +165,13 @@ pub static SSLCERTKEY: Resource<SslCertKeyFile> = Resource {
     key_of: |c| &c.certkey,
     secret: &[],
     used_by: |f, name| {
+        if let Some(group) = f
+            .servicegroup
+            .iter()
+            .find(|g| g.clientcertkey.as_deref() == Some(name))
+        {
+            return Some(format!("servicegroup `{}`", group.servicegroupname));
+        }
         if let Some(cs) = f
             .csvserver
             .iter()

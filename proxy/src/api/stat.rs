@@ -191,6 +191,7 @@ pub fn servicegroups(
                         "totalrequestbytes": c.request_bytes.load(Relaxed),
                         "totalresponsebytes": c.response_bytes.load(Relaxed),
                         "connectfailures": c.connect_failures.load(Relaxed),
+                        "tlshandshakefailures": c.tls_handshake_failures.load(Relaxed),
                         "lastfailurereason": m.last_failure().as_deref(),
                         "avgsvrttfb": round(m.response_time_us() as f64 / 1000.0),
                         "load": m.load().map(|l| f64::from(l) / 1000.0),

@@ -233,6 +233,22 @@ pub struct ServiceGroupFile {
     pub monitor: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<MemberFile>,
+    /// `SSL`/`SSL_TCP`: a PEM bundle of the CAs a member's certificate must chain to
+    /// (relative: beside the config); absent: the system's trust store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cafile: Option<String>,
+    /// `SSL`/`SSL_TCP`: `ENABLED` (default) verifies the member's certificate, `DISABLED` does
+    /// not (NetScaler's `serverAuth`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serverauth: Option<String>,
+    /// `SSL`/`SSL_TCP`: the server name sent as SNI and verified against the member's
+    /// certificate; absent: no SNI, and the certificate must name the member's IP address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snihost: Option<String>,
+    /// `SSL`/`SSL_TCP`: the `sslcertkey` Ballast presents when a member asks for a client
+    /// certificate (mutual TLS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clientcertkey: Option<String>,
     /// Requests (HTTP) or connections (TCP) each member takes at once; 0 or absent: no limit.
     #[serde(
         default,

@@ -12,6 +12,7 @@ pub mod duration;
 pub mod file;
 pub mod http_monitor;
 pub mod lenient;
+pub mod member_tls;
 pub mod model;
 pub mod problems;
 pub mod read;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::sign::CertifiedKey;
+use rustls_pki_types::CertificateDer;
 
 use super::file::FileConfig;
 use super::secret::Secret;
@@ -182,6 +183,26 @@ pub struct ServiceGroup {
     /// `maxclient`, `maxsurgequeue`, `surgequeuetimeout`: each member's limit and the queue
     /// that waits for it.
     pub surge: SurgeSettings,
+    /// `SSL` and `SSL_TCP` groups: how Ballast speaks TLS to the members (`None`: plain).
+    pub tls: Option<MemberTls>,
+}
+
+/// TLS to the members of an `SSL` or `SSL_TCP` servicegroup, with its files already read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberTls {
+    /// `cafile`, resolved; `None`: the system's trust store (or no verification).
+    pub ca_file: Option<PathBuf>,
+    /// The CA certificates a member's chain must lead to (from `cafile` or the system's trust
+    /// store; empty when `serverauth` is off).
+    pub roots: Arc<Vec<CertificateDer<'static>>>,
+    /// `serverauth`: verify the member's certificate chain and name (on by default).
+    pub server_auth: bool,
+    /// `snihost`: the name sent as SNI and verified against the certificate; `None`: no SNI,
+    /// and the certificate must name the member's IP address.
+    pub sni_host: Option<String>,
+    /// `clientcertkey`: the `sslcertkey` presented to members that ask for a client
+    /// certificate (mutual TLS).
+    pub client_cert_key: Option<String>,
 }
 
 /// A servicegroup's per-member limit and its surge queue.

@@ -160,7 +160,7 @@ port = 8080
         "lbmonitor[0].respcode: a TCP monitor does not take this field",
         "servicegroup[0].monitor[1]: no lbmonitor named `nope`",
         "servicegroup[0].members[1]: 127.0.0.2:80 is bound twice",
-        "lbvserver[0].servicegroupname: a HTTP vserver needs a HTTP servicegroup, `tcp` is TCP",
+        "lbvserver[0].servicegroupname: a HTTP vserver needs an HTTP or SSL servicegroup, `tcp` is TCP",
         "lbvserver[1].name: `a` is already the name of lbvserver[0]",
         "lbvserver[1].port: 127.0.0.1:8080 is already used by lbvserver `a`",
         "lbvserver[1].sslcertkey: a SSL vserver needs at least one sslcertkey",

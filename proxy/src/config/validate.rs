@@ -188,7 +188,9 @@ fn validate(
     let monitors = each(&file.lbmonitor, "lbmonitor", p, |m, path, p| {
         lb_monitor(m, base_dir, path, p)
     });
-    let service_groups = each(&file.servicegroup, "servicegroup", p, service_group);
+    let service_groups = each(&file.servicegroup, "servicegroup", p, |g, path, p| {
+        service_group(g, base_dir, path, p)
+    });
     let vservers = each(&file.lbvserver, "lbvserver", p, lb_vserver);
     let cs_policies = each(&file.cspolicy, "cspolicy", p, content_switch::cs_policy);
     let cs_vservers = each(&file.csvserver, "csvserver", p, content_switch::cs_vserver);
@@ -263,6 +265,7 @@ fn validate(
         p,
     );
     references(file, broken, p);
+    super::member_tls::references(file, &broken.0, p);
     super::backup::backup_references(file, |name| broken.0.contains(name), p);
     autoscale_references(file, broken, p);
     load_references(file, broken, p);
@@ -631,23 +634,31 @@ fn status_range(text: &str) -> Result<RangeInclusive<u16>, String> {
     }
 }
 
-fn service_group(file: &ServiceGroupFile, path: &str, p: &mut Problems) -> Option<ServiceGroup> {
+fn service_group(
+    file: &ServiceGroupFile,
+    base_dir: &Path,
+    path: &str,
+    p: &mut Problems,
+) -> Option<ServiceGroup> {
     let name = name(
         &file.servicegroupname,
         &format!("{path}.servicegroupname"),
         p,
     );
-    let backend_type = match file.servicetype.as_str() {
-        "HTTP" => Some(BackendType::Http),
-        "TCP" => Some(BackendType::Tcp),
-        other => {
-            p.add(
-                format!("{path}.servicetype"),
-                format!("unknown servicetype `{other}`; a servicegroup is HTTP or TCP (TLS is terminated by the vserver)"),
-            );
-            None
-        }
-    };
+    let group_type = super::member_tls::group_type(&file.servicetype);
+    if group_type.is_none() {
+        p.add(
+            format!("{path}.servicetype"),
+            format!(
+                "unknown servicetype `{}`; a servicegroup is HTTP, SSL, TCP or SSL_TCP",
+                file.servicetype
+            ),
+        );
+    }
+    let backend_type = group_type.map(|(backend_type, _)| backend_type);
+    let tls = group_type.and_then(|(_, tls)| {
+        super::member_tls::member_tls(file, tls, base_dir, path, p)
+    });
     // NetScaler's defaults: 360 s for a response head, 9000 s for an idle TCP connection.
     let default_server_timeout = match backend_type {
         Some(BackendType::Tcp) => Duration::from_secs(9000),
@@ -685,6 +696,7 @@ fn service_group(file: &ServiceGroupFile, path: &str, p: &mut Problems) -> Optio
         connect_timeout: connect_timeout?,
         monitors: file.monitor.clone(),
         members: members?,
+        tls: tls?,
         surge: surge?,
     })
 }
@@ -876,18 +888,19 @@ fn references(file: &FileConfig, broken: &Names, p: &mut Problems) {
                         .iter()
                         .find(|(word, _)| *word == vserver.servicetype)
                         .map(|(_, t)| t.backend_type());
-                    let wanted_word = match wanted {
-                        Some(BackendType::Http) => "HTTP",
-                        Some(BackendType::Tcp) => "TCP",
+                    let wanted_words = match wanted {
+                        Some(BackendType::Http) => "an HTTP or SSL",
+                        Some(BackendType::Tcp) => "a TCP or SSL_TCP",
                         None => continue,
                     };
-                    if group.servicetype != wanted_word
-                        && ["HTTP", "TCP"].contains(&group.servicetype.as_str())
+                    let has = super::member_tls::group_type(&group.servicetype);
+                    if let Some((has, _)) = has
+                        && Some(has) != wanted
                     {
                         p.add(
                             format!("{path}.servicegroupname"),
                             format!(
-                                "a {} vserver needs a {wanted_word} servicegroup, `{group_name}` is {}",
+                                "a {} vserver needs {wanted_words} servicegroup, `{group_name}` is {}",
                                 vserver.servicetype, group.servicetype
                             ),
                         );

@@ -50,6 +50,9 @@ pub enum ExchangeError {
     SurgeQueueTimeout,
     /// A csvserver: no policy matched the request, and there is no `defaultlbvserver`.
     NoSwitchMatch,
+    /// The TLS handshake with the member (an `SSL` servicegroup) failed: its certificate did
+    /// not verify, it refused Ballast's, or it does not speak TLS. Nothing was sent.
+    TlsHandshake,
 }
 
 /// Whether a failed request may go to another member.
@@ -66,7 +69,7 @@ pub enum Retry {
 
 impl ExchangeError {
     /// Every kind, in the order of [`ExchangeError::index`].
-    pub const ALL: [ExchangeError; 17] = [
+    pub const ALL: [ExchangeError; 18] = [
         ExchangeError::MalformedHead,
         ExchangeError::MalformedBody,
         ExchangeError::IncompleteBody,
@@ -84,6 +87,7 @@ impl ExchangeError {
         ExchangeError::SurgeQueueFull,
         ExchangeError::SurgeQueueTimeout,
         ExchangeError::NoSwitchMatch,
+        ExchangeError::TlsHandshake,
     ];
 
     /// The position in [`ExchangeError::ALL`], for arrays of counters.
@@ -103,7 +107,9 @@ impl ExchangeError {
             | MethodNotAllowed
             | HeadTooLarge
             | NoSwitchMatch => Side::Client,
-            ConnectFailed | NoResponse | ResponseTimeout | NoMemberAvailable => Side::Member,
+            ConnectFailed | TlsHandshake | NoResponse | ResponseTimeout | NoMemberAvailable => {
+                Side::Member
+            }
             LocalResources | NotConfigured | SurgeQueueFull | SurgeQueueTimeout => Side::Ballast,
         }
     }
@@ -121,6 +127,7 @@ impl ExchangeError {
             MethodNotAllowed => "method",
             HeadTooLarge => "head_too_large",
             ConnectFailed => "connect",
+            TlsHandshake => "tls_handshake",
             NoResponse => "no_response",
             ResponseTimeout => "timeout",
             NoMemberAvailable => "unavailable",
@@ -141,7 +148,7 @@ impl ExchangeError {
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             NoSwitchMatch => StatusCode::NOT_FOUND,
             HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            NoResponse => StatusCode::BAD_GATEWAY,
+            NoResponse | TlsHandshake => StatusCode::BAD_GATEWAY,
             ResponseTimeout => StatusCode::GATEWAY_TIMEOUT,
             ConnectFailed | NoMemberAvailable | LocalResources | NotConfigured | SurgeQueueFull
             | SurgeQueueTimeout => {
@@ -152,7 +159,7 @@ impl ExchangeError {
 
     pub fn retry(self) -> Retry {
         match self {
-            ExchangeError::ConnectFailed => Retry::AnotherMember,
+            ExchangeError::ConnectFailed | ExchangeError::TlsHandshake => Retry::AnotherMember,
             ExchangeError::NoResponse => Retry::IfReplayable,
             _ => Retry::Never,
         }
@@ -172,6 +179,7 @@ impl ExchangeError {
             MethodNotAllowed => "CONNECT is not supported",
             HeadTooLarge => "the request line and headers are larger than the server allows",
             ConnectFailed => "no server could be reached; try again later",
+            TlsHandshake => "the server could not be reached securely",
             NoResponse => "the server failed before responding",
             ResponseTimeout => "the server did not respond in time",
             NoMemberAvailable => "no server is available to take the request; try again later",

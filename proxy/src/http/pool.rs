@@ -4,24 +4,77 @@
 //! body over; so a connect failure can be retried on another member with the request intact.
 //! The idle list is a lock-free queue. A draining member's pool is closed: idle connections are
 //! dropped at once, and busy ones are dropped (closed) when their response ends.
+//!
+//! An `SSL` servicegroup's connections are TLS ([`crate::member_tls`]): the handshake is part
+//! of the connect, within `connecttimeout`. Each connection remembers the rustls config it was
+//! made with, and only a request of a group with that same config reuses it; so a change of
+//! servicetype, CA or client certificate never sends a request over an older connection.
 
 use std::io;
 use std::net::SocketAddr;
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 
 use crossbeam_queue::ArrayQueue;
+use rustls::ClientConfig;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
+use tokio_util::either::Either;
 
 use super::body::RequestBody;
 use crate::member::MemberState;
+use crate::member_tls::{self, MemberStream, TlsFailure, TlsToMembers};
 
-/// The sending half of a backend connection.
-pub type Sender = http1::SendRequest<RequestBody>;
+/// The sending half of a backend connection, with the TLS config it was made with (`None`:
+/// plain TCP).
+#[derive(Debug)]
+pub struct Sender {
+    send: http1::SendRequest<RequestBody>,
+    made_with: Option<Arc<ClientConfig>>,
+}
+
+impl Deref for Sender {
+    type Target = http1::SendRequest<RequestBody>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.send
+    }
+}
+
+impl DerefMut for Sender {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.send
+    }
+}
+
+impl Sender {
+    /// Whether the connection speaks what `tls` asks for (the very same rustls config).
+    fn made_for(&self, tls: Option<&TlsToMembers>) -> bool {
+        match (&self.made_with, tls) {
+            (None, None) => true,
+            (Some(made_with), Some(tls)) => Arc::ptr_eq(made_with, &tls.config),
+            _ => false,
+        }
+    }
+}
+
+/// Why a new member connection could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The TCP connect failed or timed out (or Ballast could not make a socket).
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    /// The TLS handshake failed; the text says why.
+    #[error("TLS handshake failed: {0}")]
+    Tls(TlsFailure),
+}
+
+/// The connection task of a new member connection, to be spawned by the caller.
+type Connection = http1::Connection<TokioIo<MemberStream>, RequestBody>;
 
 /// Idle connections kept per member; more are closed.
 const MAX_IDLE: usize = 1024;
@@ -53,20 +106,28 @@ impl Pool {
 
     /// An idle connection that is still open, if there is one. It may still be finishing its
     /// previous response (it was returned as soon as that response's body ended), so the caller
-    /// waits for [`Sender::ready`] before sending.
-    pub fn checkout(&self) -> Option<Sender> {
+    /// waits for [`http1::SendRequest::ready`] before sending. `tls` is the group's (a
+    /// connection made with another config is closed).
+    pub fn checkout(&self, tls: Option<&TlsToMembers>) -> Option<Sender> {
         let now = Instant::now();
         while let Some(idle) = self.idle.pop() {
-            if !idle.sender.is_closed() && now.duration_since(idle.since) < IDLE_TIMEOUT {
+            if !idle.sender.is_closed()
+                && now.duration_since(idle.since) < IDLE_TIMEOUT
+                && idle.sender.made_for(tls)
+            {
                 return Some(idle.sender);
             }
         }
         None
     }
 
-    /// Opens a new connection, bounded by `timeout`.
-    pub async fn connect(&self, timeout: Duration) -> io::Result<Sender> {
-        let (sender, connection) = self.handshake(timeout).await?;
+    /// Opens a new connection (TLS with `tls`), bounded by `timeout`.
+    pub async fn connect(
+        &self,
+        timeout: Duration,
+        tls: Option<&TlsToMembers>,
+    ) -> Result<Sender, ConnectError> {
+        let (sender, connection) = self.handshake(timeout, tls).await?;
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "backend connection ended with an error");
@@ -77,8 +138,12 @@ impl Pool {
 
     /// Opens a new connection that may switch protocols (`101`, then
     /// [`hyper::upgrade::on`] the response). It is never pooled: the caller drops it.
-    pub async fn connect_upgradable(&self, timeout: Duration) -> io::Result<Sender> {
-        let (sender, connection) = self.handshake(timeout).await?;
+    pub async fn connect_upgradable(
+        &self,
+        timeout: Duration,
+        tls: Option<&TlsToMembers>,
+    ) -> Result<Sender, ConnectError> {
+        let (sender, connection) = self.handshake(timeout, tls).await?;
         tokio::spawn(async move {
             if let Err(error) = connection.with_upgrades().await {
                 tracing::debug!(%error, "backend connection ended with an error");
@@ -90,8 +155,10 @@ impl Pool {
     async fn handshake(
         &self,
         timeout: Duration,
-    ) -> io::Result<(Sender, http1::Connection<TokioIo<TcpStream>, RequestBody>)> {
-        let stream = tokio::time::timeout(timeout, TcpStream::connect(self.addr))
+        tls: Option<&TlsToMembers>,
+    ) -> Result<(Sender, Connection), ConnectError> {
+        let deadline = Instant::now() + timeout;
+        let stream = tokio::time::timeout_at(deadline, TcpStream::connect(self.addr))
             .await
             .map_err(|_| {
                 io::Error::new(
@@ -100,10 +167,20 @@ impl Pool {
                 )
             })??;
         stream.set_nodelay(true)?;
-        http1::Builder::new()
+        let stream = match tls {
+            None => Either::Left(stream),
+            Some(tls) => Either::Right(
+                member_tls::handshake(tls, stream, self.addr, deadline)
+                    .await
+                    .map_err(ConnectError::Tls)?,
+            ),
+        };
+        let (send, connection) = http1::Builder::new()
             .handshake(TokioIo::new(stream))
             .await
-            .map_err(io::Error::other)
+            .map_err(io::Error::other)?;
+        let made_with = tls.map(|tls| tls.config.clone());
+        Ok((Sender { send, made_with }, connection))
     }
 
     fn put(&self, sender: Sender) {

@@ -28,7 +28,7 @@ use super::body::{Exchange, RequestBody, ResponseBody};
 use super::checks;
 use super::error::{ExchangeError, Retry};
 use super::headers;
-use super::pool::Sender;
+use super::pool::{ConnectError, Sender};
 use super::upgrade::{self, TunnelPlan, Tunnels};
 use super::upload::{Progress, Upload};
 use crate::accesslog::Trace;
@@ -230,7 +230,13 @@ async fn forward(
                     continue;
                 }
                 member.counters.errors.fetch_add(1, Relaxed);
-                tracing::warn!(vserver = %plan.name, servicegroup = %group.name, member = %member.label, error = %error.error(), "member failed before responding: 502");
+                if let Some(why) = crate::member_tls::tls_cause(error.error()) {
+                    // TLS 1.3: a member that refuses the client certificate says so after the
+                    // handshake, on the first read.
+                    tracing::warn!(vserver = %plan.name, servicegroup = %group.name, member = %member.label, reason = %why, "member ended the TLS connection before responding: 502");
+                } else {
+                    tracing::warn!(vserver = %plan.name, servicegroup = %group.name, member = %member.label, error = %error.error(), "member failed before responding: 502");
+                }
                 return Err(failure);
             }
             None => {
@@ -340,26 +346,37 @@ async fn connection(
     upgrade: bool,
 ) -> Result<(Sender, bool), ExchangeError> {
     if !upgrade
-        && let Some(mut sender) = member.pool.checkout()
+        && let Some(mut sender) = member.pool.checkout(group.tls.as_ref())
         && sender.ready().await.is_ok()
     {
         return Ok((sender, true));
     }
     let connecting = if upgrade {
-        member.pool.connect_upgradable(group.connect_timeout).await
+        member
+            .pool
+            .connect_upgradable(group.connect_timeout, group.tls.as_ref())
+            .await
     } else {
-        member.pool.connect(group.connect_timeout).await
+        member
+            .pool
+            .connect(group.connect_timeout, group.tls.as_ref())
+            .await
     };
     match connecting {
         Ok(sender) => {
             member.connect_succeeded();
             Ok((sender, false))
         }
-        Err(error) if is_local_exhaustion(&error) => {
+        Err(ConnectError::Tls(why)) => {
+            tracing::warn!(vserver, servicegroup = %group.name, member = %member.label, reason = %why, "TLS handshake with the member failed; trying another member");
+            member.tls_handshake_failed(group.passive_retries, &why.0);
+            Err(ExchangeError::TlsHandshake)
+        }
+        Err(ConnectError::Io(error)) if is_local_exhaustion(&error) => {
             tracing::warn!(vserver, servicegroup = %group.name, member = %member.label, %error, "cannot open a connection to the member: Ballast is out of local resources (the member is not blamed)");
             Err(ExchangeError::LocalResources)
         }
-        Err(error) => {
+        Err(ConnectError::Io(error)) => {
             member.connect_failed(group.passive_retries, "connect failed");
             tracing::debug!(vserver, member = %member.label, %error, "connect failed, trying another member");
             Err(ExchangeError::ConnectFailed)

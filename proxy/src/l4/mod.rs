@@ -11,6 +11,10 @@
 //!
 //! A connect that fails because Ballast itself is out of descriptors (or memory)
 //! closes the client connection without counting against the member.
+//!
+//! An `SSL_TCP` servicegroup's members are spoken to over TLS ([`crate::member_tls`]): the
+//! handshake is part of the connect (within `connecttimeout`), a failed one counts against the
+//! member and the next member is tried, and the relay copies (splice cannot see through TLS).
 
 pub mod idle;
 pub mod splice;
@@ -22,6 +26,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_util::either::Either;
 
 use self::idle::{Activity, Tracked};
 use crate::accesslog::tcp::ConnectionLog;
@@ -31,6 +37,7 @@ use crate::http::error::ExchangeError;
 use crate::lb::PickKey;
 use crate::limits::admission::SpliceSlot;
 use crate::member::ActiveGuard;
+use crate::member_tls::{MemberStream, handshake};
 use crate::snapshot::VserverPlan;
 
 const MAX_ATTEMPTS: usize = 4;
@@ -44,7 +51,8 @@ pub async fn relay_tcp(
     splice_slot: Option<SpliceSlot>,
     log: Option<AccessLog>,
 ) {
-    let Some(slot) = splice_slot else {
+    let tls_to_members = plan.group.as_ref().is_some_and(|g| g.tls.is_some());
+    let Some(slot) = splice_slot.filter(|_| !tls_to_members) else {
         return relay_copy(client, client_addr, plan, log).await;
     };
     let pipes = match splice::Pipes::new() {
@@ -58,7 +66,12 @@ pub async fn relay_tcp(
     let log = ConnectionLog::begin(log, &plan.name, client_addr);
     let mut trace = Trace::default();
     let (server, guard) = match connect(&plan, client_addr, &mut trace).await {
-        Ok(connected) => connected,
+        Ok((Either::Left(server), guard)) => (server, guard),
+        Ok((tls @ Either::Right(_), guard)) => {
+            // Not reached: a group with TLS to its members never gets here (checked above).
+            drop((pipes, slot));
+            return copy_connected(client, tls, guard, &plan, log, trace).await;
+        }
         Err(failure) => return log.finish(trace, 0, 0, Termination::Failed(failure)),
     };
     let activity = Activity::default();
@@ -81,18 +94,32 @@ pub async fn relay_copy<IO>(
 {
     let log = ConnectionLog::begin(log, &plan.name, client_addr);
     let mut trace = Trace::default();
-    let (mut server, guard) = match connect(&plan, client_addr, &mut trace).await {
+    let (server, guard) = match connect(&plan, client_addr, &mut trace).await {
         Ok(connected) => connected,
         Err(failure) => {
             let _ = client.shutdown().await;
             return log.finish(trace, 0, 0, Termination::Failed(failure));
         }
     };
+    copy_connected(client, server, guard, &plan, log, trace).await;
+}
+
+/// Copies between a client and its connected member (plain or TLS) until done or idle.
+async fn copy_connected<IO>(
+    client: IO,
+    mut server: MemberStream,
+    guard: ActiveGuard,
+    plan: &VserverPlan,
+    log: ConnectionLog,
+    trace: Trace,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
     let activity = Activity::default();
     let mut tracked = Tracked::new(client, &activity);
     let relay = tokio::io::copy_bidirectional(&mut tracked, &mut server);
-    let ended = until_idle(relay, &activity, idle_timeout(&plan)).await;
-    account(&plan, &guard, &activity);
+    let ended = until_idle(relay, &activity, idle_timeout(plan)).await;
+    account(plan, &guard, &activity);
     finish_log(log, trace, &activity, ended);
 }
 
@@ -129,13 +156,13 @@ fn idle_timeout(plan: &VserverPlan) -> Duration {
     plan.client_timeout.min(server)
 }
 
-/// Picks a member and connects, retrying connect failures on other members; `trace` follows
-/// the member tried last.
+/// Picks a member and connects (with the TLS handshake for an `SSL_TCP` group), retrying
+/// failures on other members; `trace` follows the member tried last.
 async fn connect(
     plan: &VserverPlan,
     client_addr: SocketAddr,
     trace: &mut Trace,
-) -> Result<(TcpStream, ActiveGuard), ExchangeError> {
+) -> Result<(MemberStream, ActiveGuard), ExchangeError> {
     // This vserver's members serve, or its backupvserver's when none of its own is eligible or
     // it is past its spillover threshold.
     let backup = crate::backup::serving(plan);
@@ -163,12 +190,24 @@ async fn connect(
         tried.push(index);
         let member = &group.members[index];
         trace.connecting(&group.name, &member.label);
-        match tokio::time::timeout(group.connect_timeout, TcpStream::connect(member.key.addr)).await
-        {
+        let deadline = Instant::now() + group.connect_timeout;
+        match tokio::time::timeout_at(deadline, TcpStream::connect(member.key.addr)).await {
             Ok(Ok(server)) => {
+                let _ = server.set_nodelay(true);
+                let server = match &group.tls {
+                    None => Either::Left(server),
+                    Some(tls) => match handshake(tls, server, member.key.addr, deadline).await {
+                        Ok(server) => Either::Right(server),
+                        Err(why) => {
+                            tracing::warn!(vserver = %plan.name, servicegroup = %group.name, member = %member.label, reason = %why, "TLS handshake with the member failed; trying another member");
+                            member.tls_handshake_failed(group.passive_retries, &why.0);
+                            failure = ExchangeError::TlsHandshake;
+                            continue;
+                        }
+                    },
+                };
                 trace.connected();
                 member.connect_succeeded();
-                let _ = server.set_nodelay(true);
                 member.counters.requests.fetch_add(1, Relaxed);
                 plan.stats.requests.fetch_add(1, Relaxed);
                 return Ok((server, guard));
