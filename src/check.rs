@@ -70,9 +70,10 @@ pub fn check(path: &Path, online: bool) -> ExitCode {
         return ExitCode::FAILURE;
     }
     println!(
-        "{}: OK ({} lbvserver, {} servicegroup, {} lbmonitor, {} sslcertkey, {} autoscalegroup)",
+        "{}: OK ({} lbvserver, {} csvserver, {} servicegroup, {} lbmonitor, {} sslcertkey, {} autoscalegroup)",
         path.display(),
         config.vservers.len(),
+        config.cs_vservers.len(),
         config.service_groups.len(),
         config.monitors.len(),
         config.cert_keys.len(),

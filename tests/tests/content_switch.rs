@@ -402,6 +402,15 @@ policies = [{{ policyname = "api", targetlbvserver = "a-lb", priority = 10 }}]
     );
     let text = config(admin, metrics, &good);
 
+    let dir = ballast_tests::TempDir::new("cs-run");
+    dir.write("admin.pass", format!("{PASSWORD}\n").as_bytes());
+    let (code, stdout, stderr) = BALLAST.check_file(&dir.write("good.toml", &text));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("OK (1 lbvserver, 1 csvserver, 1 servicegroup"),
+        "{stdout}"
+    );
+
     // In a file: `ballast check` and `ballast run` name the key and where the rule broke.
     let broken = text.replace(
         r#"'HTTP.REQ.URL.STARTSWITH("/api")'"#,
@@ -412,8 +421,6 @@ policies = [{{ policyname = "api", targetlbvserver = "a-lb", priority = 10 }}]
     let problem =
         "cspolicy[0].rule: at character 25: expected a string in double quotes, found `/api)`";
     assert!(stderr.contains(problem), "{stderr}");
-    let dir = ballast_tests::TempDir::new("cs-run");
-    dir.write("admin.pass", format!("{PASSWORD}\n").as_bytes());
     let path = dir.write("ballast.toml", &broken);
     let run = std::process::Command::new(BALLAST.path())
         .args(["run", "--config"])
