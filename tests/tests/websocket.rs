@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use ballast_tests::nitro::Nitro;
 use ballast_tests::websocket::{WsClient, WsOutcome, WsServer};
-use ballast_tests::{BALLAST_SECTION, Binary, Net, TestCa, members_toml, wait_until};
+use ballast_tests::{BALLAST_SECTION, Backend, Binary, Net, TestCa, members_toml, raw, wait_until};
 use http::StatusCode;
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -362,4 +362,49 @@ async fn wss_through_an_ssl_vserver_and_shutdown_closes_open_tunnels() {
         "shutdown took {:?}",
         asked.elapsed()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_does_not_switch_answers_as_usual_and_saw_the_upgrade_headers() {
+    let net = Net::new();
+    let member = Backend::start(net.free_addr(1), "plain").await;
+    let (web, admin) = (net.free_addr(100), net.free_addr(101));
+    let _ballast = BALLAST
+        .start_with_files(
+            &config(web, admin, &[member.addr()]),
+            &[("admin.pass", format!("{PASSWORD}\n").as_bytes())],
+        )
+        .await;
+    let request = |upgrade: &str| {
+        format!(
+            "GET /echo-headers HTTP/1.1\r\nHost: app\r\nConnection: keep-alive, Upgrade\r\n\
+             Upgrade: {upgrade}\r\nX-Kept: yes\r\n\r\nGET / HTTP/1.1\r\nHost: app\r\n\
+             Connection: close\r\n\r\n"
+        )
+    };
+    let reply = raw::exchange(web, request("websocket").as_bytes(), Duration::from_secs(5))
+        .await
+        .expect("a raw exchange");
+    let text = reply.text().to_ascii_lowercase();
+    // The member answered 200 (it does not speak WebSocket): the client gets it, and the
+    // connection serves its next request.
+    assert_eq!(reply.status(), Some(200), "{text}");
+    assert_eq!(reply.responses(), 2, "{text}");
+    assert!(
+        text.contains("upgrade: websocket"),
+        "the member did not see Upgrade: {text}"
+    );
+    assert!(
+        text.contains("connection: upgrade"),
+        "the member did not see Connection: {text}"
+    );
+    assert!(text.contains("x-kept: yes"), "{text}");
+
+    // `h2c` is Ballast's own business: the member sees a plain HTTP/1.1 request.
+    let reply = raw::exchange(web, request("h2c").as_bytes(), Duration::from_secs(5))
+        .await
+        .expect("a raw exchange");
+    let text = reply.text().to_ascii_lowercase();
+    assert_eq!(reply.responses(), 2, "{text}");
+    assert!(!text.contains("upgrade: h2c"), "h2c was passed on: {text}");
 }

@@ -67,12 +67,16 @@ pub struct Requested {
 }
 
 /// `Some` when the request is HTTP/1.1, its `Connection` names `upgrade` and it has an
-/// `Upgrade` header (HTTP/2 has no `Upgrade`; hyper offers none there).
+/// `Upgrade` header (HTTP/2 has no `Upgrade`; hyper offers none there). An upgrade to `h2c`
+/// is not passed on: Ballast speaks HTTP/2 itself, and the request goes on as HTTP/1.1.
 pub fn requested(parts: &mut http::request::Parts) -> Option<Requested> {
     if parts.version != Version::HTTP_11 || !names_upgrade(&parts.headers) {
         return None;
     }
     let upgrade = parts.headers.get(header::UPGRADE)?.clone();
+    if offers_h2c(&upgrade) {
+        return None;
+    }
     let client = parts.extensions.remove::<OnUpgrade>()?;
     Some(Requested { client, upgrade })
 }
@@ -83,6 +87,13 @@ impl Requested {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, self.upgrade.clone());
     }
+}
+
+fn offers_h2c(upgrade: &HeaderValue) -> bool {
+    let tokens = upgrade.to_str().unwrap_or("").split(',');
+    tokens
+        .into_iter()
+        .any(|token| token.trim().eq_ignore_ascii_case("h2c"))
 }
 
 fn names_upgrade(headers: &HeaderMap) -> bool {
@@ -211,5 +222,12 @@ mod tests {
             .headers
             .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         assert!(requested(&mut parts).is_none());
+    }
+
+    #[test]
+    fn an_h2c_upgrade_is_not_passed_on() {
+        assert!(offers_h2c(&HeaderValue::from_static("H2C")));
+        assert!(offers_h2c(&HeaderValue::from_static("foo/1, h2c")));
+        assert!(!offers_h2c(&HeaderValue::from_static("websocket")));
     }
 }
