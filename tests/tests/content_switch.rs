@@ -11,7 +11,9 @@ use std::time::Duration;
 use ballast_tests::certs::{TestCa, connect_tls, negotiated_alpn, peer_leaf};
 use ballast_tests::client::connect_tcp;
 use ballast_tests::nitro::Nitro;
-use ballast_tests::prom::{sample, scrape};
+use ballast_tests::prom::{
+    OPENMETRICS_ACCEPT, assert_openmetrics_parses, assert_promtool_accepts, sample, scrape,
+};
 use ballast_tests::{
     BALLAST_SECTION, Backend, Binary, H1, H2, Load, Net, get, members_toml, wait_until,
 };
@@ -243,6 +245,10 @@ policies = [
         sample(&text, r#"ballast_vserver_requests_total{vserver="api-lb"}"#),
         Some(1.0)
     );
+
+    assert_promtool_accepts(&text);
+    let (_, openmetrics) = scrape(metrics, Some(OPENMETRICS_ACCEPT)).await;
+    assert_openmetrics_parses(&openmetrics);
 
     // The access log names the csvserver and the lbvserver it switched to.
     let log = ballast.dir().join("access.log");
