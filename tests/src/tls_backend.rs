@@ -4,7 +4,8 @@
 //!
 //! In HTTP mode every response body is one JSON object saying what the server saw: the SNI
 //! name the client sent (`null` for none), the common name of the client's certificate
-//! (`null` for none), the ALPN protocol and the request path. With a client CA it requires a
+//! (`null` for none), the ALPN protocol, the request path and `conn`, the number of the TLS
+//! connection it came on (1, 2, ... in the order they were accepted). With a client CA it requires a
 //! client certificate issued by that CA (mutual TLS).
 
 use std::net::SocketAddr;
@@ -30,6 +31,7 @@ if client_ca:
 if mode == "http":
     ctx.set_alpn_protocols(["http/1.1"])
 sni = {}
+accepted = iter(range(1, 1 << 30))
 def on_sni(sock, name, _ctx):
     sni[id(sock)] = name
 ctx.sni_callback = on_sni
@@ -77,7 +79,7 @@ def serve_echo(conn):
             return
         conn.sendall(chunk)
 
-def handle(raw):
+def handle(raw, conn_no):
     try:
         conn = ctx.wrap_socket(raw, server_side=True)
     except (ssl.SSLError, OSError):
@@ -85,7 +87,7 @@ def handle(raw):
         return
     try:
         seen = {"sni": sni.pop(id(conn), None), "client": client_cn(conn),
-                "alpn": conn.selected_alpn_protocol()}
+                "alpn": conn.selected_alpn_protocol(), "conn": conn_no}
         if mode == "http":
             serve_http(conn, seen)
         else:
@@ -102,13 +104,13 @@ listener.listen(128)
 print("listening", flush=True)
 while True:
     raw, _ = listener.accept()
-    threading.Thread(target=handle, args=(raw,), daemon=True).start()
+    threading.Thread(target=handle, args=(raw, next(accepted)), daemon=True).start()
 "#;
 
 /// What a TLS member does after the handshake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TlsMode {
-    /// HTTP/1.1 keep-alive; each body is JSON: `sni`, `client`, `alpn`, `path`.
+    /// HTTP/1.1 keep-alive; each body is JSON: `sni`, `client`, `alpn`, `path`, `conn`.
     Http,
     /// Echoes every byte back.
     Echo,

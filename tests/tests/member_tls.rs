@@ -96,8 +96,13 @@ async fn an_ssl_group_verifies_its_members_and_sends_the_sni_name() {
     let net = Net::new();
     let ca = TestCa::new();
     let (named, by_ip) = (net.free_addr(1), net.free_addr(2));
-    let named_backend =
-        TlsBackend::start(named, TlsMode::Http, &ca.issue(&["app.test"]), None).await;
+    let named_backend = TlsBackend::start(
+        named,
+        TlsMode::Http,
+        &ca.issue(&["app.test", "api.test"]),
+        None,
+    )
+    .await;
     let ip_backend = TlsBackend::start(
         by_ip,
         TlsMode::Http,
@@ -124,18 +129,19 @@ async fn an_ssl_group_verifies_its_members_and_sends_the_sni_name() {
     let ca_pem = ca.pem();
     let (ballast, nitro, _) = start(&net, &sections, &[("ca.pem", ca_pem.as_bytes())]).await;
 
-    // snihost: sent as SNI and verified; ALPN http/1.1; no client certificate.
+    // snihost: sent as SNI and verified; ALPN http/1.1; no client certificate; one kept-alive
+    // TLS connection carries the requests one after another.
     for _ in 0..3 {
         let seen = seen(web, &ballast).await;
         assert_eq!(
             seen,
-            json!({"sni": "app.test", "client": null, "alpn": "http/1.1", "path": "/seen"})
+            json!({"sni": "app.test", "client": null, "alpn": "http/1.1", "path": "/seen", "conn": 1})
         );
     }
     // No snihost: no SNI, and the certificate names the member's IP address.
-    let seen = seen(plain_ip, &ballast).await;
-    assert_eq!(seen["sni"], Value::Null, "{seen}");
-    assert_eq!(seen["alpn"], "http/1.1");
+    let by_ip = seen(plain_ip, &ballast).await;
+    assert_eq!(by_ip["sni"], Value::Null, "{by_ip}");
+    assert_eq!(by_ip["alpn"], "http/1.1");
 
     // NITRO shows the keys as written.
     let group = nitro.get("config/servicegroup/web").await;
@@ -148,6 +154,22 @@ async fn an_ssl_group_verifies_its_members_and_sends_the_sni_name() {
     let stat = member_stat(&nitro, "web").await;
     assert_eq!(stat["tlshandshakefailures"], 0, "{stat}");
     assert_eq!(stat["totalrequests"], 3, "{stat}");
+
+    // A TLS setting changed through NITRO: the next request goes over a new connection made with
+    // it, never over the pooled one.
+    let changed = nitro
+        .put(
+            "config/servicegroup",
+            json!({"servicegroup": {"servicegroupname": "web", "snihost": "api.test"}}),
+        )
+        .await;
+    assert_eq!(changed.status.as_u16(), 200, "{:?}", changed.body);
+    let seen = seen(web, &ballast).await;
+    assert_eq!(
+        (&seen["sni"], &seen["conn"]),
+        (&json!("api.test"), &json!(2)),
+        "{seen}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
