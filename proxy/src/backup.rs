@@ -8,7 +8,9 @@
 //! When no backup along the chain can take it, the vserver's own members serve (a spilled
 //! vserver with eligible members, before a backup without any), so a failure is its own.
 //! Each diversion is counted on the vserver the traffic came to (`backuphits`,
-//! `totspillovers`).
+//! `totspillovers`). With `disableprimaryondown`, the first failover (no member eligible)
+//! takes the vserver out of service: its traffic stays on the backup, even once its members
+//! are UP again, until `lbvserver?action=enable` (runtime state, kept across reloads).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -38,19 +40,29 @@ impl Diversion {
 }
 
 /// The backup plan whose servicegroup and balancer serve traffic that came to `plan`, or
-/// `None` when its own do; a diversion is counted on `plan`.
+/// `None` when its own do; a diversion is counted on `plan`, and with `disableprimaryondown` a
+/// failover takes `plan` out of service until it is enabled again.
 pub fn serving(plan: &VserverPlan) -> Option<Arc<VserverPlan>> {
     let (backup, diversion) = route(plan)?;
     plan.stats.backup[diversion as usize].fetch_add(1, Relaxed);
+    if diversion == Diversion::Down
+        && plan.disable_primary_on_down
+        && !plan.stats.disabled_on_down.swap(true, Relaxed)
+    {
+        tracing::warn!(vserver = %plan.name, backupvserver = %backup.name, "no member is eligible: the vserver failed over to its backup and stays out of service until it is enabled again (disableprimaryondown)");
+    }
     Some(backup)
 }
 
 /// [`serving`], without counting: the backup and why.
 pub fn route(plan: &VserverPlan) -> Option<(Arc<VserverPlan>, Diversion)> {
-    if has_eligible(plan) && !is_spilling(plan) {
+    let disabled = plan.disable_primary_on_down && plan.stats.disabled_on_down.load(Relaxed);
+    let eligible = !disabled && has_eligible(plan);
+    let spilling = is_spilling(plan);
+    if eligible && !spilling {
         return None;
     }
-    let diversion = if is_spilling(plan) {
+    let diversion = if eligible {
         Diversion::Spillover
     } else {
         Diversion::Down
@@ -63,7 +75,8 @@ pub fn route(plan: &VserverPlan) -> Option<(Arc<VserverPlan>, Diversion)> {
         }
         next = current.backup.get();
     }
-    None
+    // A vserver out of service after a failover never serves itself: its backup answers.
+    disabled.then(|| plan.backup.get().map(|b| (b.clone(), diversion)))?
 }
 
 fn has_eligible(plan: &VserverPlan) -> bool {

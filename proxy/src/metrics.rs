@@ -532,7 +532,17 @@ fn surge_and_backup(
         });
     let help = "Requests (HTTP) or connections (TCP) a vserver passed to its backupvserver: \
                 down (no member of its own eligible) or spillover (past sothreshold).";
-    counter(encoder, "vserver_backup_requests", help, None, diverted)
+    counter(encoder, "vserver_backup_requests", help, None, diverted)?;
+    let disabled = vservers
+        .iter()
+        .filter(|v| v.disable_primary_on_down)
+        .map(|v| {
+            let off = v.disable_primary_on_down && v.stats.disabled_on_down.load(Relaxed);
+            (vec![("vserver", &*v.name)], u64::from(off))
+        });
+    let help = "1 while a vserver with disableprimaryondown is out of service after a failover \
+                to its backupvserver (until lbvserver?action=enable).";
+    gauge(encoder, "vserver_disabled_on_down", help, None, disabled)
 }
 
 /// `snmp_polls_total{result}`, `snmp_replies_dropped_total{reason}`, `snmp_poll_latency_seconds`.

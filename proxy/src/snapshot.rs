@@ -61,6 +61,8 @@ pub struct VserverPlan {
     pub backup: OnceLock<Arc<VserverPlan>>,
     /// `somethod = "CONNECTION"`: client connections beyond which traffic spills over.
     pub spillover_threshold: Option<u32>,
+    /// `disableprimaryondown`: after a failover, stay on the backup until enabled again.
+    pub disable_primary_on_down: bool,
     /// A csvserver's policies (`None` for an lbvserver).
     pub switch: Option<Arc<SwitchPlan>>,
 }
@@ -198,15 +200,21 @@ pub fn compile(
                 client_timeout: vserver.client_timeout,
                 backup: OnceLock::new(),
                 spillover_threshold: vserver.spillover_threshold,
+                disable_primary_on_down: vserver.disable_primary_on_down,
                 switch: None,
             }),
         );
     }
     // `backupvserver`: validation refused cycles, so these links never make one.
     for vserver in config.vservers.iter().filter(|v| v.enabled) {
-        let backup = vserver.backup.as_deref().and_then(|name| vservers.get(name));
-        if let (Some(plan), Some(backup)) = (vservers.get(vserver.name.as_str()), backup) {
+        let Some(plan) = vservers.get(vserver.name.as_str()) else {
+            continue;
+        };
+        if let Some(backup) = vserver.backup.as_deref().and_then(|name| vservers.get(name)) {
             let _ = plan.backup.set(backup.clone());
+        }
+        if !vserver.disable_primary_on_down {
+            plan.stats.disabled_on_down.store(false, std::sync::atomic::Ordering::Relaxed);
         }
     }
     for cs in config.cs_vservers.iter().filter(|cs| cs.enabled) {
@@ -276,6 +284,7 @@ fn cs_vserver(
         client_timeout: cs.client_timeout,
         backup: OnceLock::new(),
         spillover_threshold: None,
+        disable_primary_on_down: false,
         switch: Some(Arc::new(SwitchPlan {
             policies,
             default,

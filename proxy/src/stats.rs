@@ -4,7 +4,7 @@
 //! survive reloads.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 use crate::http::error::ExchangeError;
 use crate::limits::sources::SourceCounts;
@@ -31,6 +31,9 @@ pub struct VserverStats {
     /// Requests (HTTP) or connections (TCP) passed to the backup vserver, by
     /// [`crate::backup::Diversion`] (`Down`, `Spillover`).
     pub backup: [AtomicU64; 2],
+    /// `disableprimaryondown`: the vserver failed over to its backup and stays out of service
+    /// until it is enabled again (runtime state: a reload keeps it).
+    pub disabled_on_down: AtomicBool,
     /// A csvserver's policy hits, default hits and misses.
     pub switching: Arc<crate::content_switch::plan::SwitchStats>,
 }

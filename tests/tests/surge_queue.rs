@@ -672,3 +672,52 @@ servicegroupname = "standby"
     assert_eq!(backup.connections(), 1, "back on the primary");
     drop(primary);
 }
+
+#[tokio::test]
+async fn disableprimaryondown_keeps_traffic_on_the_backup_until_the_vserver_is_enabled() {
+    let net = Net::new();
+    let mut primary = Backend::start(net.free_addr(2), "primary").await;
+    let backup = Backend::start(net.free_addr(3), "backup").await;
+    let (web, standby) = (net.free_addr(1), net.free_addr(1));
+    let extra = "disableprimaryondown = \"ENABLED\"";
+    let config = backup_config(web, standby, primary.addr(), backup.addr(), extra);
+    let rig = Rig::start(&net, &config).await;
+    wait_for_state(&rig.ballast, 0, primary.addr(), "UP").await;
+    assert_eq!(get(web, "/").await.unwrap().text(), "primary");
+    assert_eq!(rig.vserver_stat("web").await["disabledondown"], false);
+
+    let mark = rig.ballast.log_mark();
+    primary.stop().await;
+    wait_for_state(&rig.ballast, mark, primary.addr(), "DOWN").await;
+    assert_eq!(get(web, "/").await.unwrap().text(), "backup");
+    assert_eq!(rig.vserver_stat("web").await["disabledondown"], true);
+
+    // Its member is UP again, but the vserver stays out of service.
+    let mark = rig.ballast.log_mark();
+    primary.restart().await;
+    wait_for_state(&rig.ballast, mark, primary.addr(), "UP").await;
+    for _ in 0..3 {
+        assert_eq!(get(web, "/").await.unwrap().text(), "backup");
+    }
+    assert_eq!(
+        rig.metric("ballast_vserver_disabled_on_down{vserver=\"web\"}")
+            .await,
+        Some(1.0)
+    );
+
+    let enabled = rig
+        .nitro
+        .post(
+            "config/lbvserver?action=enable",
+            json!({"lbvserver": {"name": "web"}}),
+        )
+        .await;
+    assert_eq!(enabled.status, StatusCode::OK, "{:?}", enabled.body);
+    assert_eq!(get(web, "/").await.unwrap().text(), "primary");
+    assert_eq!(rig.vserver_stat("web").await["disabledondown"], false);
+    assert_eq!(
+        rig.metric("ballast_vserver_disabled_on_down{vserver=\"web\"}")
+            .await,
+        Some(0.0)
+    );
+}

@@ -417,7 +417,17 @@ async fn set_vserver_state(
     enable: bool,
 ) -> Result<(), NitroError> {
     let names = named(&objects, "lbvserver")?;
-    set_state(api, resources::LBVSERVER_OPS, names, enable).await
+    set_state(api, resources::LBVSERVER_OPS, names.clone(), enable).await?;
+    if enable {
+        // A vserver out of service after a failover (`disableprimaryondown`) serves again.
+        let snapshot = api.snapshot.load();
+        for plan in names.iter().filter_map(|name| snapshot.vserver(name)) {
+            plan.stats
+                .disabled_on_down
+                .store(false, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    Ok(())
 }
 
 /// `POST autoscalegroup?action=enable|disable` with `{"autoscalegroup": {"name": …}}`.

@@ -135,6 +135,7 @@ pub fn lbvservers(
             "vsvrsurgecount": plan.group.as_ref().map_or(0, |g| g.surge.depth()),
             "backuphits": plan.stats.backup[Diversion::Down as usize].load(Relaxed),
             "totspillovers": plan.stats.backup[Diversion::Spillover as usize].load(Relaxed),
+            "disabledondown": plan.disable_primary_on_down && plan.stats.disabled_on_down.load(Relaxed),
         })
     });
     Ok(Value::Array(items.collect()))

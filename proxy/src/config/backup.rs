@@ -65,6 +65,26 @@ pub fn spillover(file: &LbVserverFile, path: &str, p: &mut Problems) -> Option<O
     }
 }
 
+/// Checks `disableprimaryondown` (`ENABLED` needs a `backupvserver`).
+pub fn disable_primary_on_down(file: &LbVserverFile, path: &str, p: &mut Problems) -> Option<bool> {
+    let key = format!("{path}.disableprimaryondown");
+    match file.disableprimaryondown.as_deref() {
+        None | Some("DISABLED") => Some(false),
+        Some("ENABLED") if file.backupvserver.is_none() => {
+            p.add(
+                key,
+                "disableprimaryondown needs a backupvserver to fail over to",
+            );
+            None
+        }
+        Some("ENABLED") => Some(true),
+        Some(other) => {
+            p.add(key, format!("expected ENABLED or DISABLED, got `{other}`"));
+            None
+        }
+    }
+}
+
 /// Each `backupvserver` names another vserver of a compatible `servicetype`, and following
 /// backups from any vserver ends within [`MAX_BACKUP_CHAIN`] steps without coming back.
 /// `broken` says whether a name belongs to an element that did not even parse (its problem
@@ -252,5 +272,30 @@ mod tests {
         assert!(text.contains("sothreshold needs somethod"), "{text}");
         let (_, text) = check(Some("BANDWIDTH"), None, Some("b"));
         assert!(text.contains("unknown somethod `BANDWIDTH`"), "{text}");
+    }
+
+    #[test]
+    fn disableprimaryondown_is_enabled_or_disabled_and_needs_a_backup() {
+        let check = |value: Option<&str>, backup: Option<&str>| {
+            let mut file = vserver("web", "HTTP", backup);
+            file.disableprimaryondown = value.map(str::to_owned);
+            let mut p = Problems::default();
+            let result = disable_primary_on_down(&file, "lbvserver[0]", &mut p);
+            (result, format!("{:?}", p.into_result(|| ()).err()))
+        };
+        assert_eq!(check(None, None).0, Some(false));
+        assert_eq!(check(Some("ENABLED"), Some("b")).0, Some(true));
+        let (result, text) = check(Some("ENABLED"), None);
+        assert_eq!(result, None);
+        assert!(
+            text.contains("lbvserver[0].disableprimaryondown")
+                && text.contains("needs a backupvserver"),
+            "{text}"
+        );
+        let (_, text) = check(Some("YES"), Some("b"));
+        assert!(
+            text.contains("expected ENABLED or DISABLED, got `YES`"),
+            "{text}"
+        );
     }
 }

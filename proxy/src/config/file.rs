@@ -346,6 +346,10 @@ pub struct LbVserverFile {
         skip_serializing_if = "Option::is_none"
     )]
     pub sothreshold: Option<i64>,
+    /// `ENABLED`: once its traffic went to the backup because no member was eligible, the
+    /// vserver stays out of service until it is enabled again (default `DISABLED`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disableprimaryondown: Option<String>,
 }
 
 /// `[admin]`: the NITRO-like admin API. Absent: no admin API.

@@ -344,6 +344,9 @@ pub struct LbVserver {
     /// `somethod = "CONNECTION"`'s `sothreshold`: open client connections beyond which new
     /// traffic spills over to the backup vserver.
     pub spillover_threshold: Option<u32>,
+    /// `disableprimaryondown`: after a failover to the backup, stay out of service until
+    /// enabled again.
+    pub disable_primary_on_down: bool,
 }
 
 impl LbVserver {

@@ -760,6 +760,7 @@ fn lb_vserver(file: &LbVserverFile, path: &str, p: &mut Problems) -> Option<LbVs
     );
     let enabled = state(&file.state, &format!("{path}.state"), p);
     let spillover = super::backup::spillover(file, path, p);
+    let disable_primary_on_down = super::backup::disable_primary_on_down(file, path, p);
     let max_client = opt_limit(file.maxclient, &format!("{path}.maxclient"), p);
     let max_client_per_source = opt_limit(
         file.maxclientpersource,
@@ -820,6 +821,7 @@ fn lb_vserver(file: &LbVserverFile, path: &str, p: &mut Problems) -> Option<LbVs
         client_timeout: client_timeout?,
         backup: file.backupvserver.clone(),
         spillover_threshold: spillover?,
+        disable_primary_on_down: disable_primary_on_down?,
     })
 }
 
