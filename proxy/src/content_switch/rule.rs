@@ -12,8 +12,8 @@
 //! `HOSTNAME` is the request's host without its port, compared without regard to case (so
 //! `HTTP.REQ.HOSTNAME.ENDSWITH(".example.com")` is the wildcard `*.example.com`); `URL` is the
 //! path with its query, `URL.PATH` the path alone (both compared case-sensitively);
-//! `HEADER("X-Name")` is the first value of a header, and a missing header fails every test,
-//! `EXISTS` included. Strings are in double quotes, with `\"` and `\\` as the only escapes. A
+//! `HEADER("X-Name")` is the first value of a header; a missing header (or one whose first
+//! value is not visible ASCII) fails every test, and `EXISTS` is true whenever it is there. Strings are in double quotes, with `\"` and `\\` as the only escapes. A
 //! method may be written bare: `HTTP.REQ.METHOD.EQ(POST)`.
 
 use http::HeaderMap;
@@ -77,6 +77,7 @@ impl Rule {
             Rule::Not(inner) => !inner.matches(head),
             Rule::And(a, b) => a.matches(head) && b.matches(head),
             Rule::Or(a, b) => a.matches(head) || b.matches(head),
+            Rule::Test(Operand::Header(name), Test::Exists) => head.headers.contains_key(name),
             Rule::Test(operand, test) => {
                 let (value, ignore_case) = match operand {
                     Operand::Hostname => (Some(head.host), true),
@@ -353,6 +354,14 @@ mod tests {
         assert!(matches(r#"HTTP.REQ.HEADER("X-Tenant").EXISTS"#, &r));
         assert!(!matches(r#"HTTP.REQ.HEADER("X-Other").EXISTS"#, &r));
         assert!(!matches(r#"HTTP.REQ.HEADER("X-Other").CONTAINS("")"#, &r));
+        let mut binary = HeaderMap::new();
+        binary.insert("x-raw", http::HeaderValue::from_bytes(b"caf\xe9").unwrap());
+        let raw = head("h", "/", "GET", &binary);
+        assert!(matches(r#"HTTP.REQ.HEADER("X-Raw").EXISTS"#, &raw));
+        assert!(!matches(
+            r#"HTTP.REQ.HEADER("X-Raw").CONTAINS("caf")"#,
+            &raw
+        ));
         assert!(matches(
             r#"HTTP.REQ.HOSTNAME.EQ("x") || HTTP.REQ.URL.CONTAINS("items") && !HTTP.REQ.METHOD.EQ(GET)"#,
             &r
