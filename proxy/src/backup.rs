@@ -30,7 +30,7 @@ pub enum Diversion {
 impl Diversion {
     pub const ALL: [Diversion; 2] = [Diversion::Down, Diversion::Spillover];
 
-    /// The `reason` label of `ballast_vserver_backup_total`.
+    /// The `reason` label of `ballast_vserver_backup_requests_total`.
     pub fn as_str(self) -> &'static str {
         match self {
             Diversion::Down => "down",

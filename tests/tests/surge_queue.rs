@@ -199,6 +199,18 @@ async fn maxclient_holds_requests_in_the_surge_queue_and_serves_them_all() {
     );
     assert_eq!(shown.body["servicegroup"][0]["maxsurgequeue"], 100);
     assert_eq!(shown.body["servicegroup"][0]["surgequeuetimeout"], "20s");
+
+    // Saved, the file says what runs, and still passes `ballast check`.
+    let saved = rig
+        .nitro
+        .post("config/nsconfig?action=save", json!({"nsconfig": {}}))
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{:?}", saved.body);
+    let text = std::fs::read_to_string(rig.ballast.config_path()).unwrap();
+    assert!(text.contains("maxclient = 3\n"), "{text}");
+    assert!(text.contains("surgequeuetimeout = \"20s\""), "{text}");
+    let (code, stdout, stderr) = BALLAST.check_file(rig.ballast.config_path());
+    assert_eq!(code, 0, "{stdout}{stderr}");
 }
 
 #[tokio::test]
