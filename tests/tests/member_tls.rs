@@ -3,7 +3,9 @@
 //! with the `snihost` name (or the member's IP address when there is none), a member that fails
 //! verification gets no request (the client gets a generic 502, the log says why, the member's
 //! handshake failures are counted), `clientcertkey` answers a member that requires a client
-//! certificate, and an `SSL_TCP` group relays bytes over TLS.
+//! certificate, and an `SSL_TCP` group relays bytes over TLS. `serverauth = "DISABLED"` takes
+//! any certificate; a member that does not speak TLS, or never answers the hello within
+//! `connecttimeout`, is told apart in the log.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -13,7 +15,7 @@ use ballast_tests::client::connect_tcp;
 use ballast_tests::nitro::Nitro;
 use ballast_tests::prom::{sample, scrape};
 use ballast_tests::tls_backend::{TlsBackend, TlsMode};
-use ballast_tests::{BALLAST_SECTION, Ballast, Binary, Net, field, get, is_event};
+use ballast_tests::{BALLAST_SECTION, Backend, Ballast, Binary, Net, field, get, is_event};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -383,4 +385,74 @@ async fn an_ssl_tcp_group_relays_bytes_over_tls() {
         (&json!(1), &json!(0)),
         "{stat}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serverauth_disabled_takes_any_certificate_and_other_failures_say_why() {
+    let net = Net::new();
+    let stranger = TestCa::named("Self-signed somewhere");
+    let self_signed = TlsBackend::start(
+        net.free_addr(1),
+        TlsMode::Http,
+        &stranger.issue(&["app.test"]),
+        None,
+    )
+    .await;
+    let plain = Backend::start(net.free_addr(2), "plain").await;
+    // Accepts TCP connections (the kernel's backlog) and never answers a TLS hello.
+    let silent = std::net::TcpListener::bind(net.free_addr(3)).expect("bind");
+    let silent_addr = silent.local_addr().expect("address");
+    let (unverified, not_tls, mute) = (net.free_addr(100), net.free_addr(101), net.free_addr(102));
+    let trusted = TestCa::new();
+    let sections = pair(
+        "unverified",
+        "SSL",
+        "serverauth = \"DISABLED\"\nsnihost = \"app.test\"",
+        self_signed.addr(),
+        "HTTP",
+        unverified,
+    ) + &pair(
+        "nottls",
+        "SSL",
+        "cafile = \"ca.pem\"",
+        plain.addr(),
+        "HTTP",
+        not_tls,
+    ) + &pair(
+        "mute",
+        "SSL",
+        "cafile = \"ca.pem\"\nconnecttimeout = \"300ms\"",
+        silent_addr,
+        "HTTP",
+        mute,
+    );
+    let ca_pem = trusted.pem();
+    let (ballast, _nitro, _) = start(&net, &sections, &[("ca.pem", ca_pem.as_bytes())]).await;
+
+    // serverauth = "DISABLED": a certificate from no known CA is taken (still TLS, still SNI).
+    let seen = seen(unverified, &ballast).await;
+    assert_eq!(seen["sni"], "app.test", "{seen}");
+
+    for (vserver, group, why) in [
+        (not_tls, "nottls", "does not speak TLS"),
+        (mute, "mute", "did not finish within connecttimeout"),
+    ] {
+        let reply = get(vserver, "/").await.expect("a response");
+        assert_eq!(reply.status.as_u16(), 502, "{group}: {}", reply.text());
+        let logged = ballast
+            .wait_for_log(
+                |line| {
+                    is_event(
+                        line,
+                        "TLS handshake with the member failed; trying another member",
+                    ) && field(line, "servicegroup") == Some(group)
+                },
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap_or_else(|| panic!("no handshake failure logged\n{}", ballast.log_text()));
+        let reason = field(&logged, "reason").unwrap_or_default();
+        assert!(reason.contains(why), "{group}: {reason}");
+    }
+    drop(silent);
 }
