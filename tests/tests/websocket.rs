@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use ballast_tests::nitro::Nitro;
 use ballast_tests::websocket::{WsClient, WsOutcome, WsServer};
-use ballast_tests::{BALLAST_SECTION, Backend, Binary, Net, TestCa, members_toml, raw, wait_until};
+use ballast_tests::{
+    BALLAST_SECTION, Backend, Binary, H2, Net, TestCa, members_toml, raw, wait_until,
+};
 use http::StatusCode;
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -407,4 +409,84 @@ async fn a_member_that_does_not_switch_answers_as_usual_and_saw_the_upgrade_head
     let text = reply.text().to_ascii_lowercase();
     assert_eq!(reply.responses(), 2, "{text}");
     assert!(!text.contains("upgrade: h2c"), "h2c was passed on: {text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_tunnel_holds_its_place_under_maxconn_like_a_request_in_flight() {
+    let net = Net::new();
+    let server = WsServer::start(net.free_addr(1), "m1").await;
+    let backend = Backend::start(net.free_addr(2), "b").await;
+    let (ws, web) = (net.free_addr(100), net.free_addr(101));
+    // maxconn 3: two tunnels (each a client connection and a member connection) leave one
+    // place for a request in flight.
+    let text = format!(
+        r#"[ballast]
+workers = 2
+shutdowntimeout = "5s"
+maxconn = 3
+
+[[servicegroup]]
+servicegroupname = "sockets"
+servicetype = "HTTP"
+{}
+
+[[servicegroup]]
+servicegroupname = "pages"
+servicetype = "HTTP"
+{}
+
+[[lbvserver]]
+name = "ws"
+servicetype = "HTTP"
+ipv46 = "{}"
+port = {}
+servicegroupname = "sockets"
+
+[[lbvserver]]
+name = "web"
+servicetype = "HTTP"
+ipv46 = "{}"
+port = {}
+servicegroupname = "pages"
+"#,
+        members_toml(&[server.addr()]),
+        members_toml(&[backend.addr()]),
+        ws.ip(),
+        ws.port(),
+        web.ip(),
+        web.port()
+    );
+    let _ballast = BALLAST.start(&text).await;
+    let mut first = WsClient::connect(&format!("ws://{ws}/")).await;
+    let mut second = WsClient::connect(&format!("ws://{ws}/")).await;
+    assert_eq!(first.send("a").await, WsOutcome::Reply("m1:a".into()));
+    assert_eq!(second.send("b").await, WsOutcome::Reply("m1:b".into()));
+
+    let h2 = H2::connect(web).await.expect("an HTTP/2 connection");
+    let (mut one, mut two) = (h2.clone(), h2.clone());
+    let (a, b) = tokio::join!(one.get("/slow?ms=1000"), two.get("/slow?ms=1000"));
+    let mut statuses = [a.expect("a reply").status, b.expect("a reply").status];
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::SERVICE_UNAVAILABLE],
+        "the tunnels did not count as requests in flight"
+    );
+
+    // Once a tunnel closes, its place is free again.
+    first.close().await;
+    let mut freed = false;
+    for _ in 0..50 {
+        let (mut one, mut two) = (h2.clone(), h2.clone());
+        let (a, b) = tokio::join!(one.get("/slow?ms=300"), two.get("/slow?ms=300"));
+        if a.expect("a reply").status == StatusCode::OK
+            && b.expect("a reply").status == StatusCode::OK
+        {
+            freed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(freed, "the closed tunnel's place was not given back");
+    assert_eq!(second.send("c").await, WsOutcome::Reply("m1:c".into()));
 }

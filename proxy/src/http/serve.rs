@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use super::error::ExchangeError;
 use super::idle::{Held, OpenStreams, serve_until_idle};
 use super::proxy::{ConnContext, handle, record_head_error};
+use super::upgrade::RequestHold;
 use crate::accesslog;
 use crate::config::HttpProfile;
 use crate::limits::admission::RequestSlot;
@@ -92,8 +93,13 @@ pub async fn serve_http<IO>(
                     (refused.response(request.version()), None)
                 }
             };
-            let response = accesslog::http::track(logged, response);
-            Ok::<_, Infallible>(response.map(|body| Held::new(body, (stream, slot))))
+            let mut response = accesslog::http::track(logged, response);
+            // A tunnel holds its member connection: it keeps the request's slot until it ends.
+            let counted = match response.extensions_mut().remove::<RequestHold>() {
+                Some(hold) => hold.keep((stream, slot)),
+                None => Some((stream, slot)),
+            };
+            Ok::<_, Infallible>(response.map(|body| Held::new(body, counted)))
         }
     });
     let io = TokioIo::new(io);

@@ -14,11 +14,13 @@
 //!
 //! For its whole life a tunnel is an active connection of its member (so `LEASTCONNECTION`
 //! and drains see it) and of its vserver (the client connection stays counted until its
-//! tunnel ends). Its access log line is written when it closes: status `101`, the bytes sent to
+//! tunnel ends), and holds its request's `maxconn` slot ([`RequestHold`]), as it holds a member
+//! connection. Its access log line is written when it closes: status `101`, the bytes sent to
 //! the client.
 
-use std::sync::Arc;
+use std::any::Any;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderValue};
@@ -55,6 +57,24 @@ impl Tunnels {
                 self.close.cancel();
                 self.tracker.wait().await;
             }
+        }
+    }
+}
+
+/// What the client connection counts for a request (its `maxconn` request slot, its HTTP/2
+/// stream): a tunnel holds it until it ends, as it holds its member connection.
+#[derive(Debug, Clone, Default)]
+pub struct RequestHold(Arc<Mutex<Option<Box<dyn Any + Send>>>>);
+
+impl RequestHold {
+    /// Keeps `counted` until the tunnel ends; gives it back if the tunnel is over already.
+    pub fn keep<T: Send + 'static>(&self, counted: T) -> Option<T> {
+        match self.0.lock() {
+            Ok(mut slot) if Arc::strong_count(&self.0) > 1 => {
+                *slot = Some(Box::new(counted));
+                None
+            }
+            _ => Some(counted),
         }
     }
 }
@@ -133,10 +153,14 @@ pub fn switch(
         .insert(header::UPGRADE, upgrade.unwrap_or(requested.upgrade));
     let line = TunnelLine::default();
     parts.extensions.insert(line.clone());
+    let hold = RequestHold::default();
+    parts.extensions.insert(hold.clone());
     let close = tunnels.close.clone();
-    tunnels
-        .tracker
-        .spawn(relay(requested.client, member, plan, line, close));
+    let relayed = relay(requested.client, member, plan, line, close);
+    tunnels.tracker.spawn(async move {
+        relayed.await;
+        drop(hold);
+    });
     Response::from_parts(parts, ResponseBody::Message(None))
 }
 
@@ -222,6 +246,29 @@ mod tests {
             .headers
             .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         assert!(requested(&mut parts).is_none());
+    }
+
+    #[test]
+    fn a_request_hold_keeps_what_it_is_given_while_its_tunnel_runs() {
+        let counted = Arc::new(());
+        let tunnel = RequestHold::default();
+        let response = tunnel.clone();
+        assert!(response.keep(counted.clone()).is_none());
+        drop(response);
+        assert_eq!(
+            Arc::strong_count(&counted),
+            2,
+            "released before the tunnel ended"
+        );
+        drop(tunnel);
+        assert_eq!(
+            Arc::strong_count(&counted),
+            1,
+            "still held after the tunnel ended"
+        );
+        // A tunnel that is over already gives it straight back.
+        let over = RequestHold::default();
+        assert!(over.keep(counted.clone()).is_some());
     }
 
     #[test]
