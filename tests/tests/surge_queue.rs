@@ -156,6 +156,9 @@ async fn maxclient_holds_requests_in_the_surge_queue_and_serves_them_all() {
     );
     // Ten 300 ms requests, two at a time: five rounds.
     assert!(elapsed >= Duration::from_millis(1450), "{elapsed:?}");
+    eprintln!(
+        "maxclient = 2: 10 requests of 300 ms served in {elapsed:?}; deepest surgecount seen {deepest}"
+    );
     assert!(
         deepest > 0,
         "stat showed surgecount > 0 while requests waited"
@@ -242,6 +245,7 @@ async fn a_full_or_timed_out_surge_queue_answers_503_without_blaming_the_member(
         "{}",
         refused.text()
     );
+    eprintln!("a full surge queue refused in {:?}", started.elapsed());
     assert!(
         started.elapsed() < Duration::from_millis(500),
         "{:?}",
@@ -274,6 +278,7 @@ async fn a_full_or_timed_out_surge_queue_answers_503_without_blaming_the_member(
         .unwrap();
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(body.contains("stayed busy"), "{body}");
+    eprintln!("surgequeuetimeout = 300ms: refused after {took:?}");
     assert!(
         took >= Duration::from_millis(290) && took < Duration::from_millis(1400),
         "{took:?}"
