@@ -5,17 +5,18 @@
 //! handshake failures are counted), `clientcertkey` answers a member that requires a client
 //! certificate, and an `SSL_TCP` group relays bytes over TLS. `serverauth = "DISABLED"` takes
 //! any certificate; a member that does not speak TLS, or never answers the hello within
-//! `connecttimeout`, is told apart in the log.
+//! `connecttimeout`, is told apart in the log. An `SSL` vserver in front of an `SSL` group
+//! decrypts, and encrypts again towards the member.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ballast_tests::certs::TestCa;
+use ballast_tests::certs::{TestCa, connect_tls};
 use ballast_tests::client::connect_tcp;
 use ballast_tests::nitro::Nitro;
 use ballast_tests::prom::{sample, scrape};
 use ballast_tests::tls_backend::{TlsBackend, TlsMode};
-use ballast_tests::{BALLAST_SECTION, Backend, Ballast, Binary, Net, field, get, is_event};
+use ballast_tests::{BALLAST_SECTION, Backend, Ballast, Binary, H2, Net, field, get, is_event};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -455,4 +456,73 @@ async fn serverauth_disabled_takes_any_certificate_and_other_failures_say_why() 
         assert!(reason.contains(why), "{group}: {reason}");
     }
     drop(silent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ssl_vserver_in_front_of_an_ssl_group_encrypts_both_ways() {
+    let net = Net::new();
+    let ca = TestCa::new();
+    let member = TlsBackend::start(
+        net.free_addr(1),
+        TlsMode::Http,
+        &ca.issue(&["app.internal"]),
+        None,
+    )
+    .await;
+    let front = ca.issue(&["www.test"]);
+    let vserver = net.free_addr(100);
+    let sections = format!(
+        "[[sslcertkey]]\ncertkey = \"www\"\ncert = \"www.pem\"\nkey = \"www.key\"\n{}",
+        pair(
+            "web",
+            "SSL",
+            "cafile = \"ca.pem\"\nsnihost = \"app.internal\"",
+            member.addr(),
+            "SSL",
+            vserver,
+        )
+        .replacen(
+            "servicetype = \"SSL\"\nipv46",
+            "servicetype = \"SSL\"\nsslcertkey = [\"www\"]\nipv46",
+            1,
+        ),
+    );
+    let ca_pem = ca.pem();
+    let (ballast, _nitro, _) = start(
+        &net,
+        &sections,
+        &[
+            ("ca.pem", ca_pem.as_bytes()),
+            ("www.pem", front.cert_pem.as_bytes()),
+            ("www.key", front.key_pem.as_bytes()),
+        ],
+    )
+    .await;
+
+    // The client speaks HTTP/2 over TLS to the vserver; Ballast speaks HTTP/1.1 over TLS to the
+    // member, with the member's own name.
+    let tls = connect_tls(vserver, "www.test", ca.client_config(&["h2"]))
+        .await
+        .expect("TLS to the vserver");
+    let mut h2 = H2::over(tls, "https", "www.test")
+        .await
+        .expect("HTTP/2 handshake");
+    let reply = h2.get("/both-ways").await.expect("a response");
+    assert_eq!(
+        reply.status.as_u16(),
+        200,
+        "{}\n{}",
+        reply.text(),
+        ballast.log_text()
+    );
+    let seen: Value = serde_json::from_slice(&reply.body).expect("JSON");
+    assert_eq!(
+        (&seen["sni"], &seen["alpn"], &seen["path"]),
+        (
+            &json!("app.internal"),
+            &json!("http/1.1"),
+            &json!("/both-ways")
+        ),
+        "{seen}"
+    );
 }
