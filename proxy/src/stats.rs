@@ -28,6 +28,10 @@ pub struct VserverStats {
     pub refused: [AtomicU64; 3],
     /// Open connections per client address (used with `maxclientpersource`).
     pub sources: Arc<SourceCounts>,
+    /// `SOURCEIP` persistence entries (kept across snapshots like the counters).
+    pub sessions: crate::persistence::table::SessionTable,
+    /// Requests and connections that went to their persistent member.
+    pub persistence_hits: AtomicU64,
     /// Requests (HTTP) or connections (TCP) passed to the backup vserver, by
     /// [`crate::backup::Diversion`] (`Down`, `Spillover`).
     pub backup: [AtomicU64; 2],

@@ -339,6 +339,8 @@ pub struct LbVserver {
     /// `clttimeout`: an idle client connection (`TCP`: no byte either way; HTTP/2: no stream
     /// open) is closed after this long.
     pub client_timeout: Duration,
+    /// `persistencetype` and its keys.
+    pub persistence: super::persistence::Persistence,
     /// `backupvserver`: takes the traffic when no member is eligible, or past `sothreshold`.
     pub backup: Option<String>,
     /// `somethod = "CONNECTION"`'s `sothreshold`: open client connections beyond which new
