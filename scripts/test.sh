@@ -3,10 +3,11 @@
 # the whole workspace's tests. The end-to-end tests are integration tests of the root `ballast`
 # package, so cargo builds the binary they start before it runs them.
 #
-# Peers: net-snmp's snmpd/snmpget (Debian `snmpd`, `snmp`), promtool (extracted from Debian's
-# `prometheus` package into .tools/), and a Python virtualenv (.venv/) with the CloudStack
-# clients `cs` and `apache-libcloud`, `prometheus_client`'s OpenMetrics parser, and `websockets` (a
-# real WebSocket client and server).
+# Peers: net-snmp's snmpd/snmpget (Debian `snmpd`, `snmp`), HAProxy and nginx (`haproxy`,
+# `nginx-light`), promtool (extracted from Debian's `prometheus` package into .tools/), and a
+# Python virtualenv (.venv/) with the CloudStack clients `cs` and `apache-libcloud`,
+# `prometheus_client`'s OpenMetrics parser, and `websockets` (a real WebSocket client and
+# server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,10 @@ apt_install() {
 # net-snmp: the real agent and client.
 if ! command -v snmpd >/dev/null 2>&1 && [ ! -x /usr/sbin/snmpd ]; then apt_install snmpd; fi
 if ! command -v snmpget >/dev/null 2>&1; then apt_install snmp; fi
+
+# HAProxy in front of Ballast and nginx behind it (the PROXY protocol tests).
+if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then apt_install haproxy; fi
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then apt_install nginx-light || apt_install nginx; fi
 
 # promtool: only the binary, not the whole Prometheus server and its dependencies.
 if [ ! -x .tools/promtool ]; then

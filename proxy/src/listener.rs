@@ -4,7 +4,11 @@
 //! address is taken); [`spawn`] runs the accept loop. Every connection task is tracked, so a
 //! shutdown can wait for in-flight work, and gets a token that asks it to finish gracefully.
 //!
-//! Each accepted connection is first admitted under the connection limits ([`crate::limits`]);
+//! A vserver with `proxyprotocol = "ENABLED"` first reads a trusted source's PROXY header
+//! ([`crate::proxy_protocol::accept`]): the client address it gives is the one admitted,
+//! balanced on, forwarded and logged.
+//!
+//! Each accepted connection is then admitted under the connection limits ([`crate::limits`]);
 //! one over a limit is refused: an `HTTP` client gets a short `503` and the connection closes,
 //! other types are closed at once. When accepting fails because Ballast is out of file
 //! descriptors, the loop backs off (10 ms doubling to 1 s) instead of spinning, and logs the
@@ -13,6 +17,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -30,7 +35,10 @@ use crate::http::proxy::ConnContext;
 use crate::http::serve::{Protocol, serve_http, sniff};
 use crate::limits::admission::RefusalSlot;
 use crate::limits::{AcceptBackoff, Limit, admit};
-use crate::snapshot::Snapshot;
+use crate::proxy_protocol::Addresses;
+use crate::proxy_protocol::accept::{self, Header, Refusal};
+use crate::proxy_protocol::guard::RefuseHeader;
+use crate::snapshot::{Snapshot, VserverPlan};
 
 /// A bound, listening vserver.
 #[derive(Debug)]
@@ -102,6 +110,7 @@ pub fn spawn(
                         service_type,
                         snapshot: snapshot.clone(),
                         client,
+                        local: stream.local_addr().unwrap_or(addr),
                         close: close_connections.clone(),
                     };
                     conn_tracker.spawn(connection.serve(stream));
@@ -126,17 +135,31 @@ struct Connection {
     name: Arc<str>,
     service_type: ServiceType,
     snapshot: Arc<ArcSwap<Snapshot>>,
+    /// The client's address: the peer's, or the source of its PROXY header.
     client: SocketAddr,
+    /// The address the client connected to: the listener's, or the destination of its PROXY
+    /// header.
+    local: SocketAddr,
     close: CancellationToken,
 }
 
 impl Connection {
-    async fn serve(self, stream: TcpStream) {
+    async fn serve(mut self, mut stream: TcpStream) {
         let _ = stream.set_nodelay(true);
         let snapshot = self.snapshot.load_full();
         let Some(plan) = snapshot.vserver(&self.name).cloned() else {
             return;
         };
+        // A trusted balancer's PROXY header is read before admission: `maxclientpersource`
+        // counts the address it gives.
+        let header_timeout = snapshot.http_profile.client_header_timeout;
+        let trusted = match &plan.proxy_protocol {
+            Some(trusted) => trusted.contains(self.client.ip()),
+            None => false,
+        };
+        if trusted && let Err(refusal) = self.proxy_header(&mut stream, header_timeout).await {
+            return self.refuse_header(stream, &plan, refusal).await;
+        }
         let max_conn = snapshot.connections.max(&snapshot.config.settings);
         let _admitted = match admit(&snapshot.connections, max_conn, &plan, self.client.ip()) {
             Ok(admitted) => admitted,
@@ -146,13 +169,25 @@ impl Connection {
                 return self.refuse(stream, limit, answer).await;
             }
         };
+        // Anyone else must not send one; an admitted connection's first bytes are looked at
+        // (or, on `TCP` vservers, whose clients may wait for the member to speak, watched as
+        // they are relayed).
+        let watch_first_bytes =
+            plan.proxy_protocol.is_some() && !trusted && self.service_type == ServiceType::Tcp;
         let profile = snapshot.http_profile.clone();
         let access_log = snapshot.access_log.clone();
         let splice_slot = match snapshot.config.settings.l4_relay {
-            L4Relay::Splice => snapshot.connections.try_splice(max_conn),
-            L4Relay::Copy => None,
+            L4Relay::Splice if !watch_first_bytes => snapshot.connections.try_splice(max_conn),
+            L4Relay::Splice | L4Relay::Copy => None,
         };
         drop(snapshot);
+        if plan.proxy_protocol.is_some()
+            && !trusted
+            && self.service_type != ServiceType::Tcp
+            && let Err(refusal) = accept::refuse_untrusted(&stream, header_timeout).await
+        {
+            return self.refuse_header(stream, &plan, Some(refusal)).await;
+        }
         match self.service_type {
             ServiceType::Http => {
                 let Some(protocol) = sniff(&stream, profile.client_header_timeout).await else {
@@ -162,8 +197,16 @@ impl Connection {
                 let idle = plan.client_timeout;
                 serve_http(stream, protocol, ctx, &profile, idle, self.close).await;
             }
+            ServiceType::Tcp if watch_first_bytes => {
+                let stats = plan.stats.clone();
+                let guarded = RefuseHeader::new(stream, move || {
+                    stats.proxy_protocol_refused[Refusal::Untrusted.index()].fetch_add(1, Relaxed);
+                });
+                crate::l4::relay_copy(guarded, self.client, self.local, plan, access_log).await
+            }
             ServiceType::Tcp => {
-                crate::l4::relay_tcp(stream, self.client, plan, splice_slot, access_log).await
+                let (client, local) = (self.client, self.local);
+                crate::l4::relay_tcp(stream, client, local, plan, splice_slot, access_log).await
             }
             ServiceType::Ssl | ServiceType::SslTcp => {
                 let Some(tls) = plan.tls.clone() else { return };
@@ -190,7 +233,7 @@ impl Connection {
                     let idle = plan.client_timeout;
                     serve_http(stream, protocol, ctx, &profile, idle, self.close).await;
                 } else {
-                    crate::l4::relay_copy(stream, self.client, plan, access_log).await;
+                    crate::l4::relay_copy(stream, self.client, self.local, plan, access_log).await;
                 }
             }
         }
@@ -204,19 +247,55 @@ impl Connection {
         if self.service_type != ServiceType::Http || answer.is_none() {
             return;
         }
-        let body = "503 Service Unavailable: too many connections\n";
-        let reply = format!(
-            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        let answer = async {
-            stream.write_all(reply.as_bytes()).await?;
-            stream.shutdown().await?;
-            let mut sink = [0u8; 4096];
-            while stream.read(&mut sink).await? > 0 {}
-            io::Result::Ok(())
+        answer_and_close(
+            &mut stream,
+            "503 Service Unavailable",
+            "too many connections",
+        )
+        .await;
+    }
+
+    /// A trusted source's PROXY header, read within `timeout`: its addresses become this
+    /// connection's. `Err(None)`: the source closed before sending a byte (a health check's
+    /// connect), nothing to count.
+    async fn proxy_header(
+        &mut self,
+        stream: &mut TcpStream,
+        timeout: Duration,
+    ) -> Result<(), Option<Refusal>> {
+        match accept::read_header(stream, timeout).await {
+            Header::Read(Addresses::Proxied {
+                source,
+                destination,
+            }) => {
+                (self.client, self.local) = (source, destination);
+                Ok(())
+            }
+            Header::Read(Addresses::Local) => Ok(()),
+            Header::Closed => Err(None),
+            Header::Refused(refusal) => Err(Some(refusal)),
+        }
+    }
+
+    /// A connection refused for its PROXY header (or its lack): counted by reason, and closed;
+    /// an `HTTP` client is told `400` and why first (when there is a place among the refusals
+    /// being answered, as at a limit).
+    async fn refuse_header(
+        self,
+        mut stream: TcpStream,
+        plan: &VserverPlan,
+        refusal: Option<Refusal>,
+    ) {
+        let Some(refusal) = refusal else { return };
+        plan.stats.proxy_protocol_refused[refusal.index()].fetch_add(1, Relaxed);
+        tracing::debug!(vserver = %self.name, client = %self.client, reason = refusal.as_str(), "connection refused: PROXY protocol");
+        if self.service_type != ServiceType::Http {
+            return;
+        }
+        let Some(_answering) = self.snapshot.load().connections.try_answer_refusal() else {
+            return;
         };
-        let _ = tokio::time::timeout(Duration::from_millis(500), answer).await;
+        answer_and_close(&mut stream, "400 Bad Request", refusal.message()).await;
     }
 
     fn context(&self, https: bool) -> Arc<ConnContext> {
@@ -224,8 +303,27 @@ impl Connection {
             snapshot: self.snapshot.clone(),
             vserver: self.name.clone(),
             client: self.client,
+            local: self.local,
             https,
             tunnels: Default::default(),
         })
     }
+}
+
+/// Answers an `HTTP` client `status` with `reason` and closes; what it sends meanwhile is read
+/// and dropped for a moment, so the answer is not lost to a reset.
+async fn answer_and_close(stream: &mut TcpStream, status: &str, reason: &str) {
+    let body = format!("{status}: {reason}\n");
+    let reply = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let answer = async {
+        stream.write_all(reply.as_bytes()).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        while stream.read(&mut sink).await? > 0 {}
+        io::Result::Ok(())
+    };
+    let _ = tokio::time::timeout(Duration::from_millis(500), answer).await;
 }

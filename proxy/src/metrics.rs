@@ -14,7 +14,7 @@
 //! per csvserver `csvserver_policy_hits_total{csvserver,policy,target}`,
 //! `csvserver_default_hits_total` and `csvserver_unmatched_total`;
 //! `connections`, `maxconn` and `connections_refused_total{vserver,limit}`;
-//! per vserver with persistence `persistence_sessions` and `persistence_hits_total`;
+//! per vserver that accepts PROXY headers `proxy_protocol_refused_total{vserver,reason}`;
 //! `surge_queue_depth{servicegroup}`, `surge_queue_rejected_total{servicegroup,reason}` and
 //! `vserver_backup_requests_total{vserver,reason}`;
 //! per member `member_up`, `member_state{state}`, `member_active_connections`,
@@ -261,7 +261,7 @@ impl Collector for BallastCollector {
         )?;
         limit_families(&mut encoder, &snapshot, &vservers)?;
         exchange_errors(&mut encoder, &vservers)?;
-        persistence_families(&mut encoder, &vservers)?;
+        proxy_protocol_refusals(&mut encoder, &vservers)?;
         surge_and_backup(&mut encoder, &groups, &vservers)?;
         switch_families(&mut encoder, &vservers)?;
         {
@@ -478,31 +478,25 @@ fn limit_families(
     counter(encoder, "connections_refused", help, None, refused)
 }
 
-/// `persistence_sessions{vserver}` (`SOURCEIP` entries) and `persistence_hits_total{vserver}`,
-/// for vservers with a `persistencetype`.
-fn persistence_families(
+/// `proxy_protocol_refused_total{vserver,reason}`, for vservers that accept PROXY headers.
+fn proxy_protocol_refusals(
     encoder: &mut DescriptorEncoder<'_>,
     vservers: &[&Arc<crate::snapshot::VserverPlan>],
 ) -> Result<(), std::fmt::Error> {
-    use crate::config::PersistenceType;
-    let persistent: Vec<_> = vservers
-        .iter()
-        .filter_map(|v| Some((v, v.persistence.as_ref()?)))
-        .collect();
-    let sessions = persistent
-        .iter()
-        .filter(|(_, p)| p.kind == PersistenceType::SourceIp)
-        .map(|(v, _)| (vec![("vserver", &*v.name)], v.stats.sessions.len()));
-    let help = "SOURCEIP persistence entries held (expired ones leave within 5 s).";
-    gauge(encoder, "persistence_sessions", help, None, sessions)?;
-    let hits = persistent.iter().map(|(v, _)| {
-        (
-            vec![("vserver", &*v.name)],
-            v.stats.persistence_hits.load(Relaxed),
-        )
+    use crate::proxy_protocol::accept::Refusal;
+    let accepting = vservers.iter().filter(|v| v.proxy_protocol.is_some());
+    let refused = accepting.flat_map(|v| {
+        Refusal::ALL.iter().map(|reason| {
+            (
+                vec![("vserver", &*v.name), ("reason", reason.as_str())],
+                v.stats.proxy_protocol_refused[reason.index()].load(Relaxed),
+            )
+        })
     });
-    let help = "Requests (HTTP) or connections (TCP) that went to their persistent member.";
-    counter(encoder, "persistence_hits", help, None, hits)
+    let help = "Client connections refused for their PROXY protocol header: untrusted (a header \
+                from a source not in proxyprotocoltrusted), missing, malformed, timeout (a \
+                trusted source's header that is not there, not valid, or not complete in time).";
+    counter(encoder, "proxy_protocol_refused", help, None, refused)
 }
 
 /// `vserver_errors_total{vserver,side,kind}`: exchanges that ended without a member's response.

@@ -4,7 +4,19 @@
 //! Sans-I/O: [`parse`] reads a header from the start of a buffer (telling how many bytes it
 //! took, or that more are needed), and [`encode`] writes one. Nothing here reads a socket, and
 //! nothing panics on any input: every malformed header is a [`ProxyHeaderError`] that says
-//! what was wrong. Not wired to vservers or servicegroups yet.
+//! what was wrong.
+//!
+//! - [`trust`]: `proxyprotocoltrusted`, the sources a vserver takes headers from.
+//! - [`accept`]: reading a trusted source's header off an accepted socket, and refusing one
+//!   an untrusted source sends.
+//! - [`guard`]: the same refusal for `TCP` vservers, whose clients need not speak first.
+//!
+//! Sending is in the member connects: [`crate::l4`] (`TCP` groups) and
+//! [`crate::http::pool`] (`HTTP` groups).
+
+pub mod accept;
+pub mod guard;
+pub mod trust;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -20,6 +32,24 @@ const V2_FIXED_LEN: usize = 16;
 pub enum Version {
     V1,
     V2,
+}
+
+impl Version {
+    pub const ALL: [(&'static str, Version); 2] = [("V1", Version::V1), ("V2", Version::V2)];
+}
+
+/// Whether `buf` starts with a PROXY header's signature (`PROXY ` or v2's 12 bytes): `None`
+/// while the bytes so far could still be either.
+pub fn starts_with_signature(buf: &[u8]) -> Option<bool> {
+    let v1 = b"PROXY ".as_slice();
+    let v2 = V2_SIGNATURE.as_slice();
+    if buf.starts_with(v1) || buf.starts_with(v2) {
+        Some(true)
+    } else if starts_like(buf, v1) || starts_like(buf, v2) {
+        None
+    } else {
+        Some(false)
+    }
 }
 
 /// What a complete header says about the connection.
@@ -265,6 +295,19 @@ mod tests {
             source: addr(src),
             destination: addr(dst),
         }
+    }
+
+    #[test]
+    fn a_signature_is_told_from_other_first_bytes() {
+        assert_eq!(starts_with_signature(b""), None);
+        assert_eq!(starts_with_signature(b"PRO"), None);
+        assert_eq!(starts_with_signature(b"\r\n\r\n"), None);
+        assert_eq!(starts_with_signature(b"PROXY "), Some(true));
+        assert_eq!(starts_with_signature(&V2_SIGNATURE), Some(true));
+        assert_eq!(starts_with_signature(b"PRI * HTTP/2.0"), Some(false));
+        assert_eq!(starts_with_signature(b"GET / HTTP/1.1"), Some(false));
+        assert_eq!(starts_with_signature(b"\r\n\r\nGET"), Some(false));
+        assert_eq!(starts_with_signature(b"\x16\x03\x01"), Some(false));
     }
 
     #[test]

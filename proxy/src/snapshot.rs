@@ -21,7 +21,8 @@ use crate::lb::Balancer;
 use crate::limits::Connections;
 use crate::member_tls::TlsToMembers;
 use crate::member::MemberState;
-use crate::persistence::PersistencePlan;
+use crate::proxy_protocol::Version;
+use crate::proxy_protocol::trust::TrustedSources;
 use crate::stats::VserverStats;
 use crate::surge::SurgeQueue;
 
@@ -58,6 +59,8 @@ pub struct VserverPlan {
     pub max_client_per_source: Option<u32>,
     /// `clttimeout`: how long a client connection may stay idle.
     pub client_timeout: Duration,
+    /// `proxyprotocol = "ENABLED"`: the sources whose connections start with a PROXY header.
+    pub proxy_protocol: Option<TrustedSources>,
     /// `backupvserver`'s plan (set once, right after every plan of the snapshot is made).
     pub backup: OnceLock<Arc<VserverPlan>>,
     /// `somethod = "CONNECTION"`: client connections beyond which traffic spills over.
@@ -66,8 +69,6 @@ pub struct VserverPlan {
     pub disable_primary_on_down: bool,
     /// A csvserver's policies (`None` for an lbvserver).
     pub switch: Option<Arc<SwitchPlan>>,
-    /// `persistencetype` other than `NONE` (an lbvserver's; `None` for a csvserver).
-    pub persistence: Option<PersistencePlan>,
 }
 
 /// A servicegroup's members as one snapshot sees them.
@@ -82,6 +83,9 @@ pub struct GroupPlan {
     pub passive_retries: u32,
     /// Whether any monitor is bound (if not, passive DOWNs expire on their own).
     pub monitored: bool,
+    /// `proxyprotocol`: the PROXY header version each new member connection starts with.
+    /// An `HTTP` group that sends one keeps no idle connections (see [`crate::http::pool`]).
+    pub proxy_protocol: Option<Version>,
     /// `maxclient` and the surge queue (runtime state shared by every snapshot).
     pub surge: Arc<SurgeQueue>,
     /// `SSL` and `SSL_TCP` groups: the TLS their member connections speak.
@@ -161,6 +165,7 @@ pub fn compile(
                 connect_timeout: group.connect_timeout,
                 passive_retries,
                 monitored: health_checks().next().is_some(),
+                proxy_protocol: group.proxy_protocol,
                 surge: surge(&group.name),
                 tls,
             }),
@@ -187,7 +192,6 @@ pub fn compile(
             tls(&vserver.name, vserver.service_type, certs)
         });
         let name: Arc<str> = vserver.name.as_str().into();
-        let persistence = PersistencePlan::new(vserver, group.as_ref());
         vservers.insert(
             name.clone(),
             Arc::new(VserverPlan {
@@ -202,11 +206,11 @@ pub fn compile(
                 max_client: vserver.max_client,
                 max_client_per_source: vserver.max_client_per_source,
                 client_timeout: vserver.client_timeout,
+                proxy_protocol: vserver.proxy_protocol.clone(),
                 backup: OnceLock::new(),
                 spillover_threshold: vserver.spillover_threshold,
                 disable_primary_on_down: vserver.disable_primary_on_down,
                 switch: None,
-                persistence,
             }),
         );
     }
@@ -287,10 +291,10 @@ fn cs_vserver(
         max_client: cs.max_client,
         max_client_per_source: cs.max_client_per_source,
         client_timeout: cs.client_timeout,
+        proxy_protocol: cs.proxy_protocol.clone(),
         backup: OnceLock::new(),
         spillover_threshold: None,
         disable_primary_on_down: false,
-        persistence: None,
         switch: Some(Arc::new(SwitchPlan {
             policies,
             default,

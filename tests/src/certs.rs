@@ -123,6 +123,22 @@ pub async fn connect_tls(
         .with_context(|| format!("TLS handshake with {addr} as {server_name}"))
 }
 
+/// [`connect_tls`] from the local address `source` (a client a test must tell apart).
+pub async fn connect_tls_from(
+    addr: SocketAddr,
+    source: std::net::IpAddr,
+    server_name: &str,
+    config: Arc<rustls::ClientConfig>,
+) -> anyhow::Result<TlsStream<TcpStream>> {
+    let tcp = crate::client::connect_tcp(addr, Some(source)).await?;
+    let name = ServerName::try_from(server_name.to_owned()).context("a valid server name")?;
+    let handshake = TlsConnector::from(config).connect(name, tcp);
+    tokio::time::timeout(crate::client::REQUEST_TIMEOUT, handshake)
+        .await
+        .context("TLS handshake timed out")?
+        .with_context(|| format!("TLS handshake with {addr} as {server_name}"))
+}
+
 /// The leaf certificate the server presented.
 pub fn peer_leaf(stream: &TlsStream<TcpStream>) -> Option<CertificateDer<'static>> {
     let (_, connection) = stream.get_ref();

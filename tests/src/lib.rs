@@ -26,6 +26,7 @@
 //! - [`raw`]: raw-socket helpers for malformed input: write bytes, read what comes back.
 //! - [`certs`]: self-signed certificates ([`TestCert`]) and rustls client configs.
 //! - [`files`]: [`TempDir`], a directory removed on drop.
+//! - [`l4peers`]: real HAProxy in front of Ballast and nginx behind it, for the PROXY protocol.
 //! - [`nitro`]: [`nitro::Nitro`], a client for the NITRO-like admin API.
 //! - [`demo`]: `ballast demo` as a child process, its config on a test's own addresses.
 //! - [`prom`]: scraping `/metrics` and checking it with `promtool` and a strict OpenMetrics parser.
@@ -47,6 +48,7 @@ pub mod certs;
 pub mod client;
 pub mod demo;
 pub mod files;
+pub mod l4peers;
 pub mod nitro;
 pub mod prom;
 pub mod raw;

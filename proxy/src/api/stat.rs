@@ -135,10 +135,21 @@ pub fn lbvservers(
             "vsvrsurgecount": plan.group.as_ref().map_or(0, |g| g.surge.depth()),
             "backuphits": plan.stats.backup[Diversion::Down as usize].load(Relaxed),
             "totspillovers": plan.stats.backup[Diversion::Spillover as usize].load(Relaxed),
+            "proxyprotocolrefused": proxy_protocol_refused(&plan.stats),
             "disabledondown": plan.disable_primary_on_down && plan.stats.disabled_on_down.load(Relaxed),
         })
     });
     Ok(Value::Array(items.collect()))
+}
+
+/// Connections refused for their PROXY protocol header, by reason.
+fn proxy_protocol_refused(stats: &crate::stats::VserverStats) -> Value {
+    use crate::proxy_protocol::accept::Refusal;
+    let by_reason = Refusal::ALL.iter().map(|reason| {
+        let count = stats.proxy_protocol_refused[reason.index()].load(Relaxed);
+        (reason.as_str().to_owned(), json!(count))
+    });
+    Value::Object(by_reason.collect())
 }
 
 /// `stat/servicegroup[/name][?statbindings=yes]`.

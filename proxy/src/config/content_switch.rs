@@ -65,6 +65,13 @@ pub struct CsVserverFile {
     /// How long a client connection may stay idle before it is closed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clttimeout: Option<String>,
+    /// `ENABLED`: connections from `proxyprotocoltrusted` sources start with a PROXY protocol
+    /// header, as on an lbvserver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxyprotocol: Option<String>,
+    /// The L4 balancers in front that send PROXY headers (addresses and CIDR blocks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub proxyprotocoltrusted: Vec<String>,
     /// The `csvserver_cspolicy_binding`s.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<CsPolicyBindingFile>,
@@ -101,6 +108,8 @@ pub struct CsVserver {
     pub max_client: Option<u32>,
     pub max_client_per_source: Option<u32>,
     pub client_timeout: Duration,
+    /// `proxyprotocol = "ENABLED"`: the sources whose connections start with a PROXY header.
+    pub proxy_protocol: Option<crate::proxy_protocol::trust::TrustedSources>,
     /// The bound policies, lowest priority first (the order they are evaluated in).
     pub policies: Vec<CsBinding>,
 }
@@ -173,6 +182,13 @@ pub fn cs_vserver(file: &CsVserverFile, path: &str, p: &mut Problems) -> Option<
         p,
     )
     .and_then(|d| positive(d, &format!("{path}.clttimeout"), p));
+    let proxy_protocol = super::proxy_protocol::accepting(
+        &file.proxyprotocol,
+        &file.proxyprotocoltrusted,
+        true,
+        path,
+        p,
+    );
     let mut policies = Vec::with_capacity(file.policies.len());
     let mut priorities = HashMap::new();
     let mut bound = HashSet::new();
@@ -220,6 +236,7 @@ pub fn cs_vserver(file: &CsVserverFile, path: &str, p: &mut Problems) -> Option<
         max_client: max_client?,
         max_client_per_source: max_client_per_source?,
         client_timeout: client_timeout?,
+        proxy_protocol: proxy_protocol?,
         policies,
     })
 }

@@ -180,6 +180,9 @@ pub struct ServiceGroup {
     pub connect_timeout: Duration,
     pub monitors: Vec<String>,
     pub members: Vec<Member>,
+    /// `proxyprotocol` and `proxyprotocoltxversion`: the PROXY header each new member
+    /// connection starts with; `None`: none.
+    pub proxy_protocol: Option<crate::proxy_protocol::Version>,
     /// `maxclient`, `maxsurgequeue`, `surgequeuetimeout`: each member's limit and the queue
     /// that waits for it.
     pub surge: SurgeSettings,
@@ -339,8 +342,9 @@ pub struct LbVserver {
     /// `clttimeout`: an idle client connection (`TCP`: no byte either way; HTTP/2: no stream
     /// open) is closed after this long.
     pub client_timeout: Duration,
-    /// `persistencetype` and its keys.
-    pub persistence: super::persistence::Persistence,
+    /// `proxyprotocol = "ENABLED"`: the sources whose connections start with a PROXY header;
+    /// `None`: PROXY headers are not accepted.
+    pub proxy_protocol: Option<crate::proxy_protocol::trust::TrustedSources>,
     /// `backupvserver`: takes the traffic when no member is eligible, or past `sothreshold`.
     pub backup: Option<String>,
     /// `somethod = "CONNECTION"`'s `sothreshold`: open client connections beyond which new

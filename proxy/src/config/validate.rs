@@ -191,9 +191,7 @@ fn validate(
     let service_groups = each(&file.servicegroup, "servicegroup", p, |g, path, p| {
         service_group(g, base_dir, path, p)
     });
-    let vservers = each(&file.lbvserver, "lbvserver", p, |v, path, p| {
-        lb_vserver(v, base_dir, path, p)
-    });
+    let vservers = each(&file.lbvserver, "lbvserver", p, lb_vserver);
     let cs_policies = each(&file.cspolicy, "cspolicy", p, content_switch::cs_policy);
     let cs_vservers = each(&file.csvserver, "csvserver", p, content_switch::cs_vserver);
     let admin = file
@@ -691,6 +689,7 @@ fn service_group(
             );
         }
     }
+    let proxy_protocol = super::proxy_protocol::sending(file, path, p);
     Some(ServiceGroup {
         name: name?,
         backend_type: backend_type?,
@@ -700,6 +699,7 @@ fn service_group(
         members: members?,
         tls: tls?,
         surge: surge?,
+        proxy_protocol: proxy_protocol?,
     })
 }
 
@@ -733,12 +733,7 @@ fn member(file: &MemberFile, path: &str, p: &mut Problems) -> Option<Member> {
     })
 }
 
-fn lb_vserver(
-    file: &LbVserverFile,
-    base_dir: &Path,
-    path: &str,
-    p: &mut Problems,
-) -> Option<LbVserver> {
+fn lb_vserver(file: &LbVserverFile, path: &str, p: &mut Problems) -> Option<LbVserver> {
     let name = name(&file.name, &format!("{path}.name"), p);
     let service_type = lookup(&file.servicetype, &ServiceType::ALL, "servicetype", path, p);
     let ip = ip(&file.ipv46, &format!("{path}.ipv46"), p);
@@ -786,7 +781,6 @@ fn lb_vserver(
         p,
     )
     .and_then(|d| positive(d, &format!("{path}.clttimeout"), p));
-    let persistence = super::persistence::persistence(file, service_type, base_dir, path, p);
     if let Some(service_type) = service_type {
         if lb_method == Some(LbMethod::UrlHash) && service_type.backend_type() == BackendType::Tcp {
             p.add(
@@ -816,6 +810,13 @@ fn lb_vserver(
             _ => {}
         }
     }
+    let proxy_protocol = super::proxy_protocol::accepting(
+        &file.proxyprotocol,
+        &file.proxyprotocoltrusted,
+        addressable,
+        path,
+        p,
+    );
     Some(LbVserver {
         name: name?,
         service_type: service_type?,
@@ -827,7 +828,7 @@ fn lb_vserver(
         max_client: max_client?,
         max_client_per_source: max_client_per_source?,
         client_timeout: client_timeout?,
-        persistence: persistence?,
+        proxy_protocol: proxy_protocol?,
         backup: file.backupvserver.clone(),
         spillover_threshold: spillover?,
         disable_primary_on_down: disable_primary_on_down?,

@@ -21,6 +21,7 @@ use crossbeam_queue::ArrayQueue;
 use rustls::ClientConfig;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::either::Either;
@@ -121,13 +122,16 @@ impl Pool {
         None
     }
 
-    /// Opens a new connection (TLS with `tls`), bounded by `timeout`.
+    /// Opens a new connection (TLS with `tls`), bounded by `timeout`. A `proxy_header` is
+    /// sent first, before TLS; such a connection carries one client's address and must not be
+    /// pooled for another's.
     pub async fn connect(
         &self,
         timeout: Duration,
         tls: Option<&TlsToMembers>,
+        proxy_header: Option<&[u8]>,
     ) -> Result<Sender, ConnectError> {
-        let (sender, connection) = self.handshake(timeout, tls).await?;
+        let (sender, connection) = self.handshake(timeout, tls, proxy_header).await?;
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "backend connection ended with an error");
@@ -142,8 +146,9 @@ impl Pool {
         &self,
         timeout: Duration,
         tls: Option<&TlsToMembers>,
+        proxy_header: Option<&[u8]>,
     ) -> Result<Sender, ConnectError> {
-        let (sender, connection) = self.handshake(timeout, tls).await?;
+        let (sender, connection) = self.handshake(timeout, tls, proxy_header).await?;
         tokio::spawn(async move {
             if let Err(error) = connection.with_upgrades().await {
                 tracing::debug!(%error, "backend connection ended with an error");
@@ -156,9 +161,10 @@ impl Pool {
         &self,
         timeout: Duration,
         tls: Option<&TlsToMembers>,
+        proxy_header: Option<&[u8]>,
     ) -> Result<(Sender, Connection), ConnectError> {
         let deadline = Instant::now() + timeout;
-        let stream = tokio::time::timeout_at(deadline, TcpStream::connect(self.addr))
+        let mut stream = tokio::time::timeout_at(deadline, TcpStream::connect(self.addr))
             .await
             .map_err(|_| {
                 io::Error::new(
@@ -167,6 +173,9 @@ impl Pool {
                 )
             })??;
         stream.set_nodelay(true)?;
+        if let Some(header) = proxy_header {
+            stream.write_all(header).await?;
+        }
         let stream = match tls {
             None => Either::Left(stream),
             Some(tls) => Either::Right(

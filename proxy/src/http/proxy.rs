@@ -36,7 +36,6 @@ use crate::config::LbMethod;
 use crate::error::is_local_exhaustion;
 use crate::lb::PickKey;
 use crate::member::MemberState;
-use crate::persistence::Sticky;
 use crate::snapshot::{GroupPlan, Snapshot, VserverPlan};
 
 /// Members tried per request before giving up with `503`.
@@ -48,6 +47,9 @@ pub struct ConnContext {
     pub snapshot: Arc<ArcSwap<Snapshot>>,
     pub vserver: Arc<str>,
     pub client: SocketAddr,
+    /// The address the client connected to (the vserver's, or the destination its PROXY header
+    /// named): what a PROXY header sent to a member names as the destination.
+    pub local: SocketAddr,
     pub https: bool,
     /// Upgraded connections (WebSocket) made from this client connection's requests.
     pub tunnels: Tunnels,
@@ -144,26 +146,13 @@ async fn forward(
         url: url.as_deref(),
     };
 
-    // Persistence is the serving vserver's (a backup vserver's own, when traffic spills there).
-    let sticky = Sticky::lookup(&serving, ctx.client.ip(), Some(request.headers()));
-
     let mut tried = Vec::new();
     let mut replayed = false;
     let mut refreshed = false;
     let mut last_error = ExchangeError::NoMemberAvailable;
     while tried.len() < MAX_ATTEMPTS {
         // A member under the servicegroup's maxclient, waiting in its surge queue if need be.
-        // A persistent client goes to its member first (SOURCEIP entry, cookie), if that one
-        // is under its maxclient; else it is balanced as any other client.
-        let persistent = sticky.member(&serving, &group, &tried).and_then(|index| {
-            let guard = group.members[index].try_begin(group.surge.max_client())?;
-            Some((index, guard))
-        });
-        let admitted = match persistent {
-            Some(admitted) => Ok(admitted),
-            None => crate::surge::admit(&serving.balancer, &group, key, &tried).await,
-        };
-        let (index, guard) = match admitted {
+        let (index, guard) = match crate::surge::admit(&serving.balancer, &group, key, &tried).await {
             Ok(admitted) => admitted,
             Err(ExchangeError::NoMemberAvailable) => {
                 // A reload may have replaced every member between loading the snapshot and
@@ -191,7 +180,7 @@ async fn forward(
         tried.push(index);
         let member = &group.members[index];
         trace.connecting(&group.name, &member.label);
-        let connected = connection(member, &group, &plan.name, upgrade.is_some()).await;
+        let connected = connection(member, &group, ctx, &plan.name, upgrade.is_some()).await;
         let (mut sender, reused) = match connected {
             Ok(connection) => connection,
             Err(error) if error.retry() == Retry::AnotherMember => {
@@ -224,7 +213,7 @@ async fn forward(
             tracing::debug!(vserver = %plan.name, client = %ctx.client, member = %member.label, kind = failure.kind(), "the client's request body failed; the member is not blamed");
             return Err(failure);
         }
-        let mut response = match sent {
+        let response = match sent {
             Some(Ok(response)) => response,
             Some(Err(mut error)) => {
                 // The pooled connection closed before the request went out: nothing was sent.
@@ -264,9 +253,6 @@ async fn forward(
         trace.first_byte(elapsed);
         member.counters.responses.fetch_add(1, Relaxed);
         plan.stats.response_time.observe(elapsed);
-        if let Some(cookie) = sticky.remember(&serving, ctx.client.ip(), &group, index) {
-            response.headers_mut().append(http::header::SET_COOKIE, cookie);
-        }
         if upgrade::switches(&response)
             && let Some(requested) = upgrade.take()
         {
@@ -283,7 +269,8 @@ async fn forward(
                 guard,
                 sender,
                 stats: plan.stats.clone(),
-                reusable: upgrade.is_none(),
+                // A connection that began with this client's PROXY header is not another's.
+                reusable: upgrade.is_none() && group.proxy_protocol.is_none(),
             },
         ));
     }
@@ -359,10 +346,16 @@ fn time_to_first_byte(started: Instant, upload: Option<&Upload>) -> Duration {
 async fn connection(
     member: &MemberState,
     group: &GroupPlan,
+    ctx: &ConnContext,
     vserver: &str,
     upgrade: bool,
 ) -> Result<(Sender, bool), ExchangeError> {
+    // A group that sends PROXY headers never shares a connection between clients.
+    let proxy_header = group
+        .proxy_protocol
+        .map(|version| crate::proxy_protocol::encode(version, ctx.client, ctx.local));
     if !upgrade
+        && proxy_header.is_none()
         && let Some(mut sender) = member.pool.checkout(group.tls.as_ref())
         && sender.ready().await.is_ok()
     {
@@ -371,12 +364,12 @@ async fn connection(
     let connecting = if upgrade {
         member
             .pool
-            .connect_upgradable(group.connect_timeout, group.tls.as_ref())
+            .connect_upgradable(group.connect_timeout, group.tls.as_ref(), proxy_header.as_deref())
             .await
     } else {
         member
             .pool
-            .connect(group.connect_timeout, group.tls.as_ref())
+            .connect(group.connect_timeout, group.tls.as_ref(), proxy_header.as_deref())
             .await
     };
     match connecting {

@@ -35,7 +35,6 @@ use crate::accesslog::{AccessLog, Termination, Trace};
 use crate::error::is_local_exhaustion;
 use crate::http::error::ExchangeError;
 use crate::lb::PickKey;
-use crate::persistence::Sticky;
 use crate::limits::admission::SpliceSlot;
 use crate::member::ActiveGuard;
 use crate::member_tls::{MemberStream, handshake};
@@ -48,25 +47,26 @@ const MAX_ATTEMPTS: usize = 4;
 pub async fn relay_tcp(
     client: TcpStream,
     client_addr: SocketAddr,
+    local: SocketAddr,
     plan: Arc<VserverPlan>,
     splice_slot: Option<SpliceSlot>,
     log: Option<AccessLog>,
 ) {
     let tls_to_members = plan.group.as_ref().is_some_and(|g| g.tls.is_some());
     let Some(slot) = splice_slot.filter(|_| !tls_to_members) else {
-        return relay_copy(client, client_addr, plan, log).await;
+        return relay_copy(client, client_addr, local, plan, log).await;
     };
     let pipes = match splice::Pipes::new() {
         Ok(pipes) => pipes,
         Err(error) => {
             tracing::debug!(vserver = %plan.name, %error, "no pipes for splice; copying instead");
             drop(slot);
-            return relay_copy(client, client_addr, plan, log).await;
+            return relay_copy(client, client_addr, local, plan, log).await;
         }
     };
     let log = ConnectionLog::begin(log, &plan.name, client_addr);
     let mut trace = Trace::default();
-    let (server, guard) = match connect(&plan, client_addr, &mut trace).await {
+    let (server, guard) = match connect(&plan, client_addr, local, &mut trace).await {
         Ok((Either::Left(server), guard)) => (server, guard),
         Ok((tls @ Either::Right(_), guard)) => {
             // Not reached: a group with TLS to its members never gets here (checked above).
@@ -88,6 +88,7 @@ pub async fn relay_tcp(
 pub async fn relay_copy<IO>(
     mut client: IO,
     client_addr: SocketAddr,
+    local: SocketAddr,
     plan: Arc<VserverPlan>,
     log: Option<AccessLog>,
 ) where
@@ -95,7 +96,7 @@ pub async fn relay_copy<IO>(
 {
     let log = ConnectionLog::begin(log, &plan.name, client_addr);
     let mut trace = Trace::default();
-    let (server, guard) = match connect(&plan, client_addr, &mut trace).await {
+    let (server, guard) = match connect(&plan, client_addr, local, &mut trace).await {
         Ok(connected) => connected,
         Err(failure) => {
             let _ = client.shutdown().await;
@@ -158,10 +159,13 @@ fn idle_timeout(plan: &VserverPlan) -> Duration {
 }
 
 /// Picks a member and connects (with the TLS handshake for an `SSL_TCP` group), retrying
-/// failures on other members; `trace` follows the member tried last.
+/// failures on other members; `trace` follows the member tried last. A group with
+/// `proxyprotocol` gets its PROXY header (`client_addr` connected to `local`) before anything
+/// else, TLS included.
 async fn connect(
     plan: &VserverPlan,
     client_addr: SocketAddr,
+    local: SocketAddr,
     trace: &mut Trace,
 ) -> Result<(MemberStream, ActiveGuard), ExchangeError> {
     // This vserver's members serve, or its backupvserver's when none of its own is eligible or
@@ -176,34 +180,34 @@ async fn connect(
         client: client_addr.ip(),
         url: None,
     };
-    let sticky = Sticky::lookup(serving, client_addr.ip(), None);
     let mut tried = Vec::new();
     let mut failure = ExchangeError::NoMemberAvailable;
     while tried.len() < MAX_ATTEMPTS {
-        // A persistent client (SOURCEIP) goes to its member first.
-        let sticky_member = sticky.member(serving, group, &tried).and_then(|index| {
-            let guard = group.members[index].try_begin(group.surge.max_client())?;
-            Some((index, guard))
-        });
-        // Else a member under the servicegroup's maxclient, waiting in its surge queue.
-        let (index, guard) = match sticky_member {
-            Some(admitted) => admitted,
-            None => match crate::surge::admit(&serving.balancer, group, key, &tried).await {
-                Ok(admitted) => admitted,
-                Err(ExchangeError::NoMemberAvailable) => break,
-                Err(refused) => {
-                    tracing::debug!(vserver = %plan.name, servicegroup = %group.name, kind = refused.kind(), "every member is at maxclient and the surge queue refused the connection; closing it");
-                    return Err(refused);
-                }
-            },
+        // A member under the servicegroup's maxclient, waiting in its surge queue if need be.
+        let (index, guard) = match crate::surge::admit(&serving.balancer, group, key, &tried).await {
+            Ok(admitted) => admitted,
+            Err(ExchangeError::NoMemberAvailable) => break,
+            Err(refused) => {
+                tracing::debug!(vserver = %plan.name, servicegroup = %group.name, kind = refused.kind(), "every member is at maxclient and the surge queue refused the connection; closing it");
+                return Err(refused);
+            }
         };
         tried.push(index);
         let member = &group.members[index];
         trace.connecting(&group.name, &member.label);
         let deadline = Instant::now() + group.connect_timeout;
         match tokio::time::timeout_at(deadline, TcpStream::connect(member.key.addr)).await {
-            Ok(Ok(server)) => {
+            Ok(Ok(mut server)) => {
                 let _ = server.set_nodelay(true);
+                if let Some(version) = group.proxy_protocol {
+                    let header = crate::proxy_protocol::encode(version, client_addr, local);
+                    if let Err(error) = server.write_all(&header).await {
+                        tracing::debug!(vserver = %plan.name, member = %member.label, %error, "sending the PROXY header failed; trying another member");
+                        member.connect_failed(group.passive_retries, "connect failed");
+                        failure = ExchangeError::ConnectFailed;
+                        continue;
+                    }
+                }
                 let server = match &group.tls {
                     None => Either::Left(server),
                     Some(tls) => match handshake(tls, server, member.key.addr, deadline).await {
@@ -220,7 +224,6 @@ async fn connect(
                 member.connect_succeeded();
                 member.counters.requests.fetch_add(1, Relaxed);
                 plan.stats.requests.fetch_add(1, Relaxed);
-                sticky.remember(serving, client_addr.ip(), group, index);
                 return Ok((server, guard));
             }
             Ok(Err(error)) if is_local_exhaustion(&error) => {

@@ -1,0 +1,471 @@
+//! The PROXY protocol through `ballast run`, with real peers: HAProxy in front of Ballast
+//! (`send-proxy-v2` and `send-proxy`) hands on the original client's address, which Ballast
+//! forwards (`X-Forwarded-For`) and logs, for HTTP, SSL and TCP vservers; nginx behind Ballast
+//! (`listen ... proxy_protocol`) logs the client address that an `HTTP` and a `TCP`
+//! servicegroup send, one connection per client; a header from an untrusted source, and a
+//! trusted source without a valid one, are refused and counted in `/metrics`; the admin API
+//! shows and sets the keys.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use ballast_tests::certs::{TestCa, connect_tls_from};
+use ballast_tests::client::connect_tcp;
+use ballast_tests::l4peers::{Haproxy, Nginx};
+use ballast_tests::nitro::Nitro;
+use ballast_tests::prom::{sample, scrape};
+use ballast_tests::raw::read_until_closed;
+use ballast_tests::{
+    BALLAST_SECTION, Backend, Binary, EchoBackend, H1, Net, members_toml, wait_until,
+};
+use http::StatusCode;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The `ballast` binary cargo built for this test run.
+const BALLAST: Binary = Binary::new(env!("CARGO_BIN_EXE_ballast"));
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// An `[[lbvserver]]` named `name` of `servicetype` on `addr` over `group`; `extra` adds keys.
+fn vserver(name: &str, servicetype: &str, addr: SocketAddr, group: &str, extra: &str) -> String {
+    format!(
+        "[[lbvserver]]\nname = \"{name}\"\nservicetype = \"{servicetype}\"\nipv46 = \"{}\"\nport = {}\nlbmethod = \"ROUNDROBIN\"\nservicegroupname = \"{group}\"\n{extra}\n\n",
+        addr.ip(),
+        addr.port()
+    )
+}
+
+/// A `[[servicegroup]]` named `name` of `servicetype` over `members`; `extra` adds keys.
+fn group(name: &str, servicetype: &str, members: &[SocketAddr], extra: &str) -> String {
+    format!(
+        "[[servicegroup]]\nservicegroupname = \"{name}\"\nservicetype = \"{servicetype}\"\n{}\n{extra}\n\n",
+        members_toml(members)
+    )
+}
+
+/// The JSON access log's lines, once it has at least `count` of them.
+async fn access_log(path: &Path, count: usize) -> Vec<Value> {
+    let read = || {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+            .collect::<Vec<Value>>()
+    };
+    let found = wait_until(WAIT, || read().len() >= count).await;
+    let lines = read();
+    assert!(found, "expected {count} access log lines: {lines:?}");
+    lines
+}
+
+fn client_ip(line: &Value) -> IpAddr {
+    let client: SocketAddr = line["client"].as_str().unwrap().parse().unwrap();
+    client.ip()
+}
+
+#[tokio::test]
+async fn haproxy_in_front_hands_on_the_original_client_for_http_ssl_and_tcp_vservers() {
+    let net = Net::new();
+    let backend = Backend::start(net.free_addr(1), "a").await;
+    let echo = EchoBackend::start(net.free_addr(2)).await;
+    let (web, secure, tcp) = (net.free_addr(10), net.free_addr(11), net.free_addr(12));
+    let haproxy_source = net.ip(3);
+    let ca = TestCa::new();
+    let cert = ca.issue(&["localhost"]);
+    let accept =
+        format!("proxyprotocol = \"ENABLED\"\nproxyprotocoltrusted = [\"{haproxy_source}\"]");
+    let config = format!(
+        "{BALLAST_SECTION}[accesslog]\npath = \"access.log\"\nformat = \"json\"\n\n\
+         [[sslcertkey]]\ncertkey = \"site\"\ncert = \"site.pem\"\nkey = \"site.key\"\n\n{}{}{}{}{}",
+        group("pool", "HTTP", &[backend.addr()], ""),
+        group("echo", "TCP", &[echo.addr()], ""),
+        vserver("web", "HTTP", web, "pool", &accept),
+        vserver(
+            "secure",
+            "SSL",
+            secure,
+            "pool",
+            &format!("{accept}\nsslcertkey = [\"site\"]")
+        ),
+        vserver("tcp", "TCP", tcp, "echo", &accept),
+    );
+    let ballast = BALLAST
+        .start_with_files(
+            &config,
+            &[
+                ("site.pem", cert.cert_pem.as_bytes()),
+                ("site.key", cert.key_pem.as_bytes()),
+            ],
+        )
+        .await;
+    let log = ballast.dir().join("access.log");
+
+    // HTTP, behind HAProxy sending v2 and v1 headers: the member sees the client, not HAProxy.
+    let v2 = Haproxy::start(net.free_addr(20), web, haproxy_source, "send-proxy-v2").await;
+    let v1 = Haproxy::start(net.free_addr(21), web, haproxy_source, "send-proxy").await;
+    for (haproxy, host) in [(&v2, 55), (&v1, 56)] {
+        let mut client = H1::connect_from(net.ip(host), haproxy.listen)
+            .await
+            .unwrap();
+        let reply = client.get("/").await.unwrap();
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(backend.last_forwarded_for(), Some(net.ip(host).to_string()));
+        // A second request on the same connection keeps the address.
+        client.get("/again").await.unwrap();
+        assert_eq!(backend.last_forwarded_for(), Some(net.ip(host).to_string()));
+    }
+
+    // SSL: the header comes before the TLS handshake.
+    let tls_front =
+        Haproxy::start(net.free_addr(22), secure, haproxy_source, "send-proxy-v2").await;
+    let tls = connect_tls_from(
+        tls_front.listen,
+        net.ip(57),
+        "localhost",
+        ca.client_config(&["http/1.1"]),
+    )
+    .await
+    .unwrap();
+    let mut client = H1::over(tls, "localhost").await.unwrap();
+    assert_eq!(client.get("/tls").await.unwrap().status, StatusCode::OK);
+    assert_eq!(backend.last_forwarded_for(), Some(net.ip(57).to_string()));
+    drop(client);
+
+    // TCP: the relayed bytes are the client's own, the header is not among them.
+    let tcp_front = Haproxy::start(net.free_addr(23), tcp, haproxy_source, "send-proxy").await;
+    let mut stream = connect_tcp(tcp_front.listen, Some(net.ip(58)))
+        .await
+        .unwrap();
+    stream.write_all(b"ping").await.unwrap();
+    let mut echoed = [0u8; 4];
+    stream.read_exact(&mut echoed).await.unwrap();
+    assert_eq!(&echoed, b"ping");
+    drop(stream);
+
+    // The access log names the original clients: 2 + 2 HTTP requests, 1 SSL, 1 TCP connection
+    // (and the TCP connection of the readiness probe that `Haproxy::start` made from
+    // 127.0.0.1, which HAProxy relayed too).
+    let lines = access_log(&log, 7).await;
+    let mut clients: Vec<(String, IpAddr)> = lines
+        .iter()
+        .map(|line| {
+            (
+                line["vserver"].as_str().unwrap().to_owned(),
+                client_ip(line),
+            )
+        })
+        .filter(|(_, client)| *client != IpAddr::from([127, 0, 0, 1]))
+        .collect();
+    clients.sort();
+    let expected = |vserver: &str, host: u8| (vserver.to_owned(), net.ip(host));
+    assert_eq!(
+        clients,
+        [
+            expected("secure", 57),
+            expected("tcp", 58),
+            expected("web", 55),
+            expected("web", 55),
+            expected("web", 56),
+            expected("web", 56),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn nginx_behind_logs_the_client_address_that_http_and_tcp_servicegroups_send() {
+    let net = Net::new();
+    let nginx = Nginx::start(net.free_addr(1)).await;
+    let (web, tcp) = (net.free_addr(10), net.free_addr(11));
+    let config = format!(
+        "{BALLAST_SECTION}{}{}{}{}",
+        group(
+            "http-pp",
+            "HTTP",
+            &[nginx.listen],
+            "proxyprotocol = \"ENABLED\"\nproxyprotocoltxversion = \"V2\""
+        ),
+        group(
+            "tcp-pp",
+            "TCP",
+            &[nginx.listen],
+            "proxyprotocol = \"ENABLED\""
+        ),
+        vserver("web", "HTTP", web, "http-pp", ""),
+        vserver("tcp", "TCP", tcp, "tcp-pp", ""),
+    );
+    let _ballast = BALLAST.start(&config).await;
+
+    // HTTP (v2): each client's connection carries its own address, also after another
+    // client's request ended (a pooled connection would carry the first one's).
+    for host in [55, 56, 55] {
+        let mut client = H1::connect_from(net.ip(host), web).await.unwrap();
+        for _ in 0..2 {
+            let reply = client.get("/").await.unwrap();
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+            assert_eq!(reply.text(), format!("from nginx: {}\n", net.ip(host)));
+        }
+    }
+
+    // TCP (v1, the default): the header, then the client's bytes as they are.
+    let mut stream = connect_tcp(tcp, Some(net.ip(57))).await.unwrap();
+    stream
+        .write_all(b"GET /tcp HTTP/1.1\r\nHost: nginx\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let reply = read_until_closed(&mut stream, WAIT).await;
+    assert!(
+        reply
+            .text()
+            .ends_with(&format!("from nginx: {}\n", net.ip(57))),
+        "{}",
+        reply.text()
+    );
+
+    let lines = nginx.wait_access_lines(7).await;
+    let sources: Vec<&str> = lines
+        .iter()
+        .map(|line| line.split(' ').next().unwrap_or(""))
+        .collect();
+    let ip = |host: u8| net.ip(host).to_string();
+    assert_eq!(
+        sources,
+        [ip(55), ip(55), ip(56), ip(56), ip(55), ip(55), ip(57)],
+        "{lines:?}"
+    );
+    assert!(lines[6].ends_with("\"GET /tcp HTTP/1.1\""), "{lines:?}");
+}
+
+/// Writes `bytes` from `source` to `addr`, and reads until the connection closes.
+async fn exchange_from(
+    source: IpAddr,
+    addr: SocketAddr,
+    bytes: &[u8],
+) -> ballast_tests::raw::RawReply {
+    let mut stream = connect_tcp(addr, Some(source)).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    read_until_closed(&mut stream, WAIT).await
+}
+
+#[tokio::test]
+async fn headers_from_untrusted_sources_and_trusted_sources_without_one_are_refused_and_counted() {
+    let net = Net::new();
+    let backend = Backend::start(net.free_addr(1), "a").await;
+    let echo = EchoBackend::start(net.free_addr(2)).await;
+    let (web, tcp, metrics) = (net.free_addr(10), net.free_addr(11), net.free_addr(12));
+    let trusted = net.ip(3);
+    let accept = format!("proxyprotocol = \"ENABLED\"\nproxyprotocoltrusted = [\"{trusted}/32\"]");
+    let config = format!(
+        "{BALLAST_SECTION}[metrics]\nlisten = \"{metrics}\"\n\n{}{}{}{}",
+        group("pool", "HTTP", &[backend.addr()], ""),
+        group("echo", "TCP", &[echo.addr()], ""),
+        vserver("web", "HTTP", web, "pool", &accept),
+        vserver("tcp", "TCP", tcp, "echo", &accept),
+    );
+    let _ballast = BALLAST.start(&config).await;
+    let get = b"GET / HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n";
+    let forged = [&b"PROXY TCP4 192.0.2.1 127.0.0.1 1234 80\r\n"[..], get].concat();
+    let untrusted = net.ip(55);
+
+    // An untrusted client that forges a header: 400, and the member never hears of it.
+    let refused = exchange_from(untrusted, web, &forged).await;
+    assert_eq!(refused.status(), Some(400), "{}", refused.text());
+    assert!(
+        refused.text().contains("does not trust"),
+        "{}",
+        refused.text()
+    );
+    assert!(refused.closed);
+    assert_eq!(backend.requests(), 0);
+    // The same client without a header is served as usual.
+    let served = exchange_from(untrusted, web, get).await;
+    assert_eq!(served.status(), Some(200), "{}", served.text());
+    assert_eq!(backend.last_forwarded_for(), Some(untrusted.to_string()));
+
+    // The trusted balancer must send a valid header.
+    let missing = exchange_from(trusted, web, get).await;
+    assert_eq!(missing.status(), Some(400), "{}", missing.text());
+    let malformed =
+        exchange_from(trusted, web, b"PROXY TCP4 192.0.2.1 127.0.0.1 1 99999\r\n").await;
+    assert_eq!(malformed.status(), Some(400), "{}", malformed.text());
+    let proxied = [&b"PROXY TCP4 192.0.2.1 127.0.0.1 1234 80\r\n"[..], get].concat();
+    let ok = exchange_from(trusted, web, &proxied).await;
+    assert_eq!(ok.status(), Some(200), "{}", ok.text());
+    assert_eq!(backend.last_forwarded_for(), Some("192.0.2.1".to_owned()));
+
+    // TCP: an untrusted client's header (v2) closes the connection before any byte is relayed;
+    // its ordinary bytes are relayed as they are.
+    let v2_signature = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c";
+    let closed = exchange_from(untrusted, tcp, v2_signature).await;
+    assert!(closed.closed && closed.data.is_empty(), "{closed:?}");
+    let mut stream = connect_tcp(tcp, Some(untrusted)).await.unwrap();
+    stream.write_all(b"PRINT").await.unwrap();
+    let mut echoed = [0u8; 5];
+    stream.read_exact(&mut echoed).await.unwrap();
+    assert_eq!(&echoed, b"PRINT");
+    drop(stream);
+
+    let (_, text) = scrape(metrics, None).await;
+    let refused = |vserver: &str, reason: &str| {
+        sample(
+            &text,
+            &format!(
+                "ballast_proxy_protocol_refused_total{{vserver=\"{vserver}\",reason=\"{reason}\"}}"
+            ),
+        )
+    };
+    assert_eq!(refused("web", "untrusted"), Some(1.0), "{text}");
+    assert_eq!(refused("web", "missing"), Some(1.0), "{text}");
+    assert_eq!(refused("web", "malformed"), Some(1.0), "{text}");
+    assert_eq!(refused("web", "timeout"), Some(0.0), "{text}");
+    assert_eq!(refused("tcp", "untrusted"), Some(1.0), "{text}");
+}
+
+#[tokio::test]
+async fn the_admin_api_shows_and_sets_the_keys_and_refuses_an_empty_trust_list_by_path() {
+    let net = Net::new();
+    let backend = Backend::start(net.free_addr(1), "a").await;
+    let (web, admin) = (net.free_addr(10), net.free_addr(11));
+    let password = "Pw-proxy-protocol";
+    let config = format!(
+        "{BALLAST_SECTION}[admin]\nlisten = \"{admin}\"\npasswordfile = \"admin.pass\"\n\n{}{}",
+        group("pool", "HTTP", &[backend.addr()], ""),
+        vserver("web", "HTTP", web, "pool", ""),
+    );
+    let _ballast = BALLAST
+        .start_with_files(
+            &config,
+            &[("admin.pass", format!("{password}\n").as_bytes())],
+        )
+        .await;
+    let nitro = Nitro::new(admin, "nsroot", password);
+    let forged = b"PROXY TCP4 192.0.2.1 127.0.0.1 1234 80\r\nGET / HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n";
+
+    // Off: a PROXY line is just a malformed request.
+    let before = exchange_from(net.ip(55), web, forged).await;
+    assert_eq!(before.status(), Some(400), "{}", before.text());
+    assert!(
+        !before.text().contains("does not trust"),
+        "{}",
+        before.text()
+    );
+
+    let empty = nitro
+        .put(
+            "config/lbvserver",
+            json!({"lbvserver": {"name": "web", "proxyprotocol": "ENABLED"}}),
+        )
+        .await;
+    assert_eq!(empty.status, StatusCode::BAD_REQUEST, "{:?}", empty.body);
+    assert!(
+        empty.message().contains("proxyprotocoltrusted"),
+        "{:?}",
+        empty.body
+    );
+
+    let trusted = net.ip(3).to_string();
+    let on = nitro
+        .put(
+            "config/lbvserver",
+            json!({"lbvserver": {"name": "web", "proxyprotocol": "ENABLED", "proxyprotocoltrusted": [trusted]}}),
+        )
+        .await;
+    assert_eq!(on.status, StatusCode::OK, "{:?}", on.body);
+    let shown = nitro.get("config/lbvserver/web").await;
+    assert_eq!(
+        shown.body["lbvserver"][0]["proxyprotocol"], "ENABLED",
+        "{:?}",
+        shown.body
+    );
+    assert_eq!(
+        shown.body["lbvserver"][0]["proxyprotocoltrusted"],
+        json!([trusted])
+    );
+
+    let sent = nitro
+        .put(
+            "config/servicegroup",
+            json!({"servicegroup": {"servicegroupname": "pool", "proxyprotocol": "ENABLED", "proxyprotocoltxversion": "V2"}}),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{:?}", sent.body);
+    let group = nitro.get("config/servicegroup/pool").await;
+    assert_eq!(
+        group.body["servicegroup"][0]["proxyprotocoltxversion"], "V2",
+        "{:?}",
+        group.body
+    );
+
+    // On: the same forged line from an untrusted source is refused as such.
+    let after = exchange_from(net.ip(55), web, forged).await;
+    assert_eq!(after.status(), Some(400), "{}", after.text());
+    assert!(after.text().contains("does not trust"), "{}", after.text());
+}
+
+#[tokio::test]
+async fn maxclientpersource_counts_the_address_in_the_header_not_the_balancer() {
+    let net = Net::new();
+    let backend = Backend::start(net.free_addr(1), "a").await;
+    let web = net.free_addr(10);
+    let balancer = net.ip(3);
+    let extra = format!(
+        "proxyprotocol = \"ENABLED\"\nproxyprotocoltrusted = [\"{balancer}\"]\nmaxclientpersource = 1"
+    );
+    let config = format!(
+        "{BALLAST_SECTION}{}{}",
+        group("pool", "HTTP", &[backend.addr()], ""),
+        vserver("web", "HTTP", web, "pool", &extra),
+    );
+    let _ballast = BALLAST.start(&config).await;
+    let request = |source: &str, connection: &str| {
+        format!(
+            "PROXY TCP4 {source} 127.0.0.1 40000 80\r\nGET / HTTP/1.1\r\nHost: web\r\nConnection: {connection}\r\n\r\n"
+        )
+    };
+
+    // One client behind the balancer holds its connection open (keep-alive).
+    let mut first = connect_tcp(web, Some(balancer)).await.unwrap();
+    first
+        .write_all(request("192.0.2.1", "keep-alive").as_bytes())
+        .await
+        .unwrap();
+    let mut head = [0u8; 12];
+    first.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+
+    // Another client behind the same balancer is admitted; the first one's second connection
+    // is not.
+    let other = exchange_from(balancer, web, request("192.0.2.2", "close").as_bytes()).await;
+    assert_eq!(other.status(), Some(200), "{}", other.text());
+    let again = exchange_from(balancer, web, request("192.0.2.1", "close").as_bytes()).await;
+    assert_eq!(again.status(), Some(503), "{}", again.text());
+    drop(first);
+}
+
+#[tokio::test]
+async fn a_csvserver_takes_the_header_and_switches_with_the_original_client() {
+    let net = Net::new();
+    let backend = Backend::start(net.free_addr(1), "a").await;
+    let front = net.free_addr(10);
+    let balancer = net.ip(3);
+    let config = format!(
+        "{BALLAST_SECTION}{}{}[[csvserver]]\nname = \"front\"\nservicetype = \"HTTP\"\nipv46 = \"{}\"\nport = {}\n\
+         defaultlbvserver = \"hidden\"\nproxyprotocol = \"ENABLED\"\nproxyprotocoltrusted = [\"{balancer}\"]\n",
+        group("pool", "HTTP", &[backend.addr()], ""),
+        vserver("hidden", "HTTP", "0.0.0.0:0".parse().unwrap(), "pool", ""),
+        front.ip(),
+        front.port(),
+    );
+    let _ballast = BALLAST.start(&config).await;
+    let get = b"GET / HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n";
+
+    let proxied = [&b"PROXY TCP4 192.0.2.9 127.0.0.1 1234 80\r\n"[..], get].concat();
+    let ok = exchange_from(balancer, front, &proxied).await;
+    assert_eq!(ok.status(), Some(200), "{}", ok.text());
+    assert_eq!(backend.last_forwarded_for(), Some("192.0.2.9".to_owned()));
+
+    let forged = exchange_from(net.ip(55), front, &proxied).await;
+    assert_eq!(forged.status(), Some(400), "{}", forged.text());
+    assert_eq!(backend.requests(), 1);
+}
