@@ -738,3 +738,70 @@ async fn disableprimaryondown_keeps_traffic_on_the_backup_until_the_vserver_is_e
         Some(0.0)
     );
 }
+
+#[tokio::test]
+async fn waiting_requests_survive_a_reload_and_a_raised_maxclient_lets_them_in() {
+    let net = Net::new();
+    let backend = Backend::start(net.free_addr(2), "b1").await;
+    let web = net.free_addr(1);
+    let surge = "maxclient = 1\nsurgequeuetimeout = \"20s\"";
+    let rig = Rig::start(&net, &surge_config(web, &[backend.addr()], surge)).await;
+
+    let mut requests = burst(web, "/slow?ms=1500", 3);
+    let mut waiting = false;
+    for _ in 0..200 {
+        if rig.group_stat("pool").await["surgecount"] == 2 {
+            waiting = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(waiting, "one request at the member, two in the surge queue");
+    assert!(wait_until(Duration::from_secs(1), || backend.in_flight() == 1).await);
+
+    // The config changes while they wait: the queue is the same, its limit the new one.
+    let raised = rig
+        .nitro
+        .put(
+            "config/servicegroup",
+            json!({"servicegroup": {"servicegroupname": "pool", "maxclient": 2}}),
+        )
+        .await;
+    assert_eq!(raised.status, StatusCode::OK, "{:?}", raised.body);
+    assert!(
+        wait_until(Duration::from_millis(1000), || backend.in_flight() == 2).await,
+        "the raised maxclient let a waiting request in before the first one finished"
+    );
+    while let Some(done) = requests.join_next().await {
+        let (status, body, _) = done.unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    assert_eq!(backend.max_in_flight(), 2);
+    assert_eq!(rig.group_stat("pool").await["surgecount"], 0);
+}
+
+#[tokio::test]
+async fn http2_streams_of_one_connection_queue_like_separate_requests() {
+    let net = Net::new();
+    let backend = Backend::start(net.free_addr(2), "b1").await;
+    let web = net.free_addr(1);
+    let surge = "maxclient = 2\nsurgequeuetimeout = \"20s\"";
+    let _rig = Rig::start(&net, &surge_config(web, &[backend.addr()], surge)).await;
+
+    let h2 = ballast_tests::H2::connect(web).await.unwrap();
+    let mut streams = JoinSet::new();
+    for _ in 0..6 {
+        let mut h2 = h2.clone();
+        streams.spawn(async move { h2.get("/slow?ms=200").await.expect("a response") });
+    }
+    while let Some(reply) = streams.join_next().await {
+        let reply = reply.unwrap();
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    }
+    assert_eq!(backend.requests(), 6);
+    assert_eq!(
+        backend.max_in_flight(),
+        2,
+        "six streams on one connection, at most two at the member"
+    );
+}
