@@ -490,3 +490,107 @@ servicegroupname = "pages"
     assert!(freed, "the closed tunnel's place was not given back");
     assert_eq!(second.send("c").await, WsOutcome::Reply("m1:c".into()));
 }
+
+/// One masked client text frame (RFC 6455 §5.2) carrying `text` (under 126 bytes).
+fn client_frame(text: &str) -> Vec<u8> {
+    let mask = [0x37, 0xfa, 0x21, 0x3d];
+    let mut frame = vec![0x81, 0x80 | text.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(text.bytes().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}
+
+/// Reads one unmasked server text frame (under 126 bytes) and returns its text.
+async fn server_frame(io: &mut (impl tokio::io::AsyncRead + Unpin)) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut head = [0u8; 2];
+    io.read_exact(&mut head).await.expect("a frame head");
+    assert_eq!(head[0], 0x81, "not a final text frame");
+    let mut text = vec![0u8; usize::from(head[1] & 0x7f)];
+    io.read_exact(&mut text).await.expect("the frame's text");
+    String::from_utf8(text).expect("UTF-8 text")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_client_opens_a_websocket_with_extended_connect() {
+    use hyper::client::conn::http2;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use tokio::io::AsyncWriteExt;
+
+    let net = Net::new();
+    let server = WsServer::start(net.free_addr(1), "m1").await;
+    let (web, admin) = (net.free_addr(100), net.free_addr(101));
+    let ballast = BALLAST
+        .start_with_files(
+            &config(web, admin, &[server.addr()]),
+            &[("admin.pass", format!("{PASSWORD}\n").as_bytes())],
+        )
+        .await;
+    let nitro = Nitro::new(admin, "nsroot", PASSWORD);
+    let stream = tokio::net::TcpStream::connect(web).await.expect("connect");
+    let (mut sender, connection) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+        .await
+        .expect("an HTTP/2 handshake");
+    tokio::spawn(connection);
+
+    // RFC 8441: CONNECT with `:protocol = websocket`, once the server's SETTINGS allow it.
+    let mut response = None;
+    for _ in 0..50 {
+        let mut request = http::Request::builder()
+            .method(http::Method::CONNECT)
+            .version(http::Version::HTTP_2)
+            .uri(format!("http://{web}/h2chat"))
+            .header("sec-websocket-version", "13")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .expect("a request");
+        request
+            .extensions_mut()
+            .insert(hyper::ext::Protocol::from_static("websocket"));
+        sender.ready().await.expect("the connection is ready");
+        match sender.send_request(request).await {
+            Ok(answer) => {
+                response = Some(answer);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+    let response = response.expect("the extended CONNECT was never accepted");
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut tunnel = TokioIo::new(hyper::upgrade::on(response).await.expect("the tunnel"));
+    for message in ["over h2", "again"] {
+        tunnel
+            .write_all(&client_frame(message))
+            .await
+            .expect("write a frame");
+        assert_eq!(server_frame(&mut tunnel).await, format!("m1:{message}"));
+    }
+    assert_eq!(member_connections(&nitro, server.addr()).await, Some(1));
+
+    // Another request on the same HTTP/2 connection meanwhile: the WebSocket's stream does not
+    // hold it up.
+    let request = http::Request::get(format!("http://{web}/"))
+        .version(http::Version::HTTP_2)
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .expect("a request");
+    let plain = sender.send_request(request).await.expect("a response");
+    assert_eq!(
+        plain.status(),
+        StatusCode::UPGRADE_REQUIRED,
+        "the member's own answer to a GET"
+    );
+    drop(tunnel);
+    assert!(connections_become(&nitro, server.addr(), 0).await);
+    let log = ballast.dir().join("access.log");
+    assert!(wait_until(Duration::from_secs(5), || access_lines(&log).len() >= 2).await);
+    let lines = access_lines(&log);
+    let line = lines
+        .iter()
+        .find(|l| l["uri"] == "/h2chat")
+        .expect("the tunnel's access log line");
+    assert_eq!(
+        (&line["status"], &line["method"], &line["version"]),
+        (&json!(200), &json!("CONNECT"), &json!("HTTP/2.0")),
+        "{line}"
+    );
+}

@@ -1,6 +1,7 @@
 //! What a request must satisfy before any member sees it.
 //!
-//! - `CONNECT` gets `405`: Ballast is a reverse proxy, not a tunnel.
+//! - `CONNECT` gets `405`: Ballast is a reverse proxy, not a tunnel (HTTP/2's extended
+//!   `CONNECT` for `websocket` is a WebSocket, [`super::h2_websocket`]).
 //! - A head over `maxheaderlen` gets `431`, whatever hyper's read buffer let through: the
 //!   request line and header lines are counted here from the parsed request (see [`head_len`]).
 //! - A transfer coding other than `chunked` gets `501`, as nginx answers (hyper already refuses
@@ -18,7 +19,7 @@ use super::error::ExchangeError;
 
 /// Checks `parts` and settles its `Host`.
 pub fn admit(parts: &mut Parts, max_head_len: usize) -> Result<(), ExchangeError> {
-    if parts.method == Method::CONNECT {
+    if parts.method == Method::CONNECT && !super::h2_websocket::is_extended_connect(parts) {
         return Err(ExchangeError::MethodNotAllowed);
     }
     if head_len(parts) > max_head_len {

@@ -11,11 +11,13 @@
 //! - [`pool`]: keep-alive HTTP/1.1 connections to each member.
 //! - [`body`]: streaming bodies that count bytes and release the member when the response ends.
 //! - [`headers`]: hop-by-hop removal and `X-Forwarded-*`.
-//! - [`upgrade`]: `Upgrade` (WebSocket) pass-through: a `101` from the member opens a tunnel.
+//! - [`upgrade`]: `Upgrade` (WebSocket) pass-through: a `101` from the member opens a tunnel;
+//!   [`h2_websocket`]: WebSocket over HTTP/2 (RFC 8441) made an HTTP/1.1 upgrade.
 
 pub mod body;
 pub mod checks;
 pub mod error;
+pub mod h2_websocket;
 pub mod headers;
 pub mod idle;
 pub mod pool;

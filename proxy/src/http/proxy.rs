@@ -261,7 +261,7 @@ async fn forward(
                 stats: plan.stats.clone(),
                 idle_timeout: plan.client_timeout.min(group.server_timeout),
             };
-            return Ok(upgrade::switch(response, requested, tunnel, &ctx.tunnels));
+            return upgrade::switch(response, requested, tunnel, &ctx.tunnels);
         }
         return Ok(relay_response(
             response,

@@ -10,7 +10,8 @@
 //! the vserver is removed, HTTP/1.1 connections close after their current response and HTTP/2
 //! connections get GOAWAY. An HTTP/2 connection may have `maxconcurrentstreams` streams open
 //! (more are refused with `REFUSED_STREAM`), and gets GOAWAY once it had none open for the
-//! vserver's `clttimeout` ([`super::idle`]).
+//! vserver's `clttimeout` ([`super::idle`]). HTTP/2 clients may open WebSockets with the
+//! extended `CONNECT` (RFC 8441, [`super::h2_websocket`]).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -119,11 +120,14 @@ pub async fn serve_http<IO>(
                 .timer(TokioTimer::new())
                 .max_header_list_size(profile.max_header_len as u32)
                 .max_concurrent_streams(profile.max_concurrent_streams)
+                .enable_connect_protocol()
                 .serve_connection(io, service);
-            serve_until_idle(connection, shutdown.clone(), &streams, idle_timeout, |c| {
-                c.graceful_shutdown()
-            })
-            .await
+            let serving =
+                serve_until_idle(connection, shutdown.clone(), &streams, idle_timeout, |c| {
+                    c.graceful_shutdown()
+                });
+            // A WebSocket on a stream keeps the connection open: shutdown closes it first.
+            conn.tunnels.close_on(&shutdown, serving).await
         }
     };
     if let Err(error) = result {

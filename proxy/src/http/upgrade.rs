@@ -3,7 +3,8 @@
 //! A request whose `Connection` names `upgrade` and that carries an `Upgrade` header keeps
 //! both headers towards the member, over a fresh connection that is never pooled. If the member
 //! answers `101 Switching Protocols`, the client gets that `101`, and a tunnel task takes both
-//! raw streams from hyper and relays bytes both ways until:
+//! raw streams from hyper and relays bytes both ways (an HTTP/2 client's WebSocket, RFC 8441,
+//! is made such an upgrade by [`super::h2_websocket`]; its tunnel is one stream) until:
 //!
 //! - either side closes, or fails;
 //! - nothing moved for the idle timeout (the vserver's `clttimeout` or the servicegroup's
@@ -32,7 +33,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::body::ResponseBody;
-use super::headers;
+use super::error::ExchangeError;
+use super::{h2_websocket, headers};
 use crate::accesslog::Termination;
 use crate::accesslog::http::TunnelLine;
 use crate::l4::idle::{Activity, Tracked};
@@ -48,6 +50,19 @@ pub struct Tunnels {
 }
 
 impl Tunnels {
+    /// Drives `serving` (an HTTP/2 connection, which cannot end while a tunnel holds one of
+    /// its streams); `shutdown` closes the tunnels, so that it can.
+    pub async fn close_on<F: Future>(&self, shutdown: &CancellationToken, serving: F) -> F::Output {
+        tokio::pin!(serving);
+        tokio::select! {
+            output = &mut serving => output,
+            () = shutdown.cancelled() => {
+                self.close.cancel();
+                serving.await
+            }
+        }
+    }
+
     /// Waits until every tunnel ended; `shutdown` closes those still open.
     pub async fn finish(&self, shutdown: &CancellationToken) {
         self.tracker.close();
@@ -84,12 +99,24 @@ impl RequestHold {
 pub struct Requested {
     client: OnUpgrade,
     upgrade: HeaderValue,
+    /// An HTTP/2 extended `CONNECT`, made an HTTP/1.1 WebSocket handshake.
+    h2: Option<h2_websocket::Handshake>,
 }
 
 /// `Some` when the request is HTTP/1.1, its `Connection` names `upgrade` and it has an
 /// `Upgrade` header (HTTP/2 has no `Upgrade`; hyper offers none there). An upgrade to `h2c`
 /// is not passed on: Ballast speaks HTTP/2 itself, and the request goes on as HTTP/1.1.
+/// An HTTP/2 extended `CONNECT` for `websocket` (RFC 8441) is one too: it becomes a `GET`.
 pub fn requested(parts: &mut http::request::Parts) -> Option<Requested> {
+    if h2_websocket::is_extended_connect(parts) {
+        let client = parts.extensions.remove::<OnUpgrade>()?;
+        let handshake = h2_websocket::to_http11(parts);
+        return Some(Requested {
+            client,
+            upgrade: HeaderValue::from_static("websocket"),
+            h2: Some(handshake),
+        });
+    }
     if parts.version != Version::HTTP_11 || !names_upgrade(&parts.headers) {
         return None;
     }
@@ -98,12 +125,20 @@ pub fn requested(parts: &mut http::request::Parts) -> Option<Requested> {
         return None;
     }
     let client = parts.extensions.remove::<OnUpgrade>()?;
-    Some(Requested { client, upgrade })
+    Some(Requested {
+        client,
+        upgrade,
+        h2: None,
+    })
 }
 
 impl Requested {
-    /// Puts back the two hop-by-hop headers the member needs to see the upgrade.
+    /// Puts back the two hop-by-hop headers the member needs to see the upgrade (and, for an
+    /// HTTP/2 client, the rest of the HTTP/1.1 handshake).
     pub fn keep_headers(&self, headers: &mut HeaderMap) {
+        if let Some(handshake) = &self.h2 {
+            return handshake.headers(headers);
+        }
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, self.upgrade.clone());
     }
@@ -134,23 +169,38 @@ pub struct TunnelPlan {
 }
 
 /// The member answered `101`: the client gets it (with `Connection: upgrade` and the member's
-/// `Upgrade`), and a tunnel starts once hyper hands over both connections.
+/// `Upgrade`; an HTTP/2 client gets `200`), and a tunnel starts once hyper hands over both
+/// connections. A `101` that does not answer an HTTP/2 client's handshake is a `502`.
 pub fn switch(
     mut response: Response<Incoming>,
     requested: Requested,
     plan: TunnelPlan,
     tunnels: &Tunnels,
-) -> Response<ResponseBody> {
+) -> Result<Response<ResponseBody>, ExchangeError> {
     let member = hyper::upgrade::on(&mut response);
     let (mut parts, _) = response.into_parts();
     let upgrade = parts.headers.get(header::UPGRADE).cloned();
     headers::strip_hop_by_hop(&mut parts.headers);
-    parts
-        .headers
-        .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    parts
-        .headers
-        .insert(header::UPGRADE, upgrade.unwrap_or(requested.upgrade));
+    match &requested.h2 {
+        Some(handshake) => {
+            if !handshake.accepted_by(&parts.headers) {
+                let member = plan.guard.member();
+                member.counters.errors.fetch_add(1, Relaxed);
+                tracing::warn!(member = %member.label, "member answered a WebSocket handshake with a wrong Sec-WebSocket-Accept: 502");
+                return Err(ExchangeError::NoResponse);
+            }
+            parts.status = StatusCode::OK;
+            h2_websocket::response_headers(&mut parts.headers);
+        }
+        None => {
+            parts
+                .headers
+                .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            parts
+                .headers
+                .insert(header::UPGRADE, upgrade.unwrap_or(requested.upgrade));
+        }
+    }
     let line = TunnelLine::default();
     parts.extensions.insert(line.clone());
     let hold = RequestHold::default();
@@ -161,7 +211,7 @@ pub fn switch(
         relayed.await;
         drop(hold);
     });
-    Response::from_parts(parts, ResponseBody::Message(None))
+    Ok(Response::from_parts(parts, ResponseBody::Message(None)))
 }
 
 async fn relay(
