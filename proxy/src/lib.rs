@@ -20,7 +20,7 @@
 //!   compiled policies, which pick the lbvserver whose plan serves a request.
 //! - [`backup`]: `backupvserver` and spillover: whose members serve.
 //! - [`surge`]: a servicegroup's per-member `maxclient` and the surge queue that waits for it.
-//! - [`lb`]: the load-balancing methods. [`limits`]: `maxconn`, `maxclient`,
+//! - [`lb`]: the load-balancing methods; [`persistence`]: `SOURCEIP` and `COOKIEINSERT`. [`limits`]: `maxconn`, `maxclient`,
 //!   `maxclientpersource`, the file descriptor budget.
 //! - [`health`]: `TCP` and `HTTP` monitors; [`load_monitors`]: SNMP `LOAD` monitors.
 //! - [`accesslog`]: one line per HTTP request and TCP connection, off the data plane's threads.
@@ -48,6 +48,7 @@ pub mod member;
 pub mod member_tls;
 pub mod member_view;
 pub mod metrics;
+pub mod persistence;
 pub mod proxy_protocol;
 pub mod save;
 pub mod snapshot;

@@ -67,6 +67,11 @@ pub struct MemberState {
     draining: AtomicBool,
     /// Over an active LOAD monitor's threshold: kept, but takes no new traffic.
     busy: AtomicBool,
+    /// While draining, persistent clients still come until then (ms since `epoch`; 0: none).
+    persist_until: AtomicU64,
+    /// The persistence grace (ms) the next drain gets: a disable's `delay`, the autoscaler's
+    /// `quiettime`.
+    next_drain_grace: AtomicU64,
     /// In-flight requests (HTTP) or open connections (TCP).
     active: AtomicU64,
     /// The last status that was logged, so every change is logged exactly once
@@ -143,6 +148,8 @@ impl MemberState {
             passive_down: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             busy: AtomicBool::new(false),
+            persist_until: AtomicU64::new(0),
+            next_drain_grace: AtomicU64::new(0),
             active: AtomicU64::new(0),
             reported: AtomicU8::new(NOT_PROBED),
             last_failure: ArcSwapOption::empty(),
@@ -176,9 +183,39 @@ impl MemberState {
         self.monitors_down.load(Relaxed) == 0 && !self.passive_down.load(Relaxed)
     }
 
+    /// May take a client that persists to it (`SOURCEIP` entry, `COOKIEINSERT` cookie): UP
+    /// (busy or not), and enabled or draining within its persistence grace.
+    #[inline]
+    pub fn accepts_persistent(&self) -> bool {
+        self.is_up() && (!self.draining.load(Relaxed) || self.in_drain_grace())
+    }
+
+    /// Draining, and its persistent clients may still come (a disable's `delay`).
+    fn in_drain_grace(&self) -> bool {
+        let until = self.persist_until.load(Relaxed);
+        until != 0 && (self.epoch.elapsed().as_millis() as u64) < until
+    }
+
+    /// The next drain keeps this member's persistent clients for `grace` (NetScaler's
+    /// `disable servicegroup ... -delay`): call before the edit that disables it.
+    pub fn set_next_drain_grace(&self, grace: Duration) {
+        let millis = grace.as_millis().min(u128::from(u64::MAX / 2)) as u64;
+        self.next_drain_grace.store(millis, Relaxed);
+    }
+
+    /// How long the current drain still keeps persistent clients (zero when it does not).
+    pub fn drain_grace_left(&self) -> Duration {
+        let until = self.persist_until.load(Relaxed);
+        let now = self.epoch.elapsed().as_millis() as u64;
+        if !self.draining.load(Relaxed) || until <= now {
+            return Duration::ZERO;
+        }
+        Duration::from_millis(until - now)
+    }
+
     pub fn status(&self) -> MemberStatus {
         if self.draining.load(Relaxed) {
-            if self.active.load(Relaxed) > 0 {
+            if self.active.load(Relaxed) > 0 || self.in_drain_grace() {
                 MemberStatus::GoingOutOfService
             } else {
                 MemberStatus::OutOfService
@@ -207,7 +244,15 @@ impl MemberState {
             if draining {
                 self.drains.fetch_add(1, Relaxed);
                 self.pool.close();
+                let grace = self.next_drain_grace.swap(0, Relaxed);
+                let until = if grace == 0 {
+                    0
+                } else {
+                    self.epoch.elapsed().as_millis() as u64 + grace
+                };
+                self.persist_until.store(until, Relaxed);
             } else {
+                self.persist_until.store(0, Relaxed);
                 self.tunnels_cut.send_replace(false);
                 self.pool.reopen();
             }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use crate::config::AutoscaleMark;
-use crate::member::{MemberStatus, MetricValues};
+use crate::member::{MemberState, MemberStatus, MetricValues};
 use crate::snapshot::Snapshot;
 
 /// One member now.
@@ -28,9 +28,27 @@ pub struct MemberView {
     /// The metric values of its LOAD monitor's latest good poll, by name; `None` before one.
     pub metrics: Option<Arc<MetricValues>>,
     pub scale_in_protection: bool,
+    /// While it drains within its persistence grace: the `SOURCEIP` entries that still send
+    /// clients to it (0 otherwise).
+    pub persistent_sessions: u64,
 }
 
 impl Snapshot {
+    /// The `SOURCEIP` entries of every vserver in front of `member`'s group that name it,
+    /// counted only while it drains within its persistence grace (the entries are honoured
+    /// then, and only then).
+    fn persistent_sessions(&self, member: &MemberState) -> u64 {
+        if member.drain_grace_left().is_zero() {
+            return 0;
+        }
+        let now = tokio::time::Instant::now();
+        self.vservers
+            .values()
+            .filter(|v| v.group.as_ref().is_some_and(|g| g.name == member.key.group))
+            .map(|v| v.stats.sessions.count_for(&member.key, now))
+            .sum()
+    }
+
     /// Every member of servicegroup `group`, in config order; empty if there is no such group.
     pub fn members_of(&self, group: &str) -> Vec<MemberView> {
         let (Some(config), Some(plan)) = (self.config.service_group(group), self.groups.get(group))
@@ -55,6 +73,7 @@ impl Snapshot {
                         .then(|| response_time_us as f64 / 1000.0),
                     metrics: state.metrics(),
                     scale_in_protection: member.scale_in_protection,
+                    persistent_sessions: self.persistent_sessions(state),
                 }
             })
             .collect()

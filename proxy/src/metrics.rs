@@ -15,6 +15,7 @@
 //! `csvserver_default_hits_total` and `csvserver_unmatched_total`;
 //! `connections`, `maxconn` and `connections_refused_total{vserver,limit}`;
 //! per vserver that accepts PROXY headers `proxy_protocol_refused_total{vserver,reason}`;
+//! per vserver with persistence `persistence_sessions` and `persistence_hits_total`;
 //! `surge_queue_depth{servicegroup}`, `surge_queue_rejected_total{servicegroup,reason}` and
 //! `vserver_backup_requests_total{vserver,reason}`;
 //! per member `member_up`, `member_state{state}`, `member_active_connections`,
@@ -262,6 +263,7 @@ impl Collector for BallastCollector {
         limit_families(&mut encoder, &snapshot, &vservers)?;
         exchange_errors(&mut encoder, &vservers)?;
         proxy_protocol_refusals(&mut encoder, &vservers)?;
+        persistence_families(&mut encoder, &vservers)?;
         surge_and_backup(&mut encoder, &groups, &vservers)?;
         switch_families(&mut encoder, &vservers)?;
         {
@@ -476,6 +478,33 @@ fn limit_families(
     });
     let help = "Client connections refused at a limit (maxconn, maxclient, maxclientpersource).";
     counter(encoder, "connections_refused", help, None, refused)
+}
+
+/// `persistence_sessions{vserver}` (`SOURCEIP` entries) and `persistence_hits_total{vserver}`,
+/// for vservers with a `persistencetype`.
+fn persistence_families(
+    encoder: &mut DescriptorEncoder<'_>,
+    vservers: &[&Arc<crate::snapshot::VserverPlan>],
+) -> Result<(), std::fmt::Error> {
+    use crate::config::PersistenceType;
+    let persistent: Vec<_> = vservers
+        .iter()
+        .filter_map(|v| Some((v, v.persistence.as_ref()?)))
+        .collect();
+    let sessions = persistent
+        .iter()
+        .filter(|(_, p)| p.kind == PersistenceType::SourceIp)
+        .map(|(v, _)| (vec![("vserver", &*v.name)], v.stats.sessions.len()));
+    let help = "SOURCEIP persistence entries held (expired ones leave within 5 s).";
+    gauge(encoder, "persistence_sessions", help, None, sessions)?;
+    let hits = persistent.iter().map(|(v, _)| {
+        (
+            vec![("vserver", &*v.name)],
+            v.stats.persistence_hits.load(Relaxed),
+        )
+    });
+    let help = "Requests (HTTP) or connections (TCP) that went to their persistent member.";
+    counter(encoder, "persistence_hits", help, None, hits)
 }
 
 /// `proxy_protocol_refused_total{vserver,reason}`, for vservers that accept PROXY headers.

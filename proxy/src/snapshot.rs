@@ -23,6 +23,7 @@ use crate::member_tls::TlsToMembers;
 use crate::member::MemberState;
 use crate::proxy_protocol::Version;
 use crate::proxy_protocol::trust::TrustedSources;
+use crate::persistence::PersistencePlan;
 use crate::stats::VserverStats;
 use crate::surge::SurgeQueue;
 
@@ -69,6 +70,8 @@ pub struct VserverPlan {
     pub disable_primary_on_down: bool,
     /// A csvserver's policies (`None` for an lbvserver).
     pub switch: Option<Arc<SwitchPlan>>,
+    /// `persistencetype` other than `NONE` (an lbvserver's; `None` for a csvserver).
+    pub persistence: Option<PersistencePlan>,
 }
 
 /// A servicegroup's members as one snapshot sees them.
@@ -192,6 +195,7 @@ pub fn compile(
             tls(&vserver.name, vserver.service_type, certs)
         });
         let name: Arc<str> = vserver.name.as_str().into();
+        let persistence = PersistencePlan::new(vserver, group.as_ref());
         vservers.insert(
             name.clone(),
             Arc::new(VserverPlan {
@@ -211,6 +215,7 @@ pub fn compile(
                 spillover_threshold: vserver.spillover_threshold,
                 disable_primary_on_down: vserver.disable_primary_on_down,
                 switch: None,
+                persistence,
             }),
         );
     }
@@ -295,6 +300,7 @@ fn cs_vserver(
         backup: OnceLock::new(),
         spillover_threshold: None,
         disable_primary_on_down: false,
+        persistence: None,
         switch: Some(Arc::new(SwitchPlan {
             policies,
             default,

@@ -31,6 +31,10 @@ pub struct VserverStats {
     /// Connections refused for their PROXY protocol header, indexed by
     /// [`crate::proxy_protocol::accept::Refusal::index`].
     pub proxy_protocol_refused: [AtomicU64; 4],
+    /// `SOURCEIP` persistence entries (kept across snapshots like the counters).
+    pub sessions: crate::persistence::table::SessionTable,
+    /// Requests and connections that went to their persistent member.
+    pub persistence_hits: AtomicU64,
     /// Requests (HTTP) or connections (TCP) passed to the backup vserver, by
     /// [`crate::backup::Diversion`] (`Down`, `Spillover`).
     pub backup: [AtomicU64; 2],

@@ -139,6 +139,8 @@ impl ConfigWriter {
         let configs = Arc::new(watch::Sender::new(snapshot.load().config.clone()));
         let access_logs = AccessLogs::default();
         let access_log_stats = access_logs.stats();
+        // Expired SOURCEIP persistence entries leave every few seconds.
+        tokio::spawn(crate::persistence::sweep(snapshot.clone(), shutdown.clone()));
         let mut state = WriterState {
             access_logs,
             configs: configs.clone(),

@@ -9,6 +9,7 @@ use arc_swap::ArcSwap;
 use autoscaler::{Fleet, FleetError, MemberView};
 use ballast_proxy::config::AutoscaleMark;
 use ballast_proxy::member::MemberStatus;
+use ballast_proxy::persistence::DrainGrace;
 use ballast_proxy::snapshot::Snapshot;
 use ballast_proxy::writer::{ConfigWriter, MemberBinding, MemberOpError};
 
@@ -51,8 +52,21 @@ impl Fleet for WriterFleet {
         result.map_err(fleet_error)
     }
 
+    /// Disables the member; its persistent clients keep coming for the group's `quiettime`
+    /// (the drain's length), as a NITRO `disable` with that `delay` would.
     async fn drain(&self, addr: SocketAddr) -> Result<(), FleetError> {
+        let mut grace = DrainGrace::default();
+        {
+            let snapshot = self.snapshot.load();
+            let quiet = (snapshot.config.autoscale_groups.iter())
+                .find(|g| g.name == self.autoscale_group)
+                .map(|g| g.quiet_time);
+            if let Some(quiet) = quiet {
+                grace.arm(&snapshot, &self.service_group, Some(addr), quiet);
+            }
+        }
         let result = self.writer.disable_member(&self.service_group, addr).await;
+        drop(grace);
         result.map_err(fleet_error)
     }
 
@@ -76,7 +90,8 @@ impl Fleet for WriterFleet {
                 addr: m.addr,
                 vm: m.autoscale.map(|mark| mark.vm_id),
                 up: m.status == MemberStatus::Up,
-                connections: m.active_connections,
+                // A draining member whose persistent clients may still come is not idle.
+                connections: m.active_connections + m.persistent_sessions,
                 requests: m.total_requests,
                 response_time_ms: m.response_time_ms.unwrap_or_default(),
                 snmp: m

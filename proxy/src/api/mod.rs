@@ -7,6 +7,7 @@
 //! - [`resources`]: CRUD on `lbvserver`, `servicegroup`, `lbmonitor`, `sslcertkey`,
 //!   `lbmetrictable`, `autoscaleprofile`, `autoscalegroup`.
 //! - [`bindings`]: the three `*_binding` resources.
+//! - [`persistence`]: `config/persistentsessions` (list, `?action=clear`).
 //! - [`stat`]: `stat/lbvserver`, `stat/servicegroup`, `stat/autoscalegroup`.
 //! - [`autoscale`]: what the API asks of the autoscale engine (events, live figures, resume).
 //! - [`reply`]: NITRO envelopes and error codes.
@@ -23,6 +24,7 @@ pub mod autoscale;
 pub mod bindings;
 pub mod content_switch;
 pub mod lockout;
+pub mod persistence;
 pub mod reply;
 pub mod request;
 pub mod resources;
@@ -230,6 +232,7 @@ async fn config(
             return Ok(done(StatusCode::OK, None));
         }
         "nsconfig" => return save(api, method, target).await,
+        persistence::NAME => return persistence::handle(api, method, target, &body),
         "autoscaleevent" => {
             if *method != Method::GET {
                 return Err(NitroError::method("autoscaleevent is read-only"));
@@ -256,7 +259,7 @@ async fn config(
     let Some(ops) = resources::find(resource) else {
         return Err(NitroError::unknown(format!(
             "no resource named `{resource}`; available: lbvserver, servicegroup, lbmonitor, sslcertkey, \
-             csvserver, cspolicy, lbmetrictable, autoscaleprofile, autoscalegroup, autoscaleevent, {}, {}, nsconfig, login, logout",
+             csvserver, cspolicy, lbmetrictable, autoscaleprofile, autoscalegroup, autoscaleevent, persistentsessions, {}, {}, nsconfig, login, logout",
             bindings::NAMES.join(", "),
             settings::NAMES.join(", ")
         )));
@@ -551,6 +554,9 @@ async fn set_member_state(
         delays.push(delay);
     }
     let cuts: Vec<_> = changes.iter().cloned().zip(delays).collect();
+    // Persistent clients keep coming to a member disabled with a `delay` until it is over:
+    // armed before the edit that starts the drain, disarmed when this returns.
+    let _grace = (!enable).then(|| persistence::arm_drain_grace(&api.snapshot.load(), &cuts));
     let change = MemberChange {
         enabled: Some(enable),
         ..MemberChange::default()

@@ -79,7 +79,7 @@ pub static LBVSERVER: Resource<LbVserverFile> = Resource {
     list: |f| &f.lbvserver,
     list_mut: |f| &mut f.lbvserver,
     key_of: |v| &v.name,
-    secret: &[],
+    secret: &["cookiekey"],
     used_by: |f, name| {
         let backed_up = f.lbvserver.iter();
         if let Some(v) = backed_up
@@ -368,6 +368,7 @@ const ALTERNATIVES: &[&[&str]] = &[
     &["url", "urlfile", "urlenv"],
     &["apikey", "apikeyfile", "apikeyenv"],
     &["sharedsecret", "sharedsecretfile", "sharedsecretenv"],
+    &["cookiekey", "cookiekeyfile", "cookiekeyenv"],
     &["snmpcommunity", "snmpcommunityfile", "snmpcommunityenv"],
     &[
         "snmpauthpassword",

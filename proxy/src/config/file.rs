@@ -346,6 +346,33 @@ pub struct LbVserverFile {
     /// Addresses and CIDR blocks of the L4 balancers in front (required with `proxyprotocol`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub proxyprotocoltrusted: Vec<String>,
+    /// `NONE` (default), `SOURCEIP` or `COOKIEINSERT` (see [`super::persistence`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistencetype: Option<String>,
+    /// Persistence timeout: minutes (`2`) or a duration (`"90s"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<super::persistence::PersistenceTimeout>,
+    /// `SOURCEIP`: the IPv4 netmask applied to client addresses (`255.255.255.0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistmask: Option<String>,
+    /// `SOURCEIP`: the prefix length applied to IPv6 client addresses.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_int",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub v6persistmasklen: Option<i64>,
+    /// `COOKIEINSERT`: the cookie's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookiename: Option<String>,
+    /// `COOKIEINSERT`: the key that signs cookies, inline (`Debug` redacted), in a file, or in
+    /// an environment variable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookiekey: Option<SecretText>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookiekeyfile: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookiekeyenv: Option<String>,
     /// The vserver that takes this one's traffic when none of its members is eligible (or
     /// past its spillover threshold).
     #[serde(default, skip_serializing_if = "Option::is_none")]

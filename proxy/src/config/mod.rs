@@ -14,6 +14,7 @@ pub mod http_monitor;
 pub mod lenient;
 pub mod member_tls;
 pub mod model;
+pub mod persistence;
 pub mod problems;
 pub mod proxy_protocol;
 pub mod read;
@@ -26,6 +27,7 @@ use std::path::Path;
 pub use accesslog::{AccessLogFormat, AccessLogSettings, AccessLogTarget};
 pub use content_switch::{CsBinding, CsPolicy, CsVserver};
 pub use model::*;
+pub use persistence::{Persistence, PersistenceType};
 pub use problems::{ConfigError, Problem};
 pub use secret::{Secret, SecretSource};
 

@@ -345,6 +345,8 @@ pub struct LbVserver {
     /// `proxyprotocol = "ENABLED"`: the sources whose connections start with a PROXY header;
     /// `None`: PROXY headers are not accepted.
     pub proxy_protocol: Option<crate::proxy_protocol::trust::TrustedSources>,
+    /// `persistencetype` and its keys.
+    pub persistence: super::persistence::Persistence,
     /// `backupvserver`: takes the traffic when no member is eligible, or past `sothreshold`.
     pub backup: Option<String>,
     /// `somethod = "CONNECTION"`'s `sothreshold`: open client connections beyond which new

@@ -191,7 +191,9 @@ fn validate(
     let service_groups = each(&file.servicegroup, "servicegroup", p, |g, path, p| {
         service_group(g, base_dir, path, p)
     });
-    let vservers = each(&file.lbvserver, "lbvserver", p, lb_vserver);
+    let vservers = each(&file.lbvserver, "lbvserver", p, |v, path, p| {
+        lb_vserver(v, base_dir, path, p)
+    });
     let cs_policies = each(&file.cspolicy, "cspolicy", p, content_switch::cs_policy);
     let cs_vservers = each(&file.csvserver, "csvserver", p, content_switch::cs_vserver);
     let admin = file
@@ -733,7 +735,12 @@ fn member(file: &MemberFile, path: &str, p: &mut Problems) -> Option<Member> {
     })
 }
 
-fn lb_vserver(file: &LbVserverFile, path: &str, p: &mut Problems) -> Option<LbVserver> {
+fn lb_vserver(
+    file: &LbVserverFile,
+    base_dir: &Path,
+    path: &str,
+    p: &mut Problems,
+) -> Option<LbVserver> {
     let name = name(&file.name, &format!("{path}.name"), p);
     let service_type = lookup(&file.servicetype, &ServiceType::ALL, "servicetype", path, p);
     let ip = ip(&file.ipv46, &format!("{path}.ipv46"), p);
@@ -781,6 +788,7 @@ fn lb_vserver(file: &LbVserverFile, path: &str, p: &mut Problems) -> Option<LbVs
         p,
     )
     .and_then(|d| positive(d, &format!("{path}.clttimeout"), p));
+    let persistence = super::persistence::persistence(file, service_type, base_dir, path, p);
     if let Some(service_type) = service_type {
         if lb_method == Some(LbMethod::UrlHash) && service_type.backend_type() == BackendType::Tcp {
             p.add(
@@ -829,6 +837,7 @@ fn lb_vserver(file: &LbVserverFile, path: &str, p: &mut Problems) -> Option<LbVs
         max_client_per_source: max_client_per_source?,
         client_timeout: client_timeout?,
         proxy_protocol: proxy_protocol?,
+        persistence: persistence?,
         backup: file.backupvserver.clone(),
         spillover_threshold: spillover?,
         disable_primary_on_down: disable_primary_on_down?,

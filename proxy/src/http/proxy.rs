@@ -36,6 +36,7 @@ use crate::config::LbMethod;
 use crate::error::is_local_exhaustion;
 use crate::lb::PickKey;
 use crate::member::MemberState;
+use crate::persistence::Sticky;
 use crate::snapshot::{GroupPlan, Snapshot, VserverPlan};
 
 /// Members tried per request before giving up with `503`.
@@ -146,13 +147,26 @@ async fn forward(
         url: url.as_deref(),
     };
 
+    // Persistence is the serving vserver's (a backup vserver's own, when traffic spills there).
+    let sticky = Sticky::lookup(&serving, ctx.client.ip(), Some(request.headers()));
+
     let mut tried = Vec::new();
     let mut replayed = false;
     let mut refreshed = false;
     let mut last_error = ExchangeError::NoMemberAvailable;
     while tried.len() < MAX_ATTEMPTS {
         // A member under the servicegroup's maxclient, waiting in its surge queue if need be.
-        let (index, guard) = match crate::surge::admit(&serving.balancer, &group, key, &tried).await {
+        // A persistent client goes to its member first (SOURCEIP entry, cookie), if that one
+        // is under its maxclient; else it is balanced as any other client.
+        let persistent = sticky.member(&serving, &group, &tried).and_then(|index| {
+            let guard = group.members[index].try_begin(group.surge.max_client())?;
+            Some((index, guard))
+        });
+        let admitted = match persistent {
+            Some(admitted) => Ok(admitted),
+            None => crate::surge::admit(&serving.balancer, &group, key, &tried).await,
+        };
+        let (index, guard) = match admitted {
             Ok(admitted) => admitted,
             Err(ExchangeError::NoMemberAvailable) => {
                 // A reload may have replaced every member between loading the snapshot and
@@ -213,7 +227,7 @@ async fn forward(
             tracing::debug!(vserver = %plan.name, client = %ctx.client, member = %member.label, kind = failure.kind(), "the client's request body failed; the member is not blamed");
             return Err(failure);
         }
-        let response = match sent {
+        let mut response = match sent {
             Some(Ok(response)) => response,
             Some(Err(mut error)) => {
                 // The pooled connection closed before the request went out: nothing was sent.
@@ -253,6 +267,9 @@ async fn forward(
         trace.first_byte(elapsed);
         member.counters.responses.fetch_add(1, Relaxed);
         plan.stats.response_time.observe(elapsed);
+        if let Some(cookie) = sticky.remember(&serving, ctx.client.ip(), &group, index) {
+            response.headers_mut().append(http::header::SET_COOKIE, cookie);
+        }
         if upgrade::switches(&response)
             && let Some(requested) = upgrade.take()
         {

@@ -35,6 +35,7 @@ use crate::accesslog::{AccessLog, Termination, Trace};
 use crate::error::is_local_exhaustion;
 use crate::http::error::ExchangeError;
 use crate::lb::PickKey;
+use crate::persistence::Sticky;
 use crate::limits::admission::SpliceSlot;
 use crate::member::ActiveGuard;
 use crate::member_tls::{MemberStream, handshake};
@@ -180,17 +181,26 @@ async fn connect(
         client: client_addr.ip(),
         url: None,
     };
+    let sticky = Sticky::lookup(serving, client_addr.ip(), None);
     let mut tried = Vec::new();
     let mut failure = ExchangeError::NoMemberAvailable;
     while tried.len() < MAX_ATTEMPTS {
-        // A member under the servicegroup's maxclient, waiting in its surge queue if need be.
-        let (index, guard) = match crate::surge::admit(&serving.balancer, group, key, &tried).await {
-            Ok(admitted) => admitted,
-            Err(ExchangeError::NoMemberAvailable) => break,
-            Err(refused) => {
-                tracing::debug!(vserver = %plan.name, servicegroup = %group.name, kind = refused.kind(), "every member is at maxclient and the surge queue refused the connection; closing it");
-                return Err(refused);
-            }
+        // A persistent client (SOURCEIP) goes to its member first.
+        let sticky_member = sticky.member(serving, group, &tried).and_then(|index| {
+            let guard = group.members[index].try_begin(group.surge.max_client())?;
+            Some((index, guard))
+        });
+        // Else a member under the servicegroup's maxclient, waiting in its surge queue.
+        let (index, guard) = match sticky_member {
+            Some(admitted) => admitted,
+            None => match crate::surge::admit(&serving.balancer, group, key, &tried).await {
+                Ok(admitted) => admitted,
+                Err(ExchangeError::NoMemberAvailable) => break,
+                Err(refused) => {
+                    tracing::debug!(vserver = %plan.name, servicegroup = %group.name, kind = refused.kind(), "every member is at maxclient and the surge queue refused the connection; closing it");
+                    return Err(refused);
+                }
+            },
         };
         tried.push(index);
         let member = &group.members[index];
@@ -224,6 +234,7 @@ async fn connect(
                 member.connect_succeeded();
                 member.counters.requests.fetch_add(1, Relaxed);
                 plan.stats.requests.fetch_add(1, Relaxed);
+                sticky.remember(serving, client_addr.ip(), group, index);
                 return Ok((server, guard));
             }
             Ok(Err(error)) if is_local_exhaustion(&error) => {
