@@ -223,7 +223,84 @@ impl ServerCertVerifier for AnyCertificate {
 
 #[cfg(test)]
 mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
     use super::*;
+
+    /// A member that answers one probe with `response` (written as given).
+    async fn answering(response: Vec<u8>) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut head = [0u8; 1024];
+            let _ = stream.read(&mut head).await;
+            let _ = stream.write_all(&response).await;
+        });
+        addr
+    }
+
+    fn ecv(recv: &str) -> Probe {
+        Probe::Http {
+            method: "GET".into(),
+            path: "/status".into(),
+            resp_codes: Vec::new(),
+            recv: Some(recv.into()),
+            headers: Vec::new(),
+            secure: false,
+        }
+    }
+
+    async fn run(monitor: &Probe, response: Vec<u8>) -> Result<(), String> {
+        let addr = answering(response).await;
+        let stream = TcpStream::connect(addr).await.unwrap();
+        probe(monitor, stream, addr)
+            .await
+            .map_err(|f| f.to_string())
+    }
+
+    #[tokio::test]
+    async fn recv_is_found_across_chunks() {
+        let response = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nall\r\n5\r\n is o\r\n1\r\nk\r\n0\r\n\r\n";
+        assert_eq!(run(&ecv("is ok"), response.to_vec()).await, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn only_the_first_64_kib_of_the_body_are_read() {
+        let mut body = vec![b'x'; MAX_BODY];
+        body.extend_from_slice(b"ok");
+        let mut response =
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+        response.extend_from_slice(&body);
+        assert_eq!(
+            run(&ecv("ok"), response.clone()).await,
+            Err("response body did not contain \"ok\"".to_owned())
+        );
+        assert_eq!(run(&ecv("xxxx"), response).await, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn an_http_probe_checks_the_status_and_not_the_body() {
+        let monitor = Probe::Http {
+            method: "GET".into(),
+            path: "/".into(),
+            resp_codes: vec![200..=299],
+            recv: None,
+            headers: Vec::new(),
+            secure: false,
+        };
+        let ok = b"HTTP/1.1 204 No Content\r\n\r\n".to_vec();
+        assert_eq!(run(&monitor, ok).await, Ok(()));
+        let failed = b"HTTP/1.1 503 Unavailable\r\nContent-Length: 2\r\n\r\nok".to_vec();
+        assert_eq!(
+            run(&monitor, failed).await,
+            Err("status 503 is not an expected respcode".to_owned())
+        );
+        let garbage = b"SSH-2.0-OpenSSH_9.2\r\n".to_vec();
+        let reason = run(&monitor, garbage).await.unwrap_err();
+        assert!(reason.starts_with("read response: "), "{reason}");
+    }
 
     #[test]
     fn sni_is_the_host_name_without_its_port() {
