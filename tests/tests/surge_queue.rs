@@ -805,3 +805,24 @@ async fn http2_streams_of_one_connection_queue_like_separate_requests() {
         "six streams on one connection, at most two at the member"
     );
 }
+
+#[tokio::test]
+async fn a_non_addressable_backup_vserver_serves_the_primarys_clients() {
+    let net = Net::new();
+    let mut primary = Backend::start(net.free_addr(2), "primary").await;
+    let backup = Backend::start(net.free_addr(3), "backup").await;
+    let web = net.free_addr(1);
+    // NetScaler's usual backup: no address of its own (ipv46 0.0.0.0, port 0).
+    let unspecified: SocketAddr = "0.0.0.0:0".parse().unwrap();
+    let config = backup_config(web, unspecified, primary.addr(), backup.addr(), "");
+    let rig = Rig::start(&net, &config).await;
+    wait_for_state(&rig.ballast, 0, primary.addr(), "UP").await;
+    assert_eq!(get(web, "/").await.unwrap().text(), "primary");
+
+    let mark = rig.ballast.log_mark();
+    primary.stop().await;
+    wait_for_state(&rig.ballast, mark, primary.addr(), "DOWN").await;
+    assert_eq!(get(web, "/").await.unwrap().text(), "backup");
+    assert_eq!(rig.vserver_stat("web").await["backuphits"], 1);
+    assert_eq!(rig.vserver_stat("standby").await["totalrequests"], 0);
+}
