@@ -185,6 +185,33 @@ async fn a_disabled_member_keeps_its_tunnel_for_the_delay_then_ballast_closes_it
         "both tunnels went to one member"
     );
 
+    // A delay that is not whole seconds is refused by its path, and nothing changes.
+    let refused = nitro
+        .post(
+            "config/servicegroup?action=disable",
+            json!({"servicegroup": {
+                "servicegroupname": "pool",
+                "ip": victim.ip().to_string(),
+                "port": victim.port(),
+                "delay": "-1",
+            }}),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::BAD_REQUEST,
+        "{:?}",
+        refused.body
+    );
+    assert_eq!(
+        refused.message(),
+        "servicegroup.delay: expected whole seconds (0 or more), got \"-1\""
+    );
+    assert_eq!(
+        first.send("not drained").await,
+        WsOutcome::Reply(format!("{victim_name}:not drained"))
+    );
+
     let delay = Duration::from_secs(3);
     let disabled_at = Instant::now();
     let reply = nitro
