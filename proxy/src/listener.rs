@@ -198,9 +198,11 @@ impl Connection {
                 serve_http(stream, protocol, ctx, &profile, idle, self.close).await;
             }
             ServiceType::Tcp if watch_first_bytes => {
-                let stats = plan.stats.clone();
+                let (stats, vserver, client) = (plan.stats.clone(), self.name.clone(), self.client);
                 let guarded = RefuseHeader::new(stream, move || {
-                    stats.proxy_protocol_refused[Refusal::Untrusted.index()].fetch_add(1, Relaxed);
+                    let refusal = Refusal::Untrusted;
+                    stats.proxy_protocol_refused[refusal.index()].fetch_add(1, Relaxed);
+                    tracing::debug!(%vserver, %client, reason = refusal.as_str(), "connection refused: PROXY protocol");
                 });
                 crate::l4::relay_copy(guarded, self.client, self.local, plan, access_log).await
             }
