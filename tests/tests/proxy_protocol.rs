@@ -257,7 +257,7 @@ async fn headers_from_untrusted_sources_and_trusted_sources_without_one_are_refu
     let trusted = net.ip(3);
     let accept = format!("proxyprotocol = \"ENABLED\"\nproxyprotocoltrusted = [\"{trusted}/32\"]");
     let config = format!(
-        "{BALLAST_SECTION}[metrics]\nlisten = \"{metrics}\"\n\n{}{}{}{}",
+        "{BALLAST_SECTION}[metrics]\nlisten = \"{metrics}\"\n\n[httpprofile]\nclientheadertimeout = \"300ms\"\n\n{}{}{}{}",
         group("pool", "HTTP", &[backend.addr()], ""),
         group("echo", "TCP", &[echo.addr()], ""),
         vserver("web", "HTTP", web, "pool", &accept),
@@ -293,6 +293,25 @@ async fn headers_from_untrusted_sources_and_trusted_sources_without_one_are_refu
     let ok = exchange_from(trusted, web, &proxied).await;
     assert_eq!(ok.status(), Some(200), "{}", ok.text());
     assert_eq!(backend.last_forwarded_for(), Some("192.0.2.1".to_owned()));
+    // Half a header, then nothing: refused once clientheadertimeout is over.
+    let started = std::time::Instant::now();
+    let stalled = exchange_from(trusted, web, b"PROXY TCP4 192.0.2.1 ").await;
+    assert_eq!(stalled.status(), Some(400), "{}", stalled.text());
+    assert!(
+        stalled
+            .text()
+            .contains("no complete PROXY protocol header in time")
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+    // A v2 LOCAL header (the balancer's own health check) keeps the connection's own address.
+    let local = [&b"\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00"[..], get].concat();
+    let checked = exchange_from(trusted, web, &local).await;
+    assert_eq!(checked.status(), Some(200), "{}", checked.text());
+    assert_eq!(backend.last_forwarded_for(), Some(trusted.to_string()));
 
     // TCP: an untrusted client's header (v2) closes the connection before any byte is relayed;
     // its ordinary bytes are relayed as they are.
@@ -318,7 +337,7 @@ async fn headers_from_untrusted_sources_and_trusted_sources_without_one_are_refu
     assert_eq!(refused("web", "untrusted"), Some(1.0), "{text}");
     assert_eq!(refused("web", "missing"), Some(1.0), "{text}");
     assert_eq!(refused("web", "malformed"), Some(1.0), "{text}");
-    assert_eq!(refused("web", "timeout"), Some(0.0), "{text}");
+    assert_eq!(refused("web", "timeout"), Some(1.0), "{text}");
     assert_eq!(refused("tcp", "untrusted"), Some(1.0), "{text}");
 }
 
