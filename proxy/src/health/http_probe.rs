@@ -84,10 +84,12 @@ pub(super) async fn probe(
     match recv {
         Some(expected) => {
             let expected_bytes = expected.as_bytes();
-            if body
-                .windows(expected_bytes.len())
-                .any(|w| w == expected_bytes)
-            {
+            // `windows(0)` would panic; validation refuses an empty `recv` anyway.
+            let found = expected_bytes.is_empty()
+                || body
+                    .windows(expected_bytes.len())
+                    .any(|w| w == expected_bytes);
+            if found {
                 Ok(())
             } else {
                 Err(format!("response body did not contain {expected:?}").into())
