@@ -93,27 +93,34 @@ impl Drop for Haproxy {
     }
 }
 
-/// A running nginx whose one HTTP server takes PROXY headers (v1 and v2) and answers
-/// `from nginx: ADDRESS` with the client address the header carried.
+/// A running nginx whose HTTP server on `listen` takes PROXY headers (v1 and v2) and answers
+/// `from nginx: ADDRESS` with the client address the header carried; with `plain`, a second
+/// server there takes connections without a header and answers `from nginx: plain`.
 #[derive(Debug)]
 pub struct Nginx {
     pub listen: SocketAddr,
+    pub plain: Option<SocketAddr>,
     access_log: PathBuf,
     child: Child,
     _dir: TempDir,
 }
 
 impl Nginx {
-    pub async fn start(listen: SocketAddr) -> Nginx {
+    pub async fn start(listen: SocketAddr, plain: Option<SocketAddr>) -> Nginx {
         let binary = program("nginx", "nginx");
         let dir = TempDir::new("nginx");
         let path = dir.path().display().to_string();
         let access_log = dir.path().join("access.log");
+        let plain_server = plain.map_or(String::new(), |plain| {
+            format!(
+                "    server {{\n        listen {plain};\n        location / {{ return 200 \"from nginx: plain\\n\"; }}\n    }}\n"
+            )
+        });
         let config = format!(
             "daemon off;\nmaster_process off;\npid {path}/nginx.pid;\nerror_log {path}/error.log;\n\
              events {{ worker_connections 64; }}\n\
              http {{\n\
-             \x20   log_format proxied '$proxy_protocol_addr $proxy_protocol_port $remote_addr \"$request\"';\n\
+             \x20   log_format proxied '$proxy_protocol_addr $proxy_protocol_port $remote_addr $connection \"$request\"';\n\
              \x20   access_log {log} proxied;\n\
              \x20   client_body_temp_path {path}/body;\n\
              \x20   proxy_temp_path {path}/proxy;\n\
@@ -124,6 +131,7 @@ impl Nginx {
              \x20       listen {listen} proxy_protocol;\n\
              \x20       location / {{ return 200 \"from nginx: $proxy_protocol_addr\\n\"; }}\n\
              \x20   }}\n\
+             {plain_server}\
              }}\n",
             log = access_log.display(),
         );
@@ -143,15 +151,21 @@ impl Nginx {
             .spawn()
             .expect("start nginx");
         wait_listening(listen, "nginx", &error_log).await;
+        if let Some(plain) = plain {
+            wait_listening(plain, "nginx", &error_log).await;
+        }
         Nginx {
             listen,
+            plain,
             access_log,
             child,
             _dir: dir,
         }
     }
 
-    /// The access log's lines so far: `PROXY_ADDR PROXY_PORT REMOTE_ADDR "REQUEST"`.
+    /// The access log's lines so far: `PROXY_ADDR PROXY_PORT REMOTE_ADDR CONNECTION "REQUEST"`
+    /// (`-` for the PROXY fields on the plain server; `CONNECTION` is nginx's serial number of
+    /// the connection the request came on).
     pub fn access_lines(&self) -> Vec<String> {
         std::fs::read_to_string(&self.access_log)
             .unwrap_or_default()

@@ -176,7 +176,7 @@ async fn haproxy_in_front_hands_on_the_original_client_for_http_ssl_and_tcp_vser
 #[tokio::test]
 async fn nginx_behind_logs_the_client_address_that_http_and_tcp_servicegroups_send() {
     let net = Net::new();
-    let nginx = Nginx::start(net.free_addr(1)).await;
+    let nginx = Nginx::start(net.free_addr(1), None).await;
     let (web, tcp) = (net.free_addr(10), net.free_addr(11));
     let config = format!(
         "{BALLAST_SECTION}{}{}{}{}",
@@ -487,4 +487,62 @@ async fn a_csvserver_takes_the_header_and_switches_with_the_original_client() {
     let forged = exchange_from(net.ip(55), front, &proxied).await;
     assert_eq!(forged.status(), Some(400), "{}", forged.text());
     assert_eq!(backend.requests(), 1);
+}
+
+#[tokio::test]
+async fn an_http_group_that_sends_headers_opens_a_member_connection_per_request_a_plain_one_pools()
+{
+    let net = Net::new();
+    let nginx = Nginx::start(net.free_addr(1), Some(net.free_addr(2))).await;
+    let plain = nginx.plain.unwrap();
+    let (proxied, pooled) = (net.free_addr(10), net.free_addr(11));
+    let config = format!(
+        "{BALLAST_SECTION}{}{}{}{}",
+        group(
+            "pp",
+            "HTTP",
+            &[nginx.listen],
+            "proxyprotocol = \"ENABLED\"\nproxyprotocoltxversion = \"V2\""
+        ),
+        group("plain", "HTTP", &[plain], ""),
+        vserver("proxied", "HTTP", proxied, "pp", ""),
+        vserver("pooled", "HTTP", pooled, "plain", ""),
+    );
+    let _ballast = BALLAST.start(&config).await;
+
+    const REQUESTS: usize = 200;
+    let mut took = Vec::new();
+    for (vserver, expected) in [
+        (proxied, format!("from nginx: {}\n", net.ip(55))),
+        (pooled, "from nginx: plain\n".to_owned()),
+    ] {
+        let mut client = H1::connect_from(net.ip(55), vserver).await.unwrap();
+        let started = std::time::Instant::now();
+        for _ in 0..REQUESTS {
+            let reply = client.get("/").await.unwrap();
+            assert_eq!(reply.text(), expected);
+        }
+        took.push(started.elapsed());
+    }
+    println!(
+        "{REQUESTS} sequential requests on one client connection: {:?} per request with PROXY \
+         headers (a member connection each), {:?} pooled",
+        took[0] / REQUESTS as u32,
+        took[1] / REQUESTS as u32
+    );
+
+    // nginx's connection serial numbers: one per request with headers, one for all without.
+    let lines = nginx.wait_access_lines(2 * REQUESTS).await;
+    let connections = |proxied: bool| {
+        let mut seen: Vec<&str> = lines
+            .iter()
+            .filter(|line| line.starts_with('-') != proxied)
+            .map(|line| line.split(' ').nth(3).unwrap_or(""))
+            .collect();
+        seen.sort();
+        seen.dedup();
+        seen.len()
+    };
+    assert_eq!(connections(true), REQUESTS, "{lines:?}");
+    assert_eq!(connections(false), 1, "{lines:?}");
 }
