@@ -2,8 +2,9 @@
 //! on both sides: messages go both ways through an `HTTP` vserver; the tunnel counts as an
 //! active connection of its member in `stat` while it is open, and its access log line
 //! (status 101, bytes) is written when it closes. A member disabled with a `delay` keeps its
-//! tunnels for that long (they still echo), then Ballast closes them; unbinding a member (what
-//! the autoscaler does once its quiet time is over) closes them at once. A silent tunnel is
+//! tunnels for that long (they still echo), then Ballast closes them; a member disabled without
+//! one (the autoscaler's scale-in) keeps them until it is unbound (the autoscaler's end of
+//! quiettime), which closes them at once. A silent tunnel is
 //! closed after `clttimeout`; `wss://` works through an `SSL` vserver; SIGTERM closes open
 //! tunnels instead of waiting for them.
 
@@ -276,11 +277,11 @@ async fn a_disabled_member_keeps_its_tunnel_for_the_delay_then_ballast_closes_it
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unbinding_a_member_closes_its_tunnels_at_once() {
+async fn a_drain_without_delay_keeps_the_tunnel_until_the_member_is_unbound() {
     let net = Net::new();
     let server = WsServer::start(net.free_addr(1), "m1").await;
     let (web, admin) = (net.free_addr(100), net.free_addr(101));
-    let _ballast = BALLAST
+    let ballast = BALLAST
         .start_with_files(
             &config(web, admin, &[server.addr()]),
             &[("admin.pass", format!("{PASSWORD}\n").as_bytes())],
@@ -290,6 +291,33 @@ async fn unbinding_a_member_closes_its_tunnels_at_once() {
     let mut client = WsClient::connect(&format!("ws://{web}/")).await;
     assert_eq!(client.send("hi").await, WsOutcome::Reply("m1:hi".into()));
 
+    // What the autoscaler does on a scale-in: disable (no delay), wait out its quiettime...
+    let member = json!({"servicegroup": {
+        "servicegroupname": "pool",
+        "ip": server.addr().ip().to_string(),
+        "port": server.addr().port(),
+    }});
+    let reply = nitro
+        .post("config/servicegroup?action=disable", member)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    ballast
+        .wait_for_log(
+            ballast_tests::member_state_changed(server.addr(), "GOING OUT OF SERVICE"),
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("the member with an open tunnel is not GOING OUT OF SERVICE");
+    for i in 0..3 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            client.send(&format!("draining {i}")).await,
+            WsOutcome::Reply(format!("m1:draining {i}")),
+            "the drained member's tunnel did not stay open"
+        );
+    }
+
+    // ...then unbind: the tunnel closes at once.
     let path = format!(
         "config/servicegroup_servicegroupmember_binding/pool?args=ip:{},port:{}",
         server.addr().ip(),
