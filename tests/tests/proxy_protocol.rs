@@ -294,7 +294,7 @@ async fn headers_from_untrusted_sources_and_trusted_sources_without_one_are_refu
     assert_eq!(ok.status(), Some(200), "{}", ok.text());
     assert_eq!(backend.last_forwarded_for(), Some("192.0.2.1".to_owned()));
     // Half a header, then nothing: refused once clientheadertimeout is over.
-    let started = std::time::Instant::now();
+    let started = tokio::time::Instant::now();
     let stalled = exchange_from(trusted, web, b"PROXY TCP4 192.0.2.1 ").await;
     assert_eq!(stalled.status(), Some(400), "{}", stalled.text());
     assert!(
@@ -517,7 +517,7 @@ async fn an_http_group_that_sends_headers_opens_a_member_connection_per_request_
         (pooled, "from nginx: plain\n".to_owned()),
     ] {
         let mut client = H1::connect_from(net.ip(55), vserver).await.unwrap();
-        let started = std::time::Instant::now();
+        let started = tokio::time::Instant::now();
         for _ in 0..REQUESTS {
             let reply = client.get("/").await.unwrap();
             assert_eq!(reply.text(), expected);
