@@ -297,16 +297,28 @@ async fn an_expired_cookie_is_ignored() {
     let first = request(setup.vserver, None, None).await;
     let pair = cookie_pair(&first.set_cookie.unwrap(), Some(1));
     let pinned = request(setup.vserver, None, Some(&pair)).await;
-    assert_eq!((pinned.backend, pinned.set_cookie), (first.backend, None));
-    // The cookie carries its end (whole seconds): after it, it counts for nothing.
-    let mut renewed = None;
+    assert_eq!(pinned.backend, first.backend);
+    // The cookie carries its end (whole seconds): after it, it counts for nothing, and round
+    // robin sends the client to the next member with a cookie for that one. (Fresh cookies the
+    // responses bring are left unused here, as a client that went away would.)
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while renewed.is_none() && tokio::time::Instant::now() < deadline {
-        renewed = request(setup.vserver, None, Some(&pair)).await.set_cookie;
+    let moved = loop {
+        let answer = request(setup.vserver, None, Some(&pair)).await;
+        if answer.backend != first.backend {
+            break answer;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "an ended cookie is still honoured after 5 s"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let renewed = renewed.expect("an ended cookie is still honoured after 5 s");
-    assert_ne!(cookie_pair(&renewed, Some(1)), pair);
+    };
+    let renewed = cookie_pair(
+        &moved.set_cookie.expect("a cookie for the new member"),
+        Some(1),
+    );
+    let again = request(setup.vserver, None, Some(&renewed)).await;
+    assert_eq!(again.backend, moved.backend);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -709,4 +721,45 @@ async fn the_admin_api_shows_and_sets_persistence_but_never_the_cookie_key() {
     let shown = setup.nitro.get("config/lbvserver/web").await;
     assert!(shown.body["lbvserver"][0].get("cookiekey").is_none());
     assert_eq!(shown.body["lbvserver"][0]["timeout"], 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_active_client_gets_its_cookie_renewed_and_keeps_its_member() {
+    let net = Net::new();
+    let members = three_members(&net).await;
+    let addrs: Vec<SocketAddr> = members.iter().map(Backend::addr).collect();
+    let setup = start(
+        &net,
+        "HTTP",
+        &addrs,
+        &format!(
+            "persistencetype = \"COOKIEINSERT\"\ntimeout = \"2s\"\ncookiekey = \"{COOKIE_KEY}\""
+        ),
+    )
+    .await;
+    let first = request(setup.vserver, None, None).await;
+    let mut pair = cookie_pair(&first.set_cookie.unwrap(), Some(2));
+    let started = tokio::time::Instant::now();
+    let mut renewals = 0;
+    // Twice the cookie's lifetime, one request every 200 ms: each carries the latest cookie.
+    while started.elapsed() < Duration::from_secs(4) {
+        let answer = request(setup.vserver, None, Some(&pair)).await;
+        assert_eq!(
+            answer.backend,
+            first.backend,
+            "an active client lost its member after {:?}",
+            started.elapsed()
+        );
+        if let Some(renewed) = answer.set_cookie {
+            let renewed = cookie_pair(&renewed, Some(2));
+            assert_ne!(renewed, pair);
+            pair = renewed;
+            renewals += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        renewals >= 2,
+        "the cookie was renewed {renewals} times in 4 s"
+    );
 }

@@ -49,7 +49,9 @@ impl CookieSigner {
     /// A cookie value for `member` on `vserver` that ends `lifetime` from now (`None`: a
     /// session cookie, no end of its own).
     pub fn issue(&self, vserver: &str, member: MemberId, lifetime: Option<Duration>) -> String {
-        let ends = lifetime.map_or(0, |lifetime| unix_now().saturating_add(lifetime.as_secs()));
+        let ends = lifetime.map_or(0, |lifetime| {
+            unix_now().saturating_add(whole_seconds(lifetime))
+        });
         let mac = self.mac(vserver, &member, ends);
         let mut value = String::with_capacity(VALUE_LEN);
         for byte in member.iter().chain(&ends.to_be_bytes()).chain(&mac) {
@@ -61,15 +63,22 @@ impl CookieSigner {
     /// The member a cookie value names, if the value is this key's, for `vserver`, and has
     /// not ended.
     pub fn verify(&self, vserver: &str, value: &str) -> Option<MemberId> {
+        self.check(vserver, value).map(|(member, _)| member)
+    }
+
+    /// [`CookieSigner::verify`], with the whole seconds the cookie has left (`None`: a session
+    /// cookie, no end of its own).
+    pub fn check(&self, vserver: &str, value: &str) -> Option<(MemberId, Option<u64>)> {
         let bytes = decode_hex(value)?;
         let member: MemberId = bytes[..8].try_into().ok()?;
         let ends = u64::from_be_bytes(bytes[8..16].try_into().ok()?);
         let expected = self.mac(vserver, &member, ends);
         let matches: bool = expected.ct_eq(&bytes[16..]).into();
-        if !matches || (ends != 0 && ends <= unix_now()) {
+        let now = unix_now();
+        if !matches || (ends != 0 && ends <= now) {
             return None;
         }
-        Some(member)
+        Some((member, (ends != 0).then(|| ends - now)))
     }
 
     fn mac(&self, vserver: &str, member: &MemberId, ends: u64) -> [u8; MAC_LEN] {
@@ -82,6 +91,11 @@ impl CookieSigner {
             .try_into()
             .expect("a SHA-256 tag has 32 bytes")
     }
+}
+
+/// A lifetime in whole seconds, rounded up (cookies and `Max-Age` count in seconds).
+pub fn whole_seconds(lifetime: Duration) -> u64 {
+    lifetime.as_secs() + u64::from(lifetime.subsec_nanos() > 0)
 }
 
 fn unix_now() -> u64 {

@@ -66,10 +66,21 @@ persistencetype = "SOURCEIP"
     }
 
     let mut grace = DrainGrace::default();
-    grace.arm(&snapshot.load(), "pool", Some(graced), Duration::from_secs(60));
-    writer.disable_member("pool", graced).await.expect("disabled");
+    grace.arm(
+        &snapshot.load(),
+        "pool",
+        Some(graced),
+        Duration::from_secs(60),
+    );
+    writer
+        .disable_member("pool", graced)
+        .await
+        .expect("disabled");
     drop(grace);
-    writer.disable_member("pool", plain).await.expect("disabled");
+    writer
+        .disable_member("pool", plain)
+        .await
+        .expect("disabled");
 
     let current = snapshot.load();
     let members = current.members_of("pool");

@@ -29,7 +29,7 @@ use http::{HeaderMap, HeaderValue};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use self::cookie::{CookieSigner, MemberId};
+use self::cookie::{CookieSigner, MemberId, whole_seconds};
 use self::table::SessionTable;
 use crate::config::{LbVserver, PersistenceType};
 use crate::member::{MemberKey, MemberState};
@@ -60,8 +60,9 @@ pub struct PersistencePlan {
 pub enum Target {
     /// A `SOURCEIP` entry.
     Source(MemberKey),
-    /// A valid cookie.
-    Cookie(MemberId),
+    /// A valid cookie; `renew`: at most half its `timeout` is left, so the response brings a
+    /// fresh one (an active client keeps its member; an idle one's cookie ends).
+    Cookie { id: MemberId, renew: bool },
 }
 
 /// The key that signs cookies of vservers without a `cookiekey`: random, made once per process,
@@ -145,8 +146,13 @@ impl PersistencePlan {
                 .flat_map(|value| value.split(';'))
                 .filter_map(|pair| pair.trim().split_once('='))
                 .filter(|(name, _)| *name == self.cookie_name)
-                .find_map(|(_, value)| self.signer.verify(vserver, value.trim_matches('"')))
-                .map(Target::Cookie),
+                .find_map(|(_, value)| self.signer.check(vserver, value.trim_matches('"')))
+                .map(|(id, left)| Target::Cookie {
+                    id,
+                    // Whole seconds: "1 left" may be a moment, so it renews too.
+                    renew: left
+                        .is_some_and(|left| left <= 1 || left * 2 <= whole_seconds(self.timeout)),
+                }),
         }
     }
 
@@ -154,8 +160,11 @@ impl PersistencePlan {
     pub fn index(&self, target: &Target, group: &GroupPlan) -> Option<usize> {
         match target {
             Target::Source(key) => group.members.iter().position(|m| m.key == *key),
-            Target::Cookie(id) => {
-                let same_group = self.group.as_ref().is_some_and(|g| std::ptr::eq(&**g, group));
+            Target::Cookie { id, .. } => {
+                let same_group = self
+                    .group
+                    .as_ref()
+                    .is_some_and(|g| std::ptr::eq(&**g, group));
                 let by_id = same_group
                     .then(|| self.ids.iter().position(|i| i == id))
                     .flatten();
@@ -196,14 +205,14 @@ impl PersistencePlan {
             }
             PersistenceType::CookieInsert => {
                 let id = self.signer.member_id(&member.key.group, member.key.addr);
-                if target == Some(&Target::Cookie(id)) {
+                if target == Some(&Target::Cookie { id, renew: false }) {
                     return None;
                 }
                 let lifetime = (!self.timeout.is_zero()).then_some(self.timeout);
                 let value = self.signer.issue(vserver, id, lifetime);
                 let mut cookie = format!("{}={value}; Path=/; HttpOnly", self.cookie_name);
                 if let Some(lifetime) = lifetime {
-                    cookie.push_str(&format!("; Max-Age={}", lifetime.as_secs()));
+                    cookie.push_str(&format!("; Max-Age={}", whole_seconds(lifetime)));
                 }
                 if self.secure {
                     cookie.push_str("; Secure");
@@ -378,7 +387,7 @@ mod tests {
         let client = IpAddr::from([127, 0, 0, 1]);
         assert_eq!(
             plan.target("vs", client, Some(&headers), &sessions),
-            Some(Target::Cookie(id))
+            Some(Target::Cookie { id, renew: false })
         );
         assert_eq!(
             plan.target("other", client, Some(&headers), &sessions),
