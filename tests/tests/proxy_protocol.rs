@@ -14,7 +14,7 @@ use ballast_tests::certs::{TestCa, connect_tls_from};
 use ballast_tests::client::connect_tcp;
 use ballast_tests::l4peers::{Haproxy, Nginx};
 use ballast_tests::nitro::Nitro;
-use ballast_tests::prom::{sample, scrape};
+use ballast_tests::prom::{assert_openmetrics_parses, assert_promtool_accepts, sample, scrape};
 use ballast_tests::raw::read_until_closed;
 use ballast_tests::{
     BALLAST_SECTION, Backend, Binary, EchoBackend, H1, Net, members_toml, wait_until,
@@ -326,6 +326,9 @@ async fn headers_from_untrusted_sources_and_trusted_sources_without_one_are_refu
     drop(stream);
 
     let (_, text) = scrape(metrics, None).await;
+    assert_promtool_accepts(&text);
+    let (_, openmetrics) = scrape(metrics, Some("application/openmetrics-text")).await;
+    assert_openmetrics_parses(&openmetrics);
     let refused = |vserver: &str, reason: &str| {
         sample(
             &text,
@@ -352,7 +355,7 @@ async fn the_admin_api_shows_and_sets_the_keys_and_refuses_an_empty_trust_list_b
         group("pool", "HTTP", &[backend.addr()], ""),
         vserver("web", "HTTP", web, "pool", ""),
     );
-    let _ballast = BALLAST
+    let ballast = BALLAST
         .start_with_files(
             &config,
             &[("admin.pass", format!("{password}\n").as_bytes())],
@@ -420,6 +423,33 @@ async fn the_admin_api_shows_and_sets_the_keys_and_refuses_an_empty_trust_list_b
     let after = exchange_from(net.ip(55), web, forged).await;
     assert_eq!(after.status(), Some(400), "{}", after.text());
     assert!(after.text().contains("does not trust"), "{}", after.text());
+
+    // Saved, the keys are in the file as written, and that file starts Ballast the same way.
+    let saved = nitro
+        .post("config/nsconfig?action=save", json!({"nsconfig": {}}))
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{:?}", saved.body);
+    let text = std::fs::read_to_string(ballast.config_path()).unwrap();
+    let file: toml::Table = text.parse().unwrap();
+    let saved_vserver = &file["lbvserver"][0];
+    assert_eq!(
+        saved_vserver["proxyprotocol"].as_str(),
+        Some("ENABLED"),
+        "{text}"
+    );
+    assert_eq!(
+        saved_vserver["proxyprotocoltrusted"].as_array().unwrap()[0].as_str(),
+        Some(trusted.as_str()),
+        "{text}"
+    );
+    let saved_group = &file["servicegroup"][0];
+    assert_eq!(
+        saved_group["proxyprotocoltxversion"].as_str(),
+        Some("V2"),
+        "{text}"
+    );
+    let (code, _, stderr) = BALLAST.check_file(ballast.config_path());
+    assert_eq!(code, 0, "{stderr}");
 }
 
 #[tokio::test]
