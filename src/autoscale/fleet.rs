@@ -61,7 +61,12 @@ impl Fleet for WriterFleet {
             let quiet = (snapshot.config.autoscale_groups.iter())
                 .find(|g| g.name == self.autoscale_group)
                 .map(|g| g.quiet_time);
-            if let Some(quiet) = quiet {
+            // Only a group behind a vserver with persistence has persistent clients to keep.
+            let persistent = snapshot.vservers.values().any(|v| {
+                v.persistence.is_some()
+                    && (v.group.as_ref()).is_some_and(|g| *g.name == *self.service_group)
+            });
+            if let Some(quiet) = quiet.filter(|_| persistent) {
                 grace.arm(&snapshot, &self.service_group, Some(addr), quiet);
             }
         }
