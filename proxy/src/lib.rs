@@ -14,6 +14,8 @@
 //! - [`listener`]: accept loops; each connection goes to [`http`] (`HTTP`, `SSL`) or [`l4`]
 //!   (`TCP`, `SSL_TCP`), with [`tls`] termination in front where configured.
 //!   [`member_tls`]: TLS from Ballast to the members of `SSL` and `SSL_TCP` servicegroups.
+//!   [`proxy_protocol`]: PROXY protocol v1/v2 headers, read from trusted balancers in front
+//!   (before admission) and sent to the members of servicegroups with `proxyprotocol`.
 //! - [`error`]: which side failed (client, member, Ballast); local fd exhaustion is never a
 //!   member's fault.
 //! - [`content_switch`]: `csvserver` and `cspolicy`: the rule language, and a csvserver's
