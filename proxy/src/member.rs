@@ -213,6 +213,12 @@ impl MemberState {
         Duration::from_millis(until - now)
     }
 
+    /// Logs the state change a drain's persistence grace ending makes (GOING OUT OF SERVICE to
+    /// OUT OF SERVICE when nothing is in flight); a no-op if nothing changed.
+    pub fn drain_grace_ended(&self) {
+        self.report("drain delay over");
+    }
+
     pub fn status(&self) -> MemberStatus {
         if self.draining.load(Relaxed) {
             if self.active.load(Relaxed) > 0 || self.in_drain_grace() {

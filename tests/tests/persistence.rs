@@ -647,6 +647,18 @@ async fn a_member_disabled_with_a_delay_keeps_its_persistent_clients_until_the_d
     let (moved, at) =
         moved.expect("the persistent client still reached the member after its delay");
     assert!(
+        setup
+            .ballast
+            .wait_for_log_since(
+                mark,
+                member_state_changed(victim.addr(), "OUT OF SERVICE"),
+                Duration::from_secs(2)
+            )
+            .await
+            .is_some(),
+        "no `member state changed` to OUT OF SERVICE when the delay ended"
+    );
+    assert!(
         at >= delay,
         "moved after {at:?}, before the {delay:?} delay ended"
     );

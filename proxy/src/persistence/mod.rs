@@ -305,6 +305,17 @@ impl Drop for DrainGrace {
     fn drop(&mut self) {
         for member in &self.0 {
             member.set_next_drain_grace(Duration::ZERO);
+            // A drain that took its grace: log the state change when the grace ends.
+            let left = member.drain_grace_left();
+            if !left.is_zero()
+                && let Ok(runtime) = tokio::runtime::Handle::try_current()
+            {
+                let member = member.clone();
+                runtime.spawn(async move {
+                    tokio::time::sleep(left).await;
+                    member.drain_grace_ended();
+                });
+            }
         }
     }
 }
