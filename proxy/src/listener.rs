@@ -307,6 +307,7 @@ impl Connection {
             client: self.client,
             local: self.local,
             https,
+            private: Default::default(),
             tunnels: Default::default(),
         })
     }

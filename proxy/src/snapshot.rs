@@ -87,7 +87,8 @@ pub struct GroupPlan {
     /// Whether any monitor is bound (if not, passive DOWNs expire on their own).
     pub monitored: bool,
     /// `proxyprotocol`: the PROXY header version each new member connection starts with.
-    /// An `HTTP` group that sends one keeps no idle connections (see [`crate::http::pool`]).
+    /// An `HTTP` group that sends one shares no member connection between client connections
+    /// ([`crate::http::private`]).
     pub proxy_protocol: Option<Version>,
     /// `maxclient` and the surge queue (runtime state shared by every snapshot).
     pub surge: Arc<SurgeQueue>,

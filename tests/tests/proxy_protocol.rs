@@ -520,7 +520,7 @@ async fn a_csvserver_takes_the_header_and_switches_with_the_original_client() {
 }
 
 #[tokio::test]
-async fn an_http_group_that_sends_headers_opens_a_member_connection_per_request_a_plain_one_pools()
+async fn an_http_group_that_sends_headers_keeps_a_member_connection_per_client_a_plain_one_shares()
 {
     let net = Net::new();
     let nginx = Nginx::start(net.free_addr(1), Some(net.free_addr(2))).await;
@@ -540,39 +540,58 @@ async fn an_http_group_that_sends_headers_opens_a_member_connection_per_request_
     );
     let _ballast = BALLAST.start(&config).await;
 
-    const REQUESTS: usize = 200;
+    // Two clients take turns, each on its own keep-alive connection.
+    const ROUNDS: usize = 100;
     let mut took = Vec::new();
-    for (vserver, expected) in [
-        (proxied, format!("from nginx: {}\n", net.ip(55))),
-        (pooled, "from nginx: plain\n".to_owned()),
-    ] {
-        let mut client = H1::connect_from(net.ip(55), vserver).await.unwrap();
+    for vserver in [proxied, pooled] {
+        let mut a = H1::connect_from(net.ip(55), vserver).await.unwrap();
+        let mut b = H1::connect_from(net.ip(56), vserver).await.unwrap();
         let started = tokio::time::Instant::now();
-        for _ in 0..REQUESTS {
-            let reply = client.get("/").await.unwrap();
-            assert_eq!(reply.text(), expected);
+        for _ in 0..ROUNDS {
+            for (client, host) in [(&mut a, 55), (&mut b, 56)] {
+                let reply = client.get("/").await.unwrap();
+                let expected = if vserver == proxied {
+                    format!("from nginx: {}\n", net.ip(host))
+                } else {
+                    "from nginx: plain\n".to_owned()
+                };
+                assert_eq!(reply.text(), expected);
+            }
         }
-        took.push(started.elapsed());
+        took.push(started.elapsed() / (2 * ROUNDS) as u32);
     }
     println!(
-        "{REQUESTS} sequential requests on one client connection: {:?} per request with PROXY \
-         headers (a member connection each), {:?} pooled",
-        took[0] / REQUESTS as u32,
-        took[1] / REQUESTS as u32
+        "{} requests from two clients taking turns: {:?} per request with PROXY headers (a member \
+         connection kept per client), {:?} through the shared pool",
+        2 * ROUNDS,
+        took[0],
+        took[1]
     );
 
-    // nginx's connection serial numbers: one per request with headers, one for all without.
-    let lines = nginx.wait_access_lines(2 * REQUESTS).await;
-    let connections = |proxied: bool| {
-        let mut seen: Vec<&str> = lines
-            .iter()
-            .filter(|line| line.starts_with('-') != proxied)
-            .map(|line| line.split(' ').nth(3).unwrap_or(""))
-            .collect();
-        seen.sort();
-        seen.dedup();
-        seen.len()
+    // nginx's connection serial numbers: with headers, one connection per client, carrying
+    // only that client's address; without, the two clients' requests share one connection.
+    let lines = nginx.wait_access_lines(4 * ROUNDS).await;
+    let fields = |line: &String| -> (String, String) {
+        let fields: Vec<&str> = line.split(' ').collect();
+        (fields[0].to_owned(), fields[3].to_owned())
     };
-    assert_eq!(connections(true), REQUESTS, "{lines:?}");
-    assert_eq!(connections(false), 1, "{lines:?}");
+    let mut by_connection = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for (address, connection) in lines.iter().filter(|l| !l.starts_with('-')).map(fields) {
+        by_connection.entry(connection).or_default().push(address);
+    }
+    assert_eq!(by_connection.len(), 2, "{lines:?}");
+    for addresses in by_connection.values() {
+        assert_eq!(addresses.len(), ROUNDS, "{lines:?}");
+        assert!(
+            addresses.iter().all(|a| *a == addresses[0]),
+            "{addresses:?}"
+        );
+    }
+    let mut pooled_connections: Vec<String> = lines
+        .iter()
+        .filter(|l| l.starts_with('-'))
+        .map(|l| fields(l).1)
+        .collect();
+    pooled_connections.dedup();
+    assert_eq!(pooled_connections.len(), 1, "{lines:?}");
 }

@@ -20,6 +20,7 @@ use tokio::time::Sleep;
 
 use super::error::ExchangeError;
 use super::pool::{self, Sender};
+use super::private::PrivateConnection;
 use super::upload::Upload;
 use crate::member::{ActiveGuard, MemberState};
 use crate::stats::VserverStats;
@@ -194,6 +195,24 @@ pub struct Exchange {
     pub stats: Arc<VserverStats>,
     /// `false` for a connection opened for an upgrade: it is never pooled.
     pub reusable: bool,
+    /// A group that sends PROXY headers: the connection goes back to the client connection's
+    /// own slot, not to the member's shared pool.
+    pub private: Option<Arc<PrivateConnection>>,
+}
+
+impl Exchange {
+    /// The response ended cleanly: a reusable connection goes back for the member's next
+    /// request (to its pool, or to the client connection's own slot); any other closes.
+    pub fn recycle(self) {
+        if !self.reusable {
+            return;
+        }
+        let member = self.guard.member().clone();
+        match self.private {
+            Some(private) => private.keep(member, self.sender),
+            None => pool::recycle(member, self.sender),
+        }
+    }
 }
 
 impl ResponseBody {
@@ -258,13 +277,7 @@ impl Body for ResponseBody {
 
 /// The response ended cleanly: the connection can serve the member's next request.
 fn finish(exchange: &mut Option<Exchange>) {
-    if let Some(Exchange {
-        guard,
-        sender,
-        reusable: true,
-        ..
-    }) = exchange.take()
-    {
-        pool::recycle(guard.member().clone(), sender);
+    if let Some(exchange) = exchange.take() {
+        exchange.recycle();
     }
 }

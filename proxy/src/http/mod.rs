@@ -9,6 +9,8 @@
 //!   the status and generic body the client gets, whether a retry is safe.
 //! - [`upload`]: a request body's progress, for blame, `svrtimeout` and response times.
 //! - [`pool`]: keep-alive HTTP/1.1 connections to each member.
+//!   [`private`]: the member connection a client connection keeps for itself alone (groups
+//!   that send PROXY protocol headers).
 //! - [`body`]: streaming bodies that count bytes and release the member when the response ends.
 //! - [`headers`]: hop-by-hop removal and `X-Forwarded-*`.
 //! - [`upgrade`]: `Upgrade` (WebSocket) pass-through: a `101` from the member opens a tunnel;
@@ -21,6 +23,7 @@ pub mod h2_websocket;
 pub mod headers;
 pub mod idle;
 pub mod pool;
+pub mod private;
 pub mod proxy;
 pub mod serve;
 pub mod upgrade;

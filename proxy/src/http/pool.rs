@@ -54,7 +54,7 @@ impl DerefMut for Sender {
 
 impl Sender {
     /// Whether the connection speaks what `tls` asks for (the very same rustls config).
-    fn made_for(&self, tls: Option<&TlsToMembers>) -> bool {
+    pub(super) fn made_for(&self, tls: Option<&TlsToMembers>) -> bool {
         match (&self.made_with, tls) {
             (None, None) => true,
             (Some(made_with), Some(tls)) => Arc::ptr_eq(made_with, &tls.config),

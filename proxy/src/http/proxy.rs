@@ -29,6 +29,7 @@ use super::checks;
 use super::error::{ExchangeError, Retry};
 use super::headers;
 use super::pool::{ConnectError, Sender};
+use super::private::PrivateConnection;
 use super::upgrade::{self, TunnelPlan, Tunnels};
 use super::upload::{Progress, Upload};
 use crate::accesslog::Trace;
@@ -52,6 +53,9 @@ pub struct ConnContext {
     /// named): what a PROXY header sent to a member names as the destination.
     pub local: SocketAddr,
     pub https: bool,
+    /// The member connection kept for this client connection alone (a servicegroup that sends
+    /// PROXY headers).
+    pub private: Arc<PrivateConnection>,
     /// Upgraded connections (WebSocket) made from this client connection's requests.
     pub tunnels: Tunnels,
 }
@@ -286,8 +290,9 @@ async fn forward(
                 guard,
                 sender,
                 stats: plan.stats.clone(),
+                reusable: upgrade.is_none(),
                 // A connection that began with this client's PROXY header is not another's.
-                reusable: upgrade.is_none() && group.proxy_protocol.is_none(),
+                private: group.proxy_protocol.map(|_| ctx.private.clone()),
             },
         ));
     }
@@ -357,7 +362,8 @@ fn time_to_first_byte(started: Instant, upload: Option<&Upload>) -> Duration {
 }
 
 /// A connection to `member`: an idle pooled one (`true`), or a new connect (`false`); always a
-/// new one that is never pooled when the request asks to `upgrade`. A connect
+/// new one that is never pooled when the request asks to `upgrade`; for a group that sends PROXY
+/// headers, the one this client connection kept (`true`), never a pooled one. A connect
 /// the member refused or did not accept in time counts for passive detection; one Ballast could
 /// not even start (out of file descriptors or memory) is Ballast's failure, not the member's.
 async fn connection(
@@ -367,10 +373,19 @@ async fn connection(
     vserver: &str,
     upgrade: bool,
 ) -> Result<(Sender, bool), ExchangeError> {
-    // A group that sends PROXY headers never shares a connection between clients.
+    // A group that sends PROXY headers never shares a connection between clients: it reuses
+    // only the one this client connection kept.
     let proxy_header = group
         .proxy_protocol
         .map(|version| crate::proxy_protocol::encode(version, ctx.client, ctx.local));
+    if !upgrade
+        && proxy_header.is_some()
+        && let Some(mut sender) = ctx.private.take(member)
+        && sender.made_for(group.tls.as_ref())
+        && sender.ready().await.is_ok()
+    {
+        return Ok((sender, true));
+    }
     if !upgrade
         && proxy_header.is_none()
         && let Some(mut sender) = member.pool.checkout(group.tls.as_ref())
@@ -381,12 +396,20 @@ async fn connection(
     let connecting = if upgrade {
         member
             .pool
-            .connect_upgradable(group.connect_timeout, group.tls.as_ref(), proxy_header.as_deref())
+            .connect_upgradable(
+                group.connect_timeout,
+                group.tls.as_ref(),
+                proxy_header.as_deref(),
+            )
             .await
     } else {
         member
             .pool
-            .connect(group.connect_timeout, group.tls.as_ref(), proxy_header.as_deref())
+            .connect(
+                group.connect_timeout,
+                group.tls.as_ref(),
+                proxy_header.as_deref(),
+            )
             .await
     };
     match connecting {
@@ -456,14 +479,9 @@ fn relay_response(response: Response<Incoming>, exchange: Exchange) -> Response<
     headers::strip_hop_by_hop(&mut parts.headers);
     let mut exchange = Some(exchange);
     if inner.is_end_stream()
-        && let Some(Exchange {
-            guard,
-            sender,
-            reusable: true,
-            ..
-        }) = exchange.take()
+        && let Some(exchange) = exchange.take()
     {
-        super::pool::recycle(guard.member().clone(), sender);
+        exchange.recycle();
     }
     Response::from_parts(parts, ResponseBody::Upstream { inner, exchange })
 }

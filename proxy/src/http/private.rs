@@ -1,0 +1,41 @@
+//! A member connection kept for one client connection only: what a servicegroup that sends
+//! PROXY protocol headers reuses instead of the member's shared pool.
+//!
+//! Such a connection began with one client's header, so no other client's request may go on
+//! it; that client's next request may (HAProxy's "private" connections). Each client
+//! connection keeps at most one, for the member its last request went to; it closes when the
+//! client connection ends (the last holder drops it), or when the member starts draining.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::pool::Sender;
+use crate::member::MemberState;
+
+/// The member connection one client connection keeps.
+#[derive(Debug, Default)]
+pub struct PrivateConnection {
+    kept: Mutex<Option<(Arc<MemberState>, Sender)>>,
+}
+
+impl PrivateConnection {
+    /// The kept connection, if it goes to `member` and is still open.
+    pub fn take(&self, member: &MemberState) -> Option<Sender> {
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        let (to, _) = kept.as_ref()?;
+        if !std::ptr::eq(Arc::as_ptr(to), member) {
+            return None;
+        }
+        let (_, sender) = kept.take()?;
+        (!sender.is_closed()).then_some(sender)
+    }
+
+    /// Keeps `sender`, whose response has ended, for this client's next request (replacing,
+    /// and so closing, one kept before); a draining member's is closed instead.
+    pub fn keep(&self, member: Arc<MemberState>, sender: Sender) {
+        if member.is_draining() || sender.is_closed() {
+            return;
+        }
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        *kept = Some((member, sender));
+    }
+}
