@@ -4,7 +4,8 @@
 //! Such a connection began with one client's header, so no other client's request may go on
 //! it; that client's next request may (HAProxy's "private" connections). Each client
 //! connection keeps at most one, for the member its last request went to; it closes when the
-//! client connection ends (the last holder drops it), or when the member starts draining.
+//! client connection ends (the last holder drops it), or at the client's next request once the
+//! member is draining.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -18,10 +19,15 @@ pub struct PrivateConnection {
 }
 
 impl PrivateConnection {
-    /// The kept connection, if it goes to `member` and is still open.
+    /// The kept connection, if it goes to `member` and is still open. One kept for a member
+    /// that is draining now is closed.
     pub fn take(&self, member: &MemberState) -> Option<Sender> {
         let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
         let (to, _) = kept.as_ref()?;
+        if to.is_draining() {
+            *kept = None;
+            return None;
+        }
         if !std::ptr::eq(Arc::as_ptr(to), member) {
             return None;
         }
