@@ -595,3 +595,46 @@ async fn an_http_group_that_sends_headers_keeps_a_member_connection_per_client_a
     pooled_connections.dedup();
     assert_eq!(pooled_connections.len(), 1, "{lines:?}");
 }
+
+#[tokio::test]
+async fn sourceiphash_balances_on_the_address_in_the_header() {
+    let net = Net::new();
+    let a = Backend::start(net.free_addr(1), "a").await;
+    let b = Backend::start(net.free_addr(2), "b").await;
+    let web = net.free_addr(10);
+    let balancer = net.ip(3);
+    let config = format!(
+        "{BALLAST_SECTION}{}{}",
+        group("pool", "HTTP", &[a.addr(), b.addr()], ""),
+        vserver(
+            "web",
+            "HTTP",
+            web,
+            "pool",
+            &format!("proxyprotocol = \"ENABLED\"\nproxyprotocoltrusted = [\"{balancer}\"]")
+        )
+        .replace("ROUNDROBIN", "SOURCEIPHASH"),
+    );
+    let _ballast = BALLAST.start(&config).await;
+    let through = |client: u8| {
+        format!(
+            "PROXY TCP4 192.0.2.{client} 127.0.0.1 40000 80\r\nGET / HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n"
+        )
+    };
+
+    // Every connection comes from the balancer; the clients behind it still spread, and each
+    // one keeps its member.
+    let mut first_pick = Vec::new();
+    for client in 1..=20u8 {
+        let reply = exchange_from(balancer, web, through(client).as_bytes()).await;
+        assert_eq!(reply.status(), Some(200), "{}", reply.text());
+        first_pick.push(reply.text().ends_with('a'));
+    }
+    assert!(first_pick.iter().any(|&on_a| on_a), "{first_pick:?}");
+    assert!(first_pick.iter().any(|&on_a| !on_a), "{first_pick:?}");
+    for client in 1..=20u8 {
+        let reply = exchange_from(balancer, web, through(client).as_bytes()).await;
+        let on_a = reply.text().ends_with('a');
+        assert_eq!(on_a, first_pick[usize::from(client) - 1], "client {client}");
+    }
+}
