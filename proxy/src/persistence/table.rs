@@ -4,9 +4,9 @@
 //! It is runtime state (kept in the vserver's [`crate::stats::VserverStats`], so it survives
 //! every snapshot swap and reload) and names members by [`MemberKey`] (servicegroup and
 //! `ip:port`), which a reload does not change. It is sharded (a few mutexes, each held for one
-//! hash-map operation) and bounded: at [`MAX_ENTRIES`] a new entry first evicts expired ones,
-//! then the entry closest to expiry among a few. Expired entries are swept every few seconds by
-//! [`super::sweep`], and whenever the table is listed or counted.
+//! hash-map operation) and bounded: at [`MAX_ENTRIES`] a new entry evicts the entry closest to
+//! expiry among a few (in constant time, so a flood of new sources costs no scans). Expired
+//! entries are swept every few seconds by [`super::sweep`], and whenever the table is listed.
 
 use std::collections::HashMap;
 use std::collections::hash_map::{DefaultHasher, Entry as MapEntry};
@@ -97,19 +97,18 @@ impl SessionTable {
         let mut shard = self.shard(&source);
         let expires = now + timeout;
         if !shard.contains_key(&source) && shard.len() >= self.cap_per_shard {
-            let before = shard.len();
-            shard.retain(|_, entry| entry.expires > now);
-            if shard.len() >= self.cap_per_shard {
-                let victim = shard
-                    .iter()
-                    .take(EVICTION_SAMPLE)
-                    .min_by_key(|(_, entry)| entry.expires)
-                    .map(|(source, _)| *source);
-                if let Some(victim) = victim {
-                    shard.remove(&victim);
-                }
+            // O(1), so a flood of new sources at the cap costs no scan: the entry closest to
+            // its end among a few (an expired one if there is one); the sweep removes the
+            // other expired ones.
+            let victim = shard
+                .iter()
+                .take(EVICTION_SAMPLE)
+                .min_by_key(|(_, entry)| entry.expires)
+                .map(|(source, _)| *source);
+            if let Some(victim) = victim {
+                shard.remove(&victim);
+                self.len.fetch_sub(1, Relaxed);
             }
-            self.len.fetch_sub((before - shard.len()) as u64, Relaxed);
         }
         match shard.entry(source) {
             MapEntry::Occupied(mut occupied) => {
