@@ -775,3 +775,75 @@ async fn an_active_client_gets_its_cookie_renewed_and_keeps_its_member() {
         "the cookie was renewed {renewals} times in 4 s"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabling_without_a_delay_or_unbinding_moves_persistent_clients_at_once() {
+    let net = Net::new();
+    let members = three_members(&net).await;
+    let addrs: Vec<SocketAddr> = members.iter().map(Backend::addr).collect();
+    let setup = start(
+        &net,
+        "HTTP",
+        &addrs,
+        &format!("persistencetype = \"COOKIEINSERT\"\ncookiekey = \"{COOKIE_KEY}\""),
+    )
+    .await;
+    for addr in &addrs {
+        assert!(
+            setup
+                .ballast
+                .wait_for_log(member_state_changed(*addr, "UP"), Duration::from_secs(5))
+                .await
+                .is_some(),
+            "{addr} never came UP"
+        );
+    }
+    let member_of = |name: &str| members.iter().find(|m| m.name() == name).unwrap().addr();
+
+    // Disabled without a delay: its persistent client moves with the very next request.
+    let first = request(setup.vserver, None, None).await;
+    let pair = cookie_pair(&first.set_cookie.unwrap(), Some(120));
+    let disabled = member_of(&first.backend);
+    let reply = setup
+        .nitro
+        .post(
+            "config/servicegroup?action=disable",
+            json!({"servicegroup": {
+                "servicegroupname": "pool",
+                "ip": disabled.ip().to_string(),
+                "port": disabled.port(),
+            }}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    let moved = request(setup.vserver, None, Some(&pair)).await;
+    assert_ne!(moved.backend, first.backend);
+    let pair = cookie_pair(
+        &moved.set_cookie.expect("a cookie for the new member"),
+        Some(120),
+    );
+
+    // Unbound: likewise.
+    let unbound = member_of(&moved.backend);
+    let reply = setup
+        .nitro
+        .delete(&format!(
+            "config/servicegroup_servicegroupmember_binding/pool?args=ip:{},port:{}",
+            unbound.ip(),
+            unbound.port()
+        ))
+        .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    let last = request(setup.vserver, None, Some(&pair)).await;
+    assert!(
+        last.backend != first.backend && last.backend != moved.backend,
+        "went to {} (disabled: {}, unbound: {})",
+        last.backend,
+        first.backend,
+        moved.backend
+    );
+    assert!(
+        last.set_cookie.is_some(),
+        "no cookie for the remaining member"
+    );
+}
