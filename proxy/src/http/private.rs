@@ -45,3 +45,50 @@ impl PrivateConnection {
         *kept = Some((member, sender));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::member::MemberKey;
+
+    fn member(addr: std::net::SocketAddr) -> Arc<MemberState> {
+        let key = MemberKey {
+            group: "g".into(),
+            addr,
+        };
+        MemberState::new(key, 0)
+    }
+
+    #[tokio::test]
+    async fn a_kept_connection_serves_only_its_member_and_not_once_that_one_drains() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                open.push(stream);
+            }
+        });
+        let (a, other) = (member(addr), member("127.0.0.2:9".parse().unwrap()));
+        let connect = || a.pool.connect(Duration::from_secs(5), None, None);
+        let private = PrivateConnection::default();
+
+        private.keep(a.clone(), connect().await.unwrap());
+        assert!(private.take(&other).is_none(), "another member's request");
+        assert!(private.take(&a).is_some(), "its own member's");
+        assert!(private.take(&a).is_none(), "taken: no longer kept");
+
+        private.keep(a.clone(), connect().await.unwrap());
+        a.set_draining(true, "test");
+        assert!(private.take(&a).is_none(), "a draining member's is closed");
+        // Returned while its member drains: not kept.
+        private.keep(a.clone(), connect().await.unwrap());
+        a.set_draining(false, "test");
+        assert!(private.take(&a).is_none(), "not kept while draining");
+        held.abort();
+    }
+}
