@@ -8,6 +8,10 @@
 //! passes, so a member is never sent traffic before it was seen healthy. A probe Ballast cannot
 //! send because it is out of file descriptors (or memory) counts neither way.
 //!
+//! A servicegroup with `proxyprotocol` has its probes start with a PROXY header too (the probe
+//! connection's own addresses, as HAProxy's `check-send-proxy`), so a member that requires one
+//! (nginx `listen ... proxy_protocol`) passes its checks.
+//!
 //! Every failed probe records its reason on the member (`stat` shows the last one), and every
 //! change of state is logged with the probe result that caused it, including a new member's
 //! first verdict: a member that never comes UP logs its move to DOWN and why.
@@ -19,6 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
@@ -26,6 +31,7 @@ use tokio::time::Instant;
 use crate::config::{Config, LbMonitor, Probe};
 use crate::error::is_local_exhaustion;
 use crate::member::{MemberKey, MemberState};
+use crate::proxy_protocol::Version;
 use crate::snapshot::Snapshot;
 
 mod http_probe;
@@ -39,6 +45,8 @@ pub struct Monitors {
 #[derive(Debug)]
 struct Running {
     monitor: LbMonitor,
+    /// The group's `proxyprotocol` when the task started.
+    proxy_protocol: Option<Version>,
     member: Arc<MemberState>,
     voting_down: Arc<AtomicBool>,
     task: AbortHandle,
@@ -85,7 +93,9 @@ impl Monitors {
                     };
                     let id = (key.clone(), name.clone());
                     wanted.insert(id.clone());
-                    if self.running.get(&id).is_some_and(|r| r.monitor == *monitor) {
+                    if self.running.get(&id).is_some_and(|r| {
+                        r.monitor == *monitor && r.proxy_protocol == group.proxy_protocol
+                    }) {
                         continue;
                     }
                     let starts_down = match self.running.remove(&id) {
@@ -93,8 +103,13 @@ impl Monitors {
                         Some(previous) => previous.voting_down.swap(false, Relaxed),
                         None => fresh.contains(&key),
                     };
-                    self.running
-                        .insert(id, spawn(monitor.clone(), member.clone(), starts_down));
+                    let task = spawn(
+                        monitor.clone(),
+                        group.proxy_protocol,
+                        member.clone(),
+                        starts_down,
+                    );
+                    self.running.insert(id, task);
                 }
             }
         }
@@ -112,23 +127,35 @@ impl Monitors {
     }
 }
 
-fn spawn(monitor: LbMonitor, member: Arc<MemberState>, starts_down: bool) -> Running {
+fn spawn(
+    monitor: LbMonitor,
+    proxy_protocol: Option<Version>,
+    member: Arc<MemberState>,
+    starts_down: bool,
+) -> Running {
     let voting_down = Arc::new(AtomicBool::new(starts_down));
     let task = tokio::spawn(probe_loop(
         monitor.clone(),
+        proxy_protocol,
         member.clone(),
         voting_down.clone(),
     ))
     .abort_handle();
     Running {
         monitor,
+        proxy_protocol,
         member,
         voting_down,
         task,
     }
 }
 
-async fn probe_loop(monitor: LbMonitor, member: Arc<MemberState>, voting_down: Arc<AtomicBool>) {
+async fn probe_loop(
+    monitor: LbMonitor,
+    proxy_protocol: Option<Version>,
+    member: Arc<MemberState>,
+    voting_down: Arc<AtomicBool>,
+) {
     let addr = SocketAddr::new(
         member.key.addr.ip(),
         monitor.dest_port.unwrap_or(member.key.addr.port()),
@@ -136,11 +163,15 @@ async fn probe_loop(monitor: LbMonitor, member: Arc<MemberState>, voting_down: A
     let (mut failures, mut successes) = (0u32, 0u32);
     loop {
         let started = Instant::now();
-        let outcome =
-            match tokio::time::timeout(monitor.resp_timeout, probe(&monitor.probe, addr)).await {
-                Ok(outcome) => outcome,
-                Err(_) => Err(format!("no response within {:?}", monitor.resp_timeout).into()),
-            };
+        let outcome = match tokio::time::timeout(
+            monitor.resp_timeout,
+            probe(&monitor.probe, proxy_protocol, addr),
+        )
+        .await
+        {
+            Ok(outcome) => outcome,
+            Err(_) => Err(format!("no response within {:?}", monitor.resp_timeout).into()),
+        };
         let down = voting_down.load(Relaxed);
         match outcome {
             Ok(()) => {
@@ -204,13 +235,26 @@ impl std::fmt::Display for Failure {
     }
 }
 
-/// One probe; `Err` says why it failed.
-async fn probe(probe: &Probe, addr: SocketAddr) -> Result<(), Failure> {
-    let stream = match TcpStream::connect(addr).await {
+/// One probe, after a PROXY header of `proxy_protocol`; `Err` says why it failed.
+async fn probe(
+    probe: &Probe,
+    proxy_protocol: Option<Version>,
+    addr: SocketAddr,
+) -> Result<(), Failure> {
+    let mut stream = match TcpStream::connect(addr).await {
         Ok(stream) => stream,
         Err(error) if is_local_exhaustion(&error) => return Err(Failure::Local(error)),
         Err(error) => return Err(format!("connect to {addr}: {error}").into()),
     };
+    if let Some(version) = proxy_protocol {
+        let local = stream
+            .local_addr()
+            .map_err(|error| format!("connected to {addr}, but: {error}"))?;
+        let header = crate::proxy_protocol::encode(version, local, addr);
+        if let Err(error) = stream.write_all(&header).await {
+            return Err(format!("sending the PROXY header to {addr}: {error}").into());
+        }
+    }
     http_probe::probe(probe, stream, addr).await
 }
 

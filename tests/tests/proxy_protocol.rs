@@ -638,3 +638,61 @@ async fn sourceiphash_balances_on_the_address_in_the_header() {
         assert_eq!(on_a, first_pick[usize::from(client) - 1], "client {client}");
     }
 }
+
+#[tokio::test]
+async fn monitors_of_a_group_that_sends_headers_send_one_too_so_its_members_come_up() {
+    let net = Net::new();
+    let nginx = Nginx::start(net.free_addr(1), None).await;
+    let web = net.free_addr(10);
+    let monitors = "[[lbmonitor]]\nmonitorname = \"health\"\ntype = \"HTTP\"\nhttprequest = \"GET /healthz\"\n\
+                    respcode = [\"200\"]\ninterval = \"200ms\"\nresptimeout = \"150ms\"\n\n\
+                    [[lbmonitor]]\nmonitorname = \"tcp\"\ntype = \"TCP\"\ninterval = \"200ms\"\nresptimeout = \"150ms\"\n\n";
+    let config = format!(
+        "{BALLAST_SECTION}{monitors}{}{}{}{}",
+        group(
+            "pp",
+            "HTTP",
+            &[nginx.listen],
+            "proxyprotocol = \"ENABLED\"\nmonitor = [\"health\"]"
+        ),
+        group(
+            "pp-tcp",
+            "TCP",
+            &[nginx.listen],
+            "proxyprotocol = \"ENABLED\"\nproxyprotocoltxversion = \"V2\"\nmonitor = [\"tcp\", \"health\"]"
+        ),
+        group("plain", "HTTP", &[nginx.listen], "monitor = [\"health\"]"),
+        vserver("web", "HTTP", web, "pp", ""),
+    );
+    let ballast = BALLAST.start(&config).await;
+    let state = |group: &'static str, to: &'static str| {
+        move |line: &Value| {
+            ballast_tests::is_event(line, "member state changed")
+                && ballast_tests::field(line, "servicegroup") == Some(group)
+                && ballast_tests::field(line, "to") == Some(to)
+        }
+    };
+
+    // With the header, nginx answers the probes: UP. Without it, nginx drops them: DOWN.
+    for group in ["pp", "pp-tcp"] {
+        let up = ballast.wait_for_log(state(group, "UP"), WAIT).await;
+        assert!(up.is_some(), "{group}: {}", ballast.log_text());
+    }
+    let down = ballast.wait_for_log(state("plain", "DOWN"), WAIT).await;
+    assert!(down.is_some(), "{}", ballast.log_text());
+
+    let mut client = H1::connect_from(net.ip(55), web).await.unwrap();
+    let reply = client.get("/").await.unwrap();
+    assert_eq!(reply.text(), format!("from nginx: {}\n", net.ip(55)));
+    // The probes named their own connection's address.
+    let probes: Vec<String> = nginx
+        .access_lines()
+        .into_iter()
+        .filter(|line| line.ends_with("\"GET /healthz HTTP/1.1\""))
+        .collect();
+    assert!(!probes.is_empty());
+    assert!(
+        probes.iter().all(|line| !line.starts_with('-')),
+        "{probes:?}"
+    );
+}
