@@ -574,7 +574,10 @@ fn surge_and_backup(
     let help = "Requests or connections the surge queue refused with 503: full (maxsurgequeue \
                 were waiting) or timeout (waited surgequeuetimeout).";
     counter(encoder, "surge_queue_rejected", help, None, rejected)?;
-    let diverted = vservers.iter().flat_map(|v| {
+    let diverted = vservers
+        .iter()
+        .filter(|v| v.switch.is_none())
+        .flat_map(|v| {
             crate::backup::Diversion::ALL.iter().map(|reason| {
                 (
                     vec![("vserver", &*v.name), ("reason", reason.as_str())],

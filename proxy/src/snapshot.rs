@@ -19,11 +19,11 @@ use crate::config::{
 use crate::content_switch::plan::{PolicyPlan, SwitchPlan};
 use crate::lb::Balancer;
 use crate::limits::Connections;
-use crate::member_tls::TlsToMembers;
 use crate::member::MemberState;
+use crate::member_tls::TlsToMembers;
+use crate::persistence::PersistencePlan;
 use crate::proxy_protocol::Version;
 use crate::proxy_protocol::trust::TrustedSources;
-use crate::persistence::PersistencePlan;
 use crate::stats::VserverStats;
 use crate::surge::SurgeQueue;
 
@@ -225,11 +225,17 @@ pub fn compile(
         let Some(plan) = vservers.get(vserver.name.as_str()) else {
             continue;
         };
-        if let Some(backup) = vserver.backup.as_deref().and_then(|name| vservers.get(name)) {
+        if let Some(backup) = vserver
+            .backup
+            .as_deref()
+            .and_then(|name| vservers.get(name))
+        {
             let _ = plan.backup.set(backup.clone());
         }
         if !vserver.disable_primary_on_down {
-            plan.stats.disabled_on_down.store(false, std::sync::atomic::Ordering::Relaxed);
+            plan.stats
+                .disabled_on_down
+                .store(false, std::sync::atomic::Ordering::Relaxed);
         }
     }
     for cs in config.cs_vservers.iter().filter(|cs| cs.enabled) {
@@ -270,7 +276,10 @@ fn cs_vserver(
         .policies
         .iter()
         .filter_map(|binding| {
-            let policy = config.cs_policies.iter().find(|p| p.name == binding.policy)?;
+            let policy = config
+                .cs_policies
+                .iter()
+                .find(|p| p.name == binding.policy)?;
             Some(PolicyPlan {
                 name: binding.policy.as_str().into(),
                 priority: binding.priority,

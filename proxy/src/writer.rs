@@ -33,10 +33,10 @@ use crate::config::{Config, ReloadPolicy};
 use crate::health::Monitors;
 use crate::load_monitors::{LoadMonitors, LoadSamples};
 use crate::member::{MemberKey, MemberState};
+use crate::member_tls::ClientConfigs;
 use crate::snapshot::{self, Snapshot};
 use crate::stats::VserverStats;
 use crate::surge::SurgeQueue;
-use crate::member_tls::ClientConfigs;
 use crate::tls::ServerConfigs;
 
 pub mod listeners;
@@ -140,7 +140,10 @@ impl ConfigWriter {
         let access_logs = AccessLogs::default();
         let access_log_stats = access_logs.stats();
         // Expired SOURCEIP persistence entries leave every few seconds.
-        tokio::spawn(crate::persistence::sweep(snapshot.clone(), shutdown.clone()));
+        tokio::spawn(crate::persistence::sweep(
+            snapshot.clone(),
+            shutdown.clone(),
+        ));
         let mut state = WriterState {
             access_logs,
             configs: configs.clone(),

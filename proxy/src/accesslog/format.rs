@@ -263,14 +263,14 @@ mod tests {
         };
         let mut line = String::new();
         write_line(&record, AccessLogFormat::Text, &mut line);
-        assert!(
-            line.contains("] front>shop pool/127.0.0.5:8080 "),
-            "{line}"
-        );
+        assert!(line.contains("] front>shop pool/127.0.0.5:8080 "), "{line}");
         line.clear();
         write_line(&record, AccessLogFormat::Json, &mut line);
         let value: Value = serde_json::from_str(&line).unwrap();
-        assert_eq!((&value["vserver"], &value["target"]), (&json!("front"), &json!("shop")));
+        assert_eq!(
+            (&value["vserver"], &value["target"]),
+            (&json!("front"), &json!("shop"))
+        );
     }
 
     #[test]

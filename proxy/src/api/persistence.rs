@@ -120,7 +120,11 @@ fn chosen<'a>(
 }
 
 fn is_lbvserver(snapshot: &Snapshot, plan: &VserverPlan) -> bool {
-    snapshot.config.vservers.iter().any(|v| *v.name == *plan.name)
+    snapshot
+        .config
+        .vservers
+        .iter()
+        .any(|v| *v.name == *plan.name)
 }
 
 fn sessions(plan: &VserverPlan, now: Instant) -> Vec<Value> {

@@ -17,12 +17,12 @@ use serde::de::DeserializeOwned;
 
 use super::content_switch;
 use super::duration;
-use super::http_monitor;
 use super::file::{
     AdminFile, AutoscaleGroupFile, AutoscaleMetricFile, AutoscaleProfileFile, FileConfig,
     LbMetricTableFile, LbMonitorFile, LbVserverFile, MemberFile, MetricsFile, ServiceGroupFile,
     SslCertKeyFile,
 };
+use super::http_monitor;
 use super::model::*;
 use super::problems::{ConfigError, Problems};
 use super::read;
@@ -658,9 +658,8 @@ fn service_group(
         );
     }
     let backend_type = group_type.map(|(backend_type, _)| backend_type);
-    let tls = group_type.and_then(|(_, tls)| {
-        super::member_tls::member_tls(file, tls, base_dir, path, p)
-    });
+    let tls =
+        group_type.and_then(|(_, tls)| super::member_tls::member_tls(file, tls, base_dir, path, p));
     // NetScaler's defaults: 360 s for a response head, 9000 s for an idle TCP connection.
     let default_server_timeout = match backend_type {
         Some(BackendType::Tcp) => Duration::from_secs(9000),
@@ -984,10 +983,12 @@ fn port_clashes(file: &FileConfig, p: &mut Problems) {
         if port == 0 {
             continue;
         }
-        if let Some((_, _, other_section, other)) = taken.iter().find(|(other_ip, other_port, _, _)| {
-            *other_port == port
-                && (*other_ip == ip || other_ip.is_unspecified() || ip.is_unspecified())
-        }) {
+        if let Some((_, _, other_section, other)) =
+            taken.iter().find(|(other_ip, other_port, _, _)| {
+                *other_port == port
+                    && (*other_ip == ip || other_ip.is_unspecified() || ip.is_unspecified())
+            })
+        {
             p.add(
                 format!("{section}[{index}].port"),
                 format!("{ipv46}:{port} is already used by {other_section} `{other}`"),

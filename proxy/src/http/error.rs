@@ -151,9 +151,7 @@ impl ExchangeError {
             NoResponse | TlsHandshake => StatusCode::BAD_GATEWAY,
             ResponseTimeout => StatusCode::GATEWAY_TIMEOUT,
             ConnectFailed | NoMemberAvailable | LocalResources | NotConfigured | SurgeQueueFull
-            | SurgeQueueTimeout => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            | SurgeQueueTimeout => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -185,8 +183,12 @@ impl ExchangeError {
             NoMemberAvailable => "no server is available to take the request; try again later",
             LocalResources => "the proxy is short of resources; try again later",
             NotConfigured => "no server is configured to take the request",
-            SurgeQueueFull => "every server is busy and too many requests are waiting; try again later",
-            SurgeQueueTimeout => "every server stayed busy for as long as a request may wait; try again later",
+            SurgeQueueFull => {
+                "every server is busy and too many requests are waiting; try again later"
+            }
+            SurgeQueueTimeout => {
+                "every server stayed busy for as long as a request may wait; try again later"
+            }
             NoSwitchMatch => "nothing is configured to serve this request",
         }
     }

@@ -272,7 +272,9 @@ async fn forward(
         member.counters.responses.fetch_add(1, Relaxed);
         plan.stats.response_time.observe(elapsed);
         if let Some(cookie) = sticky.remember(&serving, ctx.client.ip(), &group, index) {
-            response.headers_mut().append(http::header::SET_COOKIE, cookie);
+            response
+                .headers_mut()
+                .append(http::header::SET_COOKIE, cookie);
         }
         if upgrade::switches(&response)
             && let Some(requested) = upgrade.take()

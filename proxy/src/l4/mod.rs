@@ -35,10 +35,10 @@ use crate::accesslog::{AccessLog, Termination, Trace};
 use crate::error::is_local_exhaustion;
 use crate::http::error::ExchangeError;
 use crate::lb::PickKey;
-use crate::persistence::Sticky;
 use crate::limits::admission::SpliceSlot;
 use crate::member::ActiveGuard;
 use crate::member_tls::{MemberStream, handshake};
+use crate::persistence::Sticky;
 use crate::snapshot::VserverPlan;
 
 const MAX_ATTEMPTS: usize = 4;
