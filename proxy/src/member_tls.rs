@@ -234,19 +234,16 @@ pub fn client_config(
                 tracing::error!(%error, "no usable CA for a servicegroup: every handshake will fail");
                 builder
                     .dangerous()
-                    .with_custom_certificate_verifier(Arc::new(Unverified {
+                    .with_custom_certificate_verifier(Arc::new(Unverified::refusing(
                         provider,
-                        refuse: Some(format!("no usable CA certificate ({error})")),
-                    }))
+                        format!("no usable CA certificate ({error})"),
+                    )))
             }
         }
     } else {
         builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(Unverified {
-                provider,
-                refuse: None,
-            }))
+            .with_custom_certificate_verifier(Arc::new(Unverified::accepting(provider)))
     };
     let mut config = match client_cert {
         Some(certified) => builder.with_client_cert_resolver(Arc::new(ClientCert(certified))),
@@ -276,13 +273,31 @@ impl ResolvesClientCert for ClientCert {
     }
 }
 
-/// `serverauth = "DISABLED"`: any certificate is accepted (the handshake's signatures are
-/// still checked, so the connection is encrypted to whoever holds the certificate's key).
-/// With `refuse`, every certificate is refused with that reason.
+/// `serverauth = "DISABLED"` and secure monitor probes: any certificate is accepted (the
+/// handshake's signatures are still checked, so the connection is encrypted to whoever holds
+/// the certificate's key). With `refuse`, every certificate is refused with that reason.
 #[derive(Debug)]
-struct Unverified {
+pub(crate) struct Unverified {
     provider: Arc<CryptoProvider>,
     refuse: Option<String>,
+}
+
+impl Unverified {
+    /// Accepts every certificate.
+    pub(crate) fn accepting(provider: Arc<CryptoProvider>) -> Self {
+        Self {
+            provider,
+            refuse: None,
+        }
+    }
+
+    /// Refuses every certificate with `reason`.
+    fn refusing(provider: Arc<CryptoProvider>, reason: String) -> Self {
+        Self {
+            provider,
+            refuse: Some(reason),
+        }
+    }
 }
 
 impl ServerCertVerifier for Unverified {
