@@ -467,7 +467,7 @@ port = 0
         assert_eq!(
             problems(text),
             [
-                "lbvserver[0].ipv46: port 0 makes a non-addressable vserver (reached only through a csvserver); its ipv46 must be 0.0.0.0",
+                "lbvserver[0].ipv46: port 0 makes a non-addressable vserver (reached only through a csvserver or as a backupvserver); its ipv46 must be 0.0.0.0",
                 "lbvserver[1].port: only HTTP and SSL lbvservers can be non-addressable (port 0): a csvserver reaches them; this one is TCP",
             ],
             "a non-addressable SSL vserver needs no certificate: its csvserver terminates TLS"

@@ -749,7 +749,7 @@ fn lb_vserver(
             p.add(
                 format!("{path}.port"),
                 format!(
-                    "expected 1..=65535, got {other} (or 0 with ipv46 0.0.0.0: a non-addressable vserver, reached through a csvserver)"
+                    "expected 1..=65535, got {other} (or 0 with ipv46 0.0.0.0: a non-addressable vserver, reached through a csvserver or as a backupvserver)"
                 ),
             );
             None
@@ -854,7 +854,7 @@ fn non_addressable(
     if ip.is_some_and(|ip| !ip.is_unspecified()) {
         p.add(
             format!("{path}.ipv46"),
-            "port 0 makes a non-addressable vserver (reached only through a csvserver); its ipv46 must be 0.0.0.0",
+            "port 0 makes a non-addressable vserver (reached only through a csvserver or as a backupvserver); its ipv46 must be 0.0.0.0",
         );
     }
     if let Some(service_type) = service_type
