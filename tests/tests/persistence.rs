@@ -38,6 +38,21 @@ struct Setup {
     metrics: SocketAddr,
 }
 
+impl Setup {
+    /// Waits for each member's monitor to mark it UP.
+    async fn wait_until_up(&self, members: &[SocketAddr]) {
+        for addr in members {
+            assert!(
+                self.ballast
+                    .wait_for_log(member_state_changed(*addr, "UP"), Duration::from_secs(5))
+                    .await
+                    .is_some(),
+                "{addr} never came UP"
+            );
+        }
+    }
+}
+
 async fn start(net: &Net, servicetype: &str, members: &[SocketAddr], persistence: &str) -> Setup {
     let admin = net.free_addr(250);
     let metrics = net.free_addr(249);
@@ -484,16 +499,7 @@ async fn the_clients_of_a_down_member_move_and_stay_moved() {
         &format!("persistencetype = \"COOKIEINSERT\"\ncookiekey = \"{COOKIE_KEY}\""),
     )
     .await;
-    for addr in &addrs {
-        assert!(
-            setup
-                .ballast
-                .wait_for_log(member_state_changed(*addr, "UP"), Duration::from_secs(5))
-                .await
-                .is_some(),
-            "{addr} never came UP"
-        );
-    }
+    setup.wait_until_up(&addrs).await;
     let first = request(setup.vserver, None, None).await;
     let pair = cookie_pair(&first.set_cookie.unwrap(), Some(120));
     let victim = members
@@ -569,16 +575,7 @@ async fn a_member_disabled_with_a_delay_keeps_its_persistent_clients_until_the_d
         &format!("persistencetype = \"COOKIEINSERT\"\ncookiekey = \"{COOKIE_KEY}\""),
     )
     .await;
-    for addr in &addrs {
-        assert!(
-            setup
-                .ballast
-                .wait_for_log(member_state_changed(*addr, "UP"), Duration::from_secs(5))
-                .await
-                .is_some(),
-            "{addr} never came UP"
-        );
-    }
+    setup.wait_until_up(&addrs).await;
     let first = request(setup.vserver, None, None).await;
     let pair = cookie_pair(&first.set_cookie.unwrap(), Some(120));
     let victim = members.iter().find(|m| m.name() == first.backend).unwrap();
@@ -788,16 +785,7 @@ async fn disabling_without_a_delay_or_unbinding_moves_persistent_clients_at_once
         &format!("persistencetype = \"COOKIEINSERT\"\ncookiekey = \"{COOKIE_KEY}\""),
     )
     .await;
-    for addr in &addrs {
-        assert!(
-            setup
-                .ballast
-                .wait_for_log(member_state_changed(*addr, "UP"), Duration::from_secs(5))
-                .await
-                .is_some(),
-            "{addr} never came UP"
-        );
-    }
+    setup.wait_until_up(&addrs).await;
     let member_of = |name: &str| members.iter().find(|m| m.name() == name).unwrap().addr();
 
     // Disabled without a delay: its persistent client moves with the very next request.
