@@ -6,7 +6,8 @@ use crate::loadgen::{self, LoadSpec};
 use crate::memory;
 use crate::procstat;
 use crate::report::{self, HttpRun, JsonOut, MemoryRun, RunId, keep_least_disturbed};
-use crate::targets::{Lab, Layer, Pinning};
+use crate::targets::Target;
+use crate::targets::{Lab, Layer, Pinning, TargetKind};
 use crate::{Common, HttpArgs};
 
 pub async fn run(args: &HttpArgs, common: &Common, pin: &Pinning) -> Result<()> {
@@ -15,7 +16,9 @@ pub async fn run(args: &HttpArgs, common: &Common, pin: &Pinning) -> Result<()> 
     }
     let mut out = JsonOut::open(common.out.as_deref())?;
     let ballast = common.ballast_path()?;
-    let mut lab = Lab::start(Layer::Http, &common.targets, &ballast, pin).await?;
+    let config = common.lab_config(&ballast, args.connections + args.idle_conns);
+    let targets = common.target_kinds(&[TargetKind::Direct, TargetKind::Ballast]);
+    let mut lab = Lab::start(Layer::Http, &targets, &config, pin).await?;
     let names: Vec<String> = lab.targets.iter().map(|t| t.name.clone()).collect();
 
     let mode = match args.rate {
@@ -31,6 +34,9 @@ pub async fn run(args: &HttpArgs, common: &Common, pin: &Pinning) -> Result<()> 
         names.join(", ")
     );
     println!("{}", common.describe(pin, &ballast));
+    for (name, version) in &lab.versions {
+        println!("{name}: {version}");
+    }
     out.write(&serde_json::json!({
         "bench": "http-config",
         "mode": if args.rate.is_some() { "open" } else { "closed" },
@@ -41,6 +47,8 @@ pub async fn run(args: &HttpArgs, common: &Common, pin: &Pinning) -> Result<()> 
         "duration_s": args.duration.as_secs_f64(),
         "rounds": common.rounds,
         "targets": names,
+        "skipped": lab.skipped,
+        "versions": lab.versions,
         "ballast": ballast.display().to_string(),
         "pinned": pin.enabled,
         "generator_cpu": pin.generator_cpu,
@@ -61,12 +69,57 @@ pub async fn run(args: &HttpArgs, common: &Common, pin: &Pinning) -> Result<()> 
         memory.push((pid, MemoryRun::new(&target.name, process, rss, 0)));
     }
 
+    let runs = rounds(&mut lab, args, common, &mut out).await?;
+    lab.check_alive()?;
+
+    for (i, (pid, record)) in memory.iter_mut().enumerate() {
+        record.rss_after_load_bytes = procstat::vm_rss(*pid)?;
+        if args.idle_conns > 0 {
+            idle(record, lab.targets[i].addr, args.idle_conns, *pid).await?;
+        }
+        out.write(record)?;
+    }
+
+    println!("\nmedians of the kept runs (latency in µs, CPU in µs per request):");
+    print!("{}", report::http_summary(&names, &runs));
+    let memory: Vec<MemoryRun> = memory.into_iter().map(|(_, m)| m).collect();
+    println!("\nmemory (VmRSS):");
+    print!("{}", report::memory_summary(&memory));
+    Ok(())
+}
+
+/// Fills `record` with the memory of `conns` idle keep-alive connections to `addr` (server `pid`).
+pub async fn idle(
+    record: &mut MemoryRun,
+    addr: std::net::SocketAddr,
+    conns: usize,
+    pid: u32,
+) -> Result<()> {
+    let idle = memory::idle_connections(addr, conns, pid).await?;
+    record.idle_conns = conns;
+    record.rss_before_idle_bytes = idle.before;
+    record.rss_with_idle_bytes = idle.with_idle;
+    record.bytes_per_idle_conn = idle.bytes_per_conn(conns);
+    record.rss_after_close_bytes = idle.after_close;
+    Ok(())
+}
+
+/// `common.rounds` rounds over the lab's targets (order rotating per round) under the load of
+/// `args`, retrying disturbed runs; every attempt is written to `out` and returned, the kept
+/// ones marked.
+pub async fn rounds(
+    lab: &mut Lab,
+    args: &HttpArgs,
+    common: &Common,
+    out: &mut JsonOut,
+) -> Result<Vec<HttpRun>> {
+    let backend_pid = lab.backend.pid();
     let mut runs: Vec<HttpRun> = Vec::new();
     let n = lab.targets.len();
     for round in 1..=common.rounds {
         // Rotate the order each round so drift over time does not favour one target.
         for i in 0..n {
-            let target = lab.targets[(round - 1 + i) % n].clone();
+            let target: Target = lab.targets[(round - 1 + i) % n].clone();
             let mut attempts: Vec<HttpRun> = Vec::new();
             for attempt in 1..=common.retries + 1 {
                 lab.check_alive()?;
@@ -109,25 +162,5 @@ pub async fn run(args: &HttpArgs, common: &Common, pin: &Pinning) -> Result<()> 
             }
         }
     }
-    lab.check_alive()?;
-
-    for (i, (pid, record)) in memory.iter_mut().enumerate() {
-        record.rss_after_load_bytes = procstat::vm_rss(*pid)?;
-        if args.idle_conns > 0 {
-            let idle = memory::idle_connections(lab.targets[i].addr, args.idle_conns, *pid).await?;
-            record.idle_conns = args.idle_conns;
-            record.rss_before_idle_bytes = idle.before;
-            record.rss_with_idle_bytes = idle.with_idle;
-            record.bytes_per_idle_conn = idle.bytes_per_conn(args.idle_conns);
-            record.rss_after_close_bytes = idle.after_close;
-        }
-        out.write(record)?;
-    }
-
-    println!("\nmedians of the kept runs (latency in µs, CPU in µs per request):");
-    print!("{}", report::http_summary(&names, &runs));
-    let memory: Vec<MemoryRun> = memory.into_iter().map(|(_, m)| m).collect();
-    println!("\nmemory (VmRSS):");
-    print!("{}", report::memory_summary(&memory));
-    Ok(())
+    Ok(runs)
 }

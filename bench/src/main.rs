@@ -14,6 +14,8 @@
 //!   each idle keep-alive connection costs.
 //! * `bench tcp`: bulk transfers (1 GiB by default) through a Ballast `TCP` vserver and directly
 //!   to a sink/source (`bench tcp-backend`): Gbit/s and relay CPU seconds per GiB.
+//! * `--targets haproxy,nginx` adds the peers to either bench; one that is not installed is
+//!   skipped.
 //!
 //! # How to read it
 //! * **Ratios, not absolutes.** `ballast / direct` (and later `/ haproxy`, `/ nginx`) measured
@@ -38,8 +40,9 @@
 //!   Every attempt is in `--out` with its `foreign_cores`, so noisy data can be judged later.
 //!
 //! Files: `backend.rs` (origins), `loadgen.rs` + `h1.rs` (client), `histogram.rs`,
-//! `procstat.rs` (`/proc`), `targets.rs` (processes and configs), `http.rs` / `tcp.rs` /
-//! `memory.rs` (the benches), `report.rs` (records and tables), `units.rs`.
+//! `procstat.rs` (`/proc`), `targets.rs` (processes, Ballast's config), `peers.rs` (HAProxy and
+//! nginx), `http.rs` / `tcp.rs` / `memory.rs` (the benches), `report.rs` (records and
+//! tables), `units.rs`.
 
 mod backend;
 mod h1;
@@ -47,6 +50,7 @@ mod histogram;
 mod http;
 mod loadgen;
 mod memory;
+mod peers;
 mod procstat;
 mod report;
 mod targets;
@@ -60,7 +64,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use targets::{Pinning, Relay, TargetKind};
+use targets::{LabConfig, Pinning, Relay, TargetKind};
 use units::{parse_bytes, parse_duration};
 
 #[derive(Debug, Parser)]
@@ -108,9 +112,13 @@ pub struct Common {
     /// The `ballast` binary [default: `ballast` next to this binary, i.e. target/release/ballast]
     #[arg(long)]
     pub ballast: Option<PathBuf>,
-    /// Targets to measure, taking turns within each round.
-    #[arg(long, value_enum, value_delimiter = ',', default_values = ["direct", "ballast"])]
+    /// Targets to measure, taking turns within each round [default: direct,ballast; for `all`:
+    /// direct,ballast,haproxy,nginx]. A peer that is not installed is skipped.
+    #[arg(long, value_enum, value_delimiter = ',')]
     pub targets: Vec<TargetKind>,
+    /// Install a missing HAProxy/nginx with `apt-get install -y haproxy nginx-light` (as root).
+    #[arg(long)]
+    pub install_peers: bool,
     /// Rounds; the table shows the median over rounds.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
@@ -150,6 +158,30 @@ impl Common {
         }
         let me = std::env::current_exe().context("finding the bench binary")?;
         Ok(me.with_file_name("ballast"))
+    }
+
+    /// The targets asked for, or `default`; duplicates dropped.
+    pub fn target_kinds(&self, default: &[TargetKind]) -> Vec<TargetKind> {
+        let asked = if self.targets.is_empty() {
+            default
+        } else {
+            &self.targets
+        };
+        let mut kinds: Vec<TargetKind> = Vec::new();
+        for kind in asked {
+            if !kinds.contains(kind) {
+                kinds.push(*kind);
+            }
+        }
+        kinds
+    }
+
+    pub fn lab_config(&self, ballast: &Path, max_conns: usize) -> LabConfig {
+        LabConfig {
+            ballast: ballast.to_path_buf(),
+            install_peers: self.install_peers,
+            max_conns,
+        }
     }
 
     fn pinning(&self) -> Pinning {
@@ -241,8 +273,8 @@ fn drive<F: Future<Output = Result<()>>>(bench: F) -> Result<()> {
 }
 
 fn prepare(common: &Common) -> Result<Pinning> {
-    if common.rounds == 0 || common.targets.is_empty() {
-        bail!("need at least one round and one target");
+    if common.rounds == 0 {
+        bail!("need at least one round");
     }
     let mut pin = common.pinning();
     for note in targets::pin_self(&mut pin) {

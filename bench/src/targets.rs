@@ -2,8 +2,8 @@
 //! with a generated config, and the list of targets the load generator takes turns on.
 //!
 //! A target is `(name, address, proxy pid)`. `direct` is the backend itself (no proxy pid).
-//! Adding a peer (HAProxy, nginx) means one config writer like [`ballast_config`] and one
-//! `Peer` arm in [`Lab::start`] that spawns it pinned to the proxy CPU.
+//! HAProxy and nginx (`peers.rs` writes their configs) start like Ballast, pinned to the proxy
+//! CPU; a peer that is missing or cannot start is skipped with a reason, never an error.
 
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener};
@@ -12,6 +12,8 @@ use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 use tokio::time::{Duration, Instant};
+
+use crate::peers::{self, Peer};
 
 /// Where each process runs. The load generator and the backend share `generator_cpu`; the proxy
 /// under test gets `proxy_cpu` to itself, so its CPU is what limits its throughput.
@@ -252,6 +254,32 @@ pub enum TargetKind {
     Direct,
     /// Ballast in front of the backend.
     Ballast,
+    /// HAProxy in front of the backend (skipped if not installed).
+    Haproxy,
+    /// nginx in front of the backend (skipped if not installed, or for L4 without `stream`).
+    Nginx,
+}
+
+impl TargetKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            TargetKind::Direct => "direct",
+            TargetKind::Ballast => "ballast",
+            TargetKind::Haproxy => "haproxy",
+            TargetKind::Nginx => "nginx",
+        }
+    }
+}
+
+/// What [`Lab::start`] needs besides the layer and the targets.
+#[derive(Debug, Clone)]
+pub struct LabConfig {
+    /// The `ballast` binary.
+    pub ballast: PathBuf,
+    /// Install a missing HAProxy/nginx with apt-get (as root only).
+    pub install_peers: bool,
+    /// Client connections each proxy must accept at once (idle-connection test included).
+    pub max_conns: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -262,11 +290,66 @@ pub struct Target {
     pub proxy_pid: Option<u32>,
 }
 
+/// Starts HAProxy or nginx in front of the backend. `Err` is why the peer is skipped: not
+/// installed, no `stream` module, or it did not come up (with the end of its log).
+async fn start_peer(
+    peer: Peer,
+    layer: Layer,
+    backend: SocketAddr,
+    config: &LabConfig,
+    cpu: Option<usize>,
+    workdir: &Workdir,
+) -> Result<(Server, Target, String), String> {
+    let binary = peers::locate(peer, config.install_peers)?;
+    let listen = free_addr().map_err(|e| e.to_string())?;
+    let conns = config.max_conns + 256;
+    let (text, file) = match peer {
+        Peer::Haproxy => (
+            peers::haproxy_config(layer, listen, backend, conns),
+            "haproxy.cfg",
+        ),
+        Peer::Nginx => (
+            peers::nginx_config(layer, listen, backend, workdir.path(), conns),
+            "nginx.conf",
+        ),
+    };
+    let path = workdir.path().join(file);
+    std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    let args: Vec<String> = match peer {
+        Peer::Haproxy => vec!["-db".into(), "-f".into(), path.display().to_string()],
+        Peer::Nginx => {
+            peers::nginx_accepts(&binary, &path, workdir.path())?;
+            vec![
+                "-p".into(),
+                workdir.path().display().to_string(),
+                "-c".into(),
+                path.display().to_string(),
+            ]
+        }
+    };
+    let mut server =
+        Server::spawn(peer.name(), &binary, &args, cpu, workdir).map_err(|e| format!("{e:#}"))?;
+    server
+        .wait_accepting(listen, Duration::from_secs(20))
+        .await
+        .map_err(|e| format!("did not start: {e:#}"))?;
+    let target = Target {
+        name: peer.name().to_string(),
+        addr: listen,
+        proxy_pid: Some(server.pid()),
+    };
+    Ok((server, target, peers::version(&binary)))
+}
+
 /// Everything started for one bench: backend, proxies and the targets that reach them.
 /// Fields drop in order: proxies, then the backend, then the scratch directory.
 #[derive(Debug)]
 pub struct Lab {
     pub targets: Vec<Target>,
+    /// Targets asked for but not measured, with why (`nginx: no stream module`).
+    pub skipped: Vec<(String, String)>,
+    /// Peer versions (`haproxy`, first line of `haproxy -v`), for the report.
+    pub versions: Vec<(String, String)>,
     proxies: Vec<Server>,
     pub backend: Server,
     _workdir: Workdir,
@@ -276,9 +359,10 @@ impl Lab {
     pub async fn start(
         layer: Layer,
         kinds: &[TargetKind],
-        ballast: &Path,
+        config: &LabConfig,
         pin: &Pinning,
     ) -> Result<Self> {
+        let ballast = config.ballast.as_path();
         let workdir = Workdir::new()?;
         let me = std::env::current_exe().context("finding the bench binary")?;
         let backend_addr = free_addr()?;
@@ -305,6 +389,8 @@ impl Lab {
 
         let mut targets = Vec::new();
         let mut proxies = Vec::new();
+        let mut skipped = Vec::new();
+        let mut versions = Vec::new();
         for kind in kinds {
             match kind {
                 TargetKind::Direct => targets.push(Target {
@@ -339,10 +425,32 @@ impl Lab {
                     });
                     proxies.push(server);
                 }
+                TargetKind::Haproxy | TargetKind::Nginx => {
+                    let peer = if *kind == TargetKind::Haproxy {
+                        Peer::Haproxy
+                    } else {
+                        Peer::Nginx
+                    };
+                    let started =
+                        start_peer(peer, layer, backend_addr, config, proxy_cpu, &workdir).await;
+                    match started {
+                        Ok((server, target, version)) => {
+                            versions.push((peer.name().to_string(), version));
+                            targets.push(target);
+                            proxies.push(server);
+                        }
+                        Err(why) => {
+                            println!("{}: {why}, skipped", peer.name());
+                            skipped.push((peer.name().to_string(), why));
+                        }
+                    }
+                }
             }
         }
         Ok(Self {
             targets,
+            skipped,
+            versions,
             proxies,
             backend,
             _workdir: workdir,

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use crate::backend::{DOWNLOAD, TCP_CHUNK, UPLOAD};
 use crate::procstat::{self, CpuWindow};
 use crate::report::{self, JsonOut, TcpRun, keep_least_disturbed};
-use crate::targets::{Lab, Layer, Pinning};
+use crate::targets::{Lab, Layer, Pinning, TargetKind};
 use crate::{Common, Direction, TcpArgs};
 
 const GIB: f64 = (1u64 << 30) as f64;
@@ -63,7 +63,9 @@ pub async fn transfer(addr: SocketAddr, bytes: u64, direction: Direction) -> Res
 pub async fn run(args: &TcpArgs, common: &Common, pin: &Pinning) -> Result<()> {
     let mut out = JsonOut::open(common.out.as_deref())?;
     let ballast = common.ballast_path()?;
-    let mut lab = Lab::start(Layer::Tcp(args.relay), &common.targets, &ballast, pin).await?;
+    let config = common.lab_config(&ballast, 16);
+    let targets = common.target_kinds(&[TargetKind::Direct, TargetKind::Ballast]);
+    let mut lab = Lab::start(Layer::Tcp(args.relay), &targets, &config, pin).await?;
     let names: Vec<String> = lab.targets.iter().map(|t| t.name.clone()).collect();
     let direction = match args.direction {
         Direction::Up => "up",
@@ -77,12 +79,17 @@ pub async fn run(args: &TcpArgs, common: &Common, pin: &Pinning) -> Result<()> {
         names.join(", ")
     );
     println!("{}", common.describe(pin, &ballast));
+    for (name, version) in &lab.versions {
+        println!("{name}: {version}");
+    }
     out.write(&serde_json::json!({
         "bench": "tcp-config",
         "bytes": args.bytes,
         "direction": direction,
         "rounds": common.rounds,
         "targets": names,
+        "skipped": lab.skipped,
+        "versions": lab.versions,
         "ballast": ballast.display().to_string(),
         "pinned": pin.enabled,
         "generator_cpu": pin.generator_cpu,
@@ -91,6 +98,25 @@ pub async fn run(args: &TcpArgs, common: &Common, pin: &Pinning) -> Result<()> {
         "clk_tck": procstat::clk_tck(),
     }))?;
 
+    let runs = rounds(&mut lab, args, common, &mut out).await?;
+    lab.check_alive()?;
+    println!("\nmedians of the kept runs:");
+    print!("{}", report::tcp_summary(&names, &runs));
+    Ok(())
+}
+
+/// One warm-up transfer per target, then `common.rounds` rounds of one transfer per target (order
+/// rotating), retrying disturbed runs; every attempt is written to `out` and returned.
+pub async fn rounds(
+    lab: &mut Lab,
+    args: &TcpArgs,
+    common: &Common,
+    out: &mut JsonOut,
+) -> Result<Vec<TcpRun>> {
+    let direction = match args.direction {
+        Direction::Up => "up",
+        Direction::Down => "down",
+    };
     for target in &lab.targets {
         transfer(target.addr, WARMUP_BYTES, args.direction)
             .await
@@ -102,7 +128,7 @@ pub async fn run(args: &TcpArgs, common: &Common, pin: &Pinning) -> Result<()> {
     let n = lab.targets.len();
     for round in 1..=common.rounds {
         for i in 0..n {
-            let target = lab.targets[(round - 1 + i) % n].clone();
+            let target: crate::targets::Target = lab.targets[(round - 1 + i) % n].clone();
             let mut attempts: Vec<TcpRun> = Vec::new();
             for attempt in 1..=common.retries + 1 {
                 lab.check_alive()?;
@@ -155,8 +181,5 @@ pub async fn run(args: &TcpArgs, common: &Common, pin: &Pinning) -> Result<()> {
             }
         }
     }
-    lab.check_alive()?;
-    println!("\nmedians of the kept runs:");
-    print!("{}", report::tcp_summary(&names, &runs));
-    Ok(())
+    Ok(runs)
 }

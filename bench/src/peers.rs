@@ -1,0 +1,292 @@
+//! HAProxy and nginx as targets: finding (or installing) them, and the configs `bench` writes for
+//! them. Each config has the same shape as Ballast's: one worker/thread, keep-alive connections to
+//! the backend, no access log, one listener on a free 127.0.0.1 port.
+//!
+//! * HAProxy: `nbthread 1`, `http-reuse always`, `mode tcp` for L4; started with `-db` (stays in
+//!   the foreground as one process, so its pid is the one measured).
+//! * nginx: `daemon off`, `master_process off` (one process), `upstream { keepalive }` with
+//!   `proxy_http_version 1.1` and an empty `Connection` header; L4 needs the `stream` module,
+//!   which Debian's nginx-light lacks, so it is probed with `nginx -t` first.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::targets::Layer;
+
+/// A peer proxy: its name on the command line and in reports, and its Debian package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    Haproxy,
+    Nginx,
+}
+
+impl Peer {
+    pub fn name(self) -> &'static str {
+        match self {
+            Peer::Haproxy => "haproxy",
+            Peer::Nginx => "nginx",
+        }
+    }
+
+    fn package(self) -> &'static str {
+        match self {
+            Peer::Haproxy => "haproxy",
+            Peer::Nginx => "nginx-light",
+        }
+    }
+}
+
+/// Looks for `tool` on PATH, then in /usr/sbin and /usr/local/sbin (often not on a user's PATH).
+pub fn find(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/usr/local/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(tool))
+        .find(|p| p.is_file())
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// The peer's binary; with `install`, as root, missing peers are installed with apt-get first.
+/// `Err` is the reason it is skipped, for the report.
+pub fn locate(peer: Peer, install: bool) -> Result<PathBuf, String> {
+    if let Some(path) = find(peer.name()) {
+        return Ok(path);
+    }
+    if install && is_root() && find("apt-get").is_some() {
+        eprintln!(
+            "bench: {} not found; apt-get install {}",
+            peer.name(),
+            peer.package()
+        );
+        let status = Command::new("apt-get")
+            .args([
+                "install",
+                "-y",
+                "-qq",
+                "--no-install-recommends",
+                peer.package(),
+            ])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status();
+        if status.is_ok_and(|s| s.success())
+            && let Some(path) = find(peer.name())
+        {
+            return Ok(path);
+        }
+        return Err(format!(
+            "not found, and `apt-get install {}` did not provide it",
+            peer.package()
+        ));
+    }
+    Err("not found".to_string())
+}
+
+/// The first line the peer prints about its version, for the report.
+pub fn version(binary: &Path) -> String {
+    let Ok(out) = Command::new(binary).arg("-v").stdin(Stdio::null()).output() else {
+        return "unknown".to_string();
+    };
+    // nginx prints its version on stderr, HAProxy on stdout.
+    let text = [out.stdout, out.stderr].concat();
+    String::from_utf8_lossy(&text)
+        .lines()
+        .next()
+        .unwrap_or("unknown")
+        .trim()
+        .to_string()
+}
+
+/// The HAProxy config: one frontend and one backend with one server, one thread.
+pub fn haproxy_config(
+    layer: Layer,
+    listen: SocketAddr,
+    backend: SocketAddr,
+    maxconn: usize,
+) -> String {
+    let (mode, http_only) = match layer {
+        Layer::Http => (
+            "http",
+            "    option http-keep-alive\n    http-reuse always\n",
+        ),
+        Layer::Tcp(_) => ("tcp", ""),
+    };
+    format!(
+        "# Written by `bench`: one {mode} frontend, one server, one thread, no logs.
+global
+    nbthread 1
+    maxconn {maxconn}
+defaults
+    mode {mode}
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+{http_only}frontend bench
+    bind {listen}
+    default_backend bench-backend
+backend bench-backend
+    server s1 {backend}
+"
+    )
+}
+
+/// The nginx config: one `http` server (or `stream` server for L4), one worker process.
+/// `workdir` holds its pid file, error log and temp paths.
+pub fn nginx_config(
+    layer: Layer,
+    listen: SocketAddr,
+    backend: SocketAddr,
+    workdir: &Path,
+    conns: usize,
+) -> String {
+    let dir = workdir.display();
+    let body = match layer {
+        Layer::Http => format!(
+            "http {{
+    access_log off;
+    client_body_temp_path {dir}/nginx-body;
+    proxy_temp_path {dir}/nginx-proxy;
+    fastcgi_temp_path {dir}/nginx-fastcgi;
+    uwsgi_temp_path {dir}/nginx-uwsgi;
+    scgi_temp_path {dir}/nginx-scgi;
+    keepalive_requests 1000000;
+    keepalive_timeout 120s;
+    upstream bench_backend {{ server {backend}; keepalive 64; keepalive_requests 1000000; }}
+    server {{
+        listen {listen};
+        location / {{
+            proxy_pass http://bench_backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+        }}
+    }}
+}}
+"
+        ),
+        Layer::Tcp(_) => format!(
+            "stream {{
+    server {{
+        listen {listen};
+        proxy_pass {backend};
+    }}
+}}
+"
+        ),
+    };
+    format!(
+        "# Written by `bench`: one worker process, keep-alive to the backend, no access log.
+daemon off;
+master_process off;
+worker_processes 1;
+worker_rlimit_nofile {nofile};
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log error;
+events {{ worker_connections {conns}; }}
+{body}",
+        nofile = conns * 2 + 64,
+    )
+}
+
+/// Whether this nginx accepts `config` (`nginx -t`); `Err` holds why not. Used to find out
+/// whether it has the `stream` module before an L4 run.
+pub fn nginx_accepts(nginx: &Path, config: &Path, workdir: &Path) -> Result<(), String> {
+    let out = Command::new(nginx)
+        .arg("-t")
+        .arg("-q")
+        .arg("-p")
+        .arg(workdir)
+        .arg("-c")
+        .arg(config)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("running {}: {e}", nginx.display()))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(&out.stderr);
+    if text.contains("unknown directive \"stream\"") {
+        return Err("no stream module".to_string());
+    }
+    Err(format!(
+        "config test failed: {}",
+        text.lines().next().unwrap_or("no output").trim()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addrs() -> (SocketAddr, SocketAddr) {
+        (
+            "127.0.0.1:8080".parse().unwrap(),
+            "127.0.0.1:9001".parse().unwrap(),
+        )
+    }
+
+    #[test]
+    fn haproxy_http_reuses_backend_connections() {
+        let (listen, backend) = addrs();
+        let text = haproxy_config(Layer::Http, listen, backend, 20000);
+        assert!(text.contains("nbthread 1"));
+        assert!(text.contains("mode http"));
+        assert!(text.contains("http-reuse always"));
+        assert!(text.contains("bind 127.0.0.1:8080"));
+        assert!(text.contains("server s1 127.0.0.1:9001"));
+        assert!(!text.contains("log "));
+    }
+
+    #[test]
+    fn haproxy_tcp_is_mode_tcp() {
+        let (listen, backend) = addrs();
+        let text = haproxy_config(
+            Layer::Tcp(crate::targets::Relay::Splice),
+            listen,
+            backend,
+            100,
+        );
+        assert!(text.contains("mode tcp"));
+        assert!(!text.contains("http-reuse"));
+    }
+
+    #[test]
+    fn nginx_http_keeps_upstream_alive() {
+        let (listen, backend) = addrs();
+        let text = nginx_config(Layer::Http, listen, backend, Path::new("/tmp/x"), 1000);
+        assert!(text.contains("worker_processes 1;"));
+        assert!(text.contains("master_process off;"));
+        assert!(text.contains("access_log off;"));
+        assert!(text.contains("keepalive 64;"));
+        assert!(text.contains("proxy_http_version 1.1;"));
+        assert!(text.contains("proxy_set_header Connection \"\";"));
+        assert!(text.contains("listen 127.0.0.1:8080;"));
+        assert!(text.contains("server 127.0.0.1:9001;"));
+        assert!(!text.contains("stream {"));
+    }
+
+    #[test]
+    fn nginx_tcp_uses_stream() {
+        let (listen, backend) = addrs();
+        let text = nginx_config(
+            Layer::Tcp(crate::targets::Relay::Copy),
+            listen,
+            backend,
+            Path::new("/tmp/x"),
+            1000,
+        );
+        assert!(text.contains("stream {"));
+        assert!(text.contains("proxy_pass 127.0.0.1:9001;"));
+    }
+}
