@@ -14,8 +14,9 @@
 //!   each idle keep-alive connection costs.
 //! * `bench tcp`: bulk transfers (1 GiB by default) through a Ballast `TCP` vserver and directly
 //!   to a sink/source (`bench tcp-backend`): Gbit/s and relay CPU seconds per GiB.
-//! * `--targets haproxy,nginx` adds the peers to either bench; one that is not installed is
-//!   skipped.
+//! * `bench all`: the scenarios above for direct, Ballast, HAProxy and nginx (`--targets`
+//!   selects; `haproxy`/`nginx` work in `http` and `tcp` too), written to `BENCHMARKS.md` and
+//!   `bench-results.json`; `--quick` for a smoke run of about a minute.
 //!
 //! # How to read it
 //! * **Ratios, not absolutes.** `ballast / direct` (and later `/ haproxy`, `/ nginx`) measured
@@ -41,14 +42,18 @@
 //!
 //! Files: `backend.rs` (origins), `loadgen.rs` + `h1.rs` (client), `histogram.rs`,
 //! `procstat.rs` (`/proc`), `targets.rs` (processes, Ballast's config), `peers.rs` (HAProxy and
-//! nginx), `http.rs` / `tcp.rs` / `memory.rs` (the benches), `report.rs` (records and
-//! tables), `units.rs`.
+//! nginx), `http.rs` / `tcp.rs` / `memory.rs` (the benches), `all.rs` (`bench all`),
+//! `machine.rs` (CPU, kernel, date, commit), `report.rs` (records and tables), `markdown.rs`
+//! (BENCHMARKS.md and the flat JSON), `units.rs`.
 
+mod all;
 mod backend;
 mod h1;
 mod histogram;
 mod http;
 mod loadgen;
+mod machine;
+mod markdown;
 mod memory;
 mod peers;
 mod procstat;
@@ -103,6 +108,14 @@ enum Command {
         common: Common,
         #[command(flatten)]
         args: TcpArgs,
+    },
+    /// Every scenario for Ballast, HAProxy, nginx and direct: writes BENCHMARKS.md and
+    /// bench-results.json.
+    All {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: all::AllArgs,
     },
 }
 
@@ -297,6 +310,11 @@ fn main() -> Result<()> {
         Command::Tcp { common, args } => {
             let pin = prepare(&common)?;
             drive(tcp::run(&args, &common, &pin))
+        }
+        Command::All { mut common, args } => {
+            all::adjust(&mut common, &args)?;
+            let pin = prepare(&common)?;
+            drive(all::run(&args, &common, &pin))
         }
     }
 }

@@ -42,6 +42,22 @@ pub fn check_fd_limit(conns: usize) -> Result<()> {
     Ok(())
 }
 
+/// Raises this process's soft limit on open files (children inherit it) to at least `want`,
+/// lifting the hard limit too when allowed (root). Returns the soft limit now in force.
+pub fn raise_fd_limit(want: u64) -> u64 {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return procstat::open_files_limit().unwrap_or(0);
+    };
+    if soft >= want {
+        return soft;
+    }
+    if setrlimit(Resource::RLIMIT_NOFILE, want, want.max(hard)).is_err() && hard > soft {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard.min(want), hard);
+    }
+    getrlimit(Resource::RLIMIT_NOFILE).map_or(soft, |(soft, _)| soft)
+}
+
 pub async fn idle_connections(addr: SocketAddr, conns: usize, pid: u32) -> Result<IdleMemory> {
     check_fd_limit(conns)?;
     tokio::time::sleep(SETTLE).await;
