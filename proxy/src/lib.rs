@@ -13,6 +13,7 @@
 //!   [`stats`]: per-vserver counters.
 //! - [`listener`]: accept loops; each connection goes to [`http`] (`HTTP`, `SSL`) or [`l4`]
 //!   (`TCP`, `SSL_TCP`), with [`tls`] termination in front where configured.
+//!   [`h1`]: a sans-I/O HTTP/1.1 request core (head, framing, chunked), not wired in yet.
 //!   [`member_tls`]: TLS from Ballast to the members of `SSL` and `SSL_TCP` servicegroups.
 //!   [`proxy_protocol`]: PROXY protocol v1/v2 headers, read from trusted balancers in front
 //!   (before admission) and sent to the members of servicegroups with `proxyprotocol`.
@@ -39,6 +40,7 @@ pub mod backup;
 pub mod config;
 pub mod content_switch;
 pub mod error;
+pub mod h1;
 pub mod health;
 pub mod http;
 pub mod l4;
