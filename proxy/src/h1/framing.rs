@@ -19,7 +19,7 @@
 //! - Keep-alive (§9.3): HTTP/1.1 persists unless a `Connection` field names `close`; HTTP/1.0
 //!   persists only when one names `keep-alive` and none names `close`.
 //! - `Expect` (RFC 9110 §10.1.1): `100-continue` (any case) on HTTP/1.1 asks for an interim
-//!   `100` before the body is read; an HTTP/1.0 request's `Expect` is ignored, as the RFC
+//!   `100` before the body is read (a request with no body gets none: nothing is waited for); an HTTP/1.0 request's `Expect` is ignored, as the RFC
 //!   says; any other expectation on HTTP/1.1 gets `417` (hyper ignores it).
 //! - `Upgrade` (RFC 9110 §7.8): requested when an HTTP/1.1 request carries `Upgrade` and its
 //!   `Connection` names `upgrade`, the rule [`crate::http::upgrade`] follows today.
@@ -46,7 +46,7 @@ pub struct Framing {
     pub body: BodyLength,
     /// The connection may carry another request after this one.
     pub keep_alive: bool,
-    /// Send `100 Continue` before reading the body (when there is one).
+    /// Send `100 Continue` before reading the body (never set when there is no body).
     pub expect_continue: bool,
     /// The client asks to switch protocols (`Upgrade` named in `Connection`).
     pub upgrade: bool,
@@ -102,7 +102,8 @@ pub fn framing(head: &Head) -> Result<Framing, FramingError> {
     let http11 = head.version() == Version::Http11;
     let close = connection_names(head, "close");
     let keep_alive = !close && (http11 || connection_names(head, "keep-alive"));
-    let expect_continue = http11 && expects_continue(head)?;
+    // Checked even without a body: an expectation Ballast cannot meet is refused either way.
+    let expect_continue = http11 && expects_continue(head)? && body != BodyLength::Empty;
     let upgrade =
         http11 && head.values("upgrade").next().is_some() && connection_names(head, "upgrade");
     Ok(Framing {

@@ -274,3 +274,97 @@ fn the_seeds_are_accepted_in_every_split() {
         assert!(matches!(outcome, Outcome::Request(_)), "{outcome:?}");
     }
 }
+
+/// Bytes a chunked body is made of, drawn more often than the others.
+const CHUNKED_BYTES: &[u8] = b"0123456789abcdefABCDEF;= \t\r\n\r\n\r\nxX:\"\x00\xff";
+
+/// Random bodies from the chunked alphabet, fed to the decoder at once, one byte at a time and
+/// in random pieces: the same data, trailers, end and error every time.
+#[test]
+fn random_chunked_bodies_decode_the_same_in_any_split() {
+    let mut rng = Rng(0x5eed);
+    let limits = ChunkedLimits {
+        max_line_len: 12,
+        max_trailer_len: 40,
+        max_trailers: 3,
+    };
+    let mut ended = 0;
+    for round in 0..4000 {
+        let len = rng.below(48);
+        let mut input: Vec<u8> = (0..len)
+            .map(|_| CHUNKED_BYTES[rng.below(CHUNKED_BYTES.len())])
+            .collect();
+        if round % 3 == 0 {
+            // Start from a valid body so that more inputs get far.
+            let mut valid = b"3;e\r\nabc\r\n0\r\nT: v\r\n\r\n".to_vec();
+            mutate(&mut rng, &mut valid);
+            input = valid;
+        }
+        let whole = feed(&input, limits, &[]);
+        let bytewise: Vec<usize> = (1..input.len()).collect();
+        assert_eq!(feed(&input, limits, &bytewise), whole, "{input:?}");
+        let cuts: Vec<usize> = (0..rng.below(5))
+            .map(|_| rng.below(input.len() + 1))
+            .collect();
+        assert_eq!(
+            feed(&input, limits, &cuts),
+            whole,
+            "{input:?} cut at {cuts:?}"
+        );
+        if matches!(whole, Ok(Some(_))) {
+            ended += 1;
+        }
+    }
+    assert!(ended > 100, "ended {ended}");
+}
+
+/// Data, trailers and the bytes used once the body ended (`None` if it has not).
+type Fed = Result<Option<(Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>, usize)>, ChunkedError>;
+
+fn feed(input: &[u8], limits: ChunkedLimits, cuts: &[usize]) -> Fed {
+    let mut bounds: Vec<usize> = cuts.to_vec();
+    bounds.push(0);
+    bounds.push(input.len());
+    bounds.sort_unstable();
+    bounds.dedup();
+    let mut decoder = ChunkedDecoder::new(limits);
+    let mut data = Vec::new();
+    for piece in bounds.windows(2) {
+        let (start, end) = (piece[0], piece[1]);
+        let mut pos = start;
+        loop {
+            match decoder.decode(&input[pos..end])? {
+                Step::Data(range) => {
+                    data.extend_from_slice(&input[pos..end][range.clone()]);
+                    pos += range.end;
+                }
+                Step::NeedMore => break,
+                Step::Done { consumed } => {
+                    let trailers = decoder
+                        .trailers()
+                        .map(|(name, value)| (name.to_vec(), value.to_vec()))
+                        .collect();
+                    return Ok(Some((data, trailers, pos + consumed)));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+#[test]
+fn sizes() {
+    // What a parsed request costs while it is served, besides its two heap blocks.
+    assert!(
+        std::mem::size_of::<Head>() <= 64,
+        "{}",
+        std::mem::size_of::<Head>()
+    );
+    assert!(std::mem::size_of::<ChunkedDecoder>() <= 128);
+    eprintln!(
+        "Head {} B, ChunkedDecoder {} B, Framing {} B",
+        std::mem::size_of::<Head>(),
+        std::mem::size_of::<ChunkedDecoder>(),
+        std::mem::size_of::<Framing>()
+    );
+}

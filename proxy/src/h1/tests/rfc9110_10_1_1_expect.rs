@@ -51,4 +51,8 @@ fn expectations() {
         assert_eq!(&expect(version, fields), expected, "{version} {fields:?}");
     }
     assert_eq!(UnsupportedExpectation.status(), 417);
+    let no_body = read(b"GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n").request();
+    assert!(!no_body.framing.expect_continue, "no body, no 100");
+    let unknown = read(b"GET / HTTP/1.1\r\nHost: a\r\nExpect: x\r\n\r\n");
+    assert_eq!(unknown, Outcome::Framing(UnsupportedExpectation));
 }
