@@ -8,16 +8,17 @@
 //! What is checked beyond `httparse`'s grammar:
 //!
 //! - Line endings (§2.2): every line ends in CRLF. A bare CR is refused, and so is a bare LF,
-//!   although §2.2 lets a server accept one and `httparse` (so hyper today) does: the head is
-//!   framed by exactly one rule, the one every member and every proxy in front agree on. This
-//!   is an intended difference from the hyper path.
+//!   although §2.2 lets a server accept one and `httparse` (so hyper today) does: with one
+//!   line ending only, a proxy in front that splits lines differently cannot make Ballast see
+//!   other fields than it saw. This is an intended difference from the hyper path.
 //! - obs-fold (§5.2): a header line that starts with SP or HTAB is refused with `400`.
 //! - No whitespace inside a header name or between the name and the colon (§5.1).
 //! - Field values hold only HTAB, SP, VCHAR and obs-text (RFC 9110 §5.5; `httparse` enforces
 //!   it); leading and trailing whitespace is not part of the value.
 //! - The request target (§3.2) is origin-form, absolute-form, authority-form (`CONNECT`
 //!   only) or asterisk-form (`OPTIONS` only), of visible ASCII the `http` crate's URI parser
-//!   also takes, with no fragment, at most [`MAX_TARGET_LEN`] bytes.
+//!   also takes, with no fragment, at most [`MAX_TARGET_LEN`] bytes. An authority is
+//!   `host[:port]`: no user information (RFC 9110 §4.2.4), no percent-encoded host.
 //! - The version is `HTTP/1.0` or `HTTP/1.1`; another well-formed `HTTP/x.y` gets `505`
 //!   (hyper answers `400`), anything else `400`.
 //! - Limits: at most [`MAX_HEADERS`] fields (`431`); the head, leading empty lines included,
@@ -25,7 +26,9 @@
 //!   after. Only the first `max_head_len` bytes are ever looked at.
 //!
 //! Feeding the same bytes in any split gives the same answer as all at once: a refusal depends
-//! only on the first offending byte, whichever check finds it.
+//! only on the first offending byte, whichever check finds it. The caller parses again from
+//! the start after each read, as hyper does; a head costs at most `max_head_len` bytes of
+//! scanning per call.
 //!
 //! The [`Head`] keeps one copy of the head's bytes and 32-bit offsets into it: two allocations
 //! per request whatever its header count, where an `http::HeaderMap` costs its index table, its
@@ -318,7 +321,7 @@ fn build(request: &httparse::Request<'_, '_>, bytes: &[u8]) -> Result<Head, Head
     };
     let method = span(bytes, method.as_bytes()).ok_or(HeadError::InvalidMethod)?;
     let target_span = span(bytes, target.as_bytes()).ok_or(HeadError::InvalidTarget)?;
-    if !valid_target(method_of(bytes, method), target.as_bytes()) {
+    if !valid_target(&bytes[method.range()], target.as_bytes()) {
         return Err(HeadError::InvalidTarget);
     }
     let mut fields = Vec::with_capacity(request.headers.len());
@@ -334,10 +337,6 @@ fn build(request: &httparse::Request<'_, '_>, bytes: &[u8]) -> Result<Head, Head
         version,
         fields,
     })
-}
-
-fn method_of(bytes: &[u8], method: Span) -> &[u8] {
-    &bytes[method.range()]
 }
 
 /// Where `part`, a subslice of `bytes`, lies in it.

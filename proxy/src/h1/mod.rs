@@ -18,6 +18,23 @@
 //! What the hyper path checks after parsing (`Host`, `CONNECT`, see [`crate::http::checks`])
 //! is not repeated here: the wiring converts a [`head::Head`] to `http` parts and runs
 //! the same checks.
+//!
+//! What wiring it in still needs:
+//!
+//! - The connection loop: wait for readability holding no buffer, take a pooled one, read
+//!   until [`head::Parsed::Complete`] under `clientheadertimeout`, answer a refusal's status
+//!   with `Connection: close` ([`response::write_head`]) and close; graceful shutdown between
+//!   requests; give the buffer back only when no pipelined bytes are left in it.
+//! - [`head::Head`] to `http::request::Parts` (method, `Uri`, `HeaderMap`), then
+//!   [`crate::http::checks::admit`] and the existing exchange, with the body as an
+//!   `http_body::Body` read by its [`framing::BodyLength`] (a [`chunked::ChunkedDecoder`]
+//!   or a count), `100 Continue` written when that body is first polled.
+//! - The response: [`response::has_no_body`], [`response::write_head`], the body framed by
+//!   length or [`chunked::encode_chunk`]; keep-alive from the request's [`framing::Framing`]
+//!   and the exchange's outcome.
+//! - `Upgrade`: hand the raw connection to the tunnel of [`crate::http::upgrade`] after a
+//!   `101` (today it comes from `hyper::upgrade`); the access log and head-error metrics as
+//!   [`crate::http::serve`] records them.
 
 pub mod chunked;
 pub mod framing;
