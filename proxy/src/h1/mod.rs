@@ -14,6 +14,7 @@
 //! - [`chunked`]: an incremental chunked body decoder (RFC 9112 §7.1) with bounded
 //!   extensions and trailers, and the encoder for bodies Ballast frames itself.
 //! - [`response`]: which responses have no body (RFC 9112 §6.3), and writing a response head.
+//! - [`convert`]: a [`head::Head`] as `http` request parts.
 //!
 //! What the hyper path checks after parsing (`Host`, `CONNECT`, see [`crate::http::checks`])
 //! is not repeated here: the wiring converts a [`head::Head`] to `http` parts and runs
@@ -25,8 +26,7 @@
 //!   until [`head::Parsed::Complete`] under `clientheadertimeout`, answer a refusal's status
 //!   with `Connection: close` ([`response::write_head`]) and close; graceful shutdown between
 //!   requests; give the buffer back only when no pipelined bytes are left in it.
-//! - [`head::Head`] to `http::request::Parts` (method, `Uri`, `HeaderMap`), then
-//!   [`crate::http::checks::admit`] and the existing exchange, with the body as an
+//! - [`convert::to_parts`], then [`crate::http::checks::admit`] and the existing exchange, with the body as an
 //!   `http_body::Body` read by its [`framing::BodyLength`] (a [`chunked::ChunkedDecoder`]
 //!   or a count), `100 Continue` written when that body is first polled.
 //! - The response: [`response::has_no_body`], [`response::write_head`], the body framed by
@@ -37,6 +37,7 @@
 //!   [`crate::http::serve`] records them.
 
 pub mod chunked;
+pub mod convert;
 pub mod framing;
 pub mod head;
 pub mod response;

@@ -3,8 +3,8 @@
 //! and through this core. Where the two differ, the difference is intended and named here.
 //!
 //! A status is the first final status the path answers; `None` is no answer (the head never
-//! ended). `Host`, `CONNECT` and the other checks of `admit` are the wiring's, not the core's,
-//! so every request here carries a valid `Host`.
+//! ended). `Host`, `CONNECT` and the other checks of `admit` are the wiring's, not the core's:
+//! the core's side runs them on [`crate::h1::convert::to_parts`] as the wiring will.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -59,9 +59,16 @@ async fn hyper_status(input: &[u8]) -> Option<u16> {
         .find(|status| *status >= 200)
 }
 
+/// The core, then the checks the hyper path runs after parsing, as the wiring will.
 fn our_status(input: &[u8]) -> Option<u16> {
     match read(input) {
-        Outcome::Request(_) => Some(200),
+        Outcome::Request(request) => {
+            let mut parts = crate::h1::convert::to_parts(&request.head).expect("converted");
+            Some(match checks::admit(&mut parts, MAX_HEAD) {
+                Ok(()) => 200,
+                Err(error) => error.status().as_u16(),
+            })
+        }
         Outcome::Partial => None,
         Outcome::Head(error) => Some(error.status().as_u16()),
         Outcome::Framing(error) => Some(error.status().as_u16()),
@@ -77,6 +84,44 @@ fn cases() -> Vec<(&'static str, String, Option<u16>, Option<u16>)> {
     let many_fields: String = (0..101).map(|i| format!("X-{i}: {i}\r\n")).collect();
     vec![
         ("plain GET", format!("{GET}\r\n"), Some(200), Some(200)),
+        (
+            "no Host",
+            "GET / HTTP/1.1\r\n\r\n".into(),
+            Some(400),
+            Some(400),
+        ),
+        (
+            "no Host in HTTP/1.0",
+            "GET / HTTP/1.0\r\n\r\n".into(),
+            Some(200),
+            Some(200),
+        ),
+        (
+            "two Hosts",
+            format!("{GET}Host: b\r\n\r\n"),
+            Some(400),
+            Some(400),
+        ),
+        (
+            "CONNECT",
+            "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n".into(),
+            Some(405),
+            Some(405),
+        ),
+        (
+            "absolute-form",
+            "GET http://a/x HTTP/1.1\r\nHost: b\r\n\r\n".into(),
+            Some(200),
+            Some(200),
+        ),
+        // RFC 9110 §4.2.4: user information in an http URI: the core refuses the target,
+        // `admit` the authority that would become `Host`.
+        (
+            "userinfo in the target",
+            "GET http://u@a/x HTTP/1.1\r\nHost: a\r\n\r\n".into(),
+            Some(400),
+            Some(400),
+        ),
         (
             "empty line before the request line",
             format!("\r\n{GET}\r\n"),
