@@ -19,8 +19,9 @@
 //! - Keep-alive (§9.3): HTTP/1.1 persists unless a `Connection` field names `close`; HTTP/1.0
 //!   persists only when one names `keep-alive` and none names `close`.
 //! - `Expect` (RFC 9110 §10.1.1): `100-continue` (any case) on HTTP/1.1 asks for an interim
-//!   `100` before the body is read (a request with no body gets none: nothing is waited for); an HTTP/1.0 request's `Expect` is ignored, as the RFC
-//!   says; any other expectation on HTTP/1.1 gets `417` (hyper ignores it).
+//!   `100` before the body is read (a request with no body gets none: nothing is waited
+//!   for); an HTTP/1.0 request's `Expect` is ignored, as the RFC says; any other expectation
+//!   on HTTP/1.1 gets `417` (hyper ignores it).
 //! - `Upgrade` (RFC 9110 §7.8): requested when an HTTP/1.1 request carries `Upgrade` and its
 //!   `Connection` names `upgrade`, the rule [`crate::http::upgrade`] follows today.
 

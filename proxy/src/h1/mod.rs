@@ -26,9 +26,10 @@
 //!   until [`head::Parsed::Complete`] under `clientheadertimeout`, answer a refusal's status
 //!   with `Connection: close` ([`response::write_head`]) and close; graceful shutdown between
 //!   requests; give the buffer back only when no pipelined bytes are left in it.
-//! - [`convert::to_parts`], then [`crate::http::checks::admit`] and the existing exchange, with the body as an
-//!   `http_body::Body` read by its [`framing::BodyLength`] (a [`chunked::ChunkedDecoder`]
-//!   or a count), `100 Continue` written when that body is first polled.
+//! - [`convert::to_parts`], then [`crate::http::checks::admit`] and the existing exchange,
+//!   with the body as an `http_body::Body` read by its [`framing::BodyLength`] (a
+//!   [`chunked::ChunkedDecoder`] or a count), `100 Continue` written when that body is first
+//!   polled.
 //! - The response: [`response::has_no_body`], [`response::write_head`], the body framed by
 //!   length or [`chunked::encode_chunk`]; keep-alive from the request's [`framing::Framing`]
 //!   and the exchange's outcome.
