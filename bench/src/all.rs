@@ -130,6 +130,19 @@ pub fn adjust(common: &mut Common, args: &AllArgs) -> Result<()> {
     Ok(())
 }
 
+/// The idle connections a peer can hold under `fd_limit`: HAProxy wants two descriptors per
+/// allowed connection (`maxconn`), so at most about half the limit, less the load connections
+/// and spares; rounded down to a hundred.
+fn idle_that_fits(requested: usize, connections: usize, fd_limit: u64) -> usize {
+    let half = usize::try_from(fd_limit.saturating_sub(64) / 2).unwrap_or(usize::MAX);
+    let fit = half.saturating_sub(connections + crate::targets::PEER_SPARE_CONNS);
+    if requested <= fit {
+        requested
+    } else {
+        fit / 100 * 100
+    }
+}
+
 /// Median over the kept runs of `target`.
 fn kept<T>(
     runs: &[T],
@@ -165,6 +178,10 @@ struct Session<'a> {
     report: Report,
     /// `(skipped.<scenario>.<peer>, why)` for every peer skipped in some scenario.
     skipped: Vec<(String, String)>,
+    /// Ballast figures that could not be measured: the run exits non-zero.
+    failures: Vec<String>,
+    /// Why `idle` uses fewer connections than asked, if it does.
+    idle_note: Option<String>,
 }
 
 impl Session<'_> {
@@ -225,8 +242,19 @@ pub async fn run(args: &AllArgs, common: &Common, pin: &Pinning) -> Result<()> {
     report.method = method(&plan, common, pin, args);
 
     // File descriptors for the idle test: ours (client side) and the proxies' (inherited).
-    let want = (plan.idle_conns + args.connections + 1024) as u64;
+    // A proxy may hold more than one descriptor per client connection: ask for three.
+    let want = ((plan.idle_conns + args.connections) * 3 + 1024) as u64;
     let fd_limit = memory::raise_fd_limit(want);
+    let mut plan = plan;
+    let requested = plan.idle_conns;
+    plan.idle_conns = idle_that_fits(requested, args.connections, fd_limit);
+    let idle_note = (plan.idle_conns < requested).then(|| {
+        format!(
+            "{requested} idle connections were asked for; {} fit under the open-files limit of \
+             {fd_limit} (HAProxy reserves two descriptors per connection and refuses to start otherwise).",
+            plan.idle_conns
+        )
+    });
 
     let mut session = Session {
         common,
@@ -238,6 +266,8 @@ pub async fn run(args: &AllArgs, common: &Common, pin: &Pinning) -> Result<()> {
         out: JsonOut::open(common.out.as_deref())?,
         report,
         skipped: Vec::new(),
+        failures: Vec::new(),
+        idle_note,
     };
     let mut failures = Vec::new();
 
@@ -264,6 +294,7 @@ pub async fn run(args: &AllArgs, common: &Common, pin: &Pinning) -> Result<()> {
     report.tables = vec![http_table, idle_table, l4_table];
     report.tables.extend(not_yet_measured());
     report.meta.extend(session.skipped);
+    failures.extend(session.failures);
     report.meta.push((
         "elapsed_s".into(),
         format!("{:.1}", started.elapsed().as_secs_f64()),
@@ -460,6 +491,7 @@ async fn http_and_idle(s: &mut Session<'_>, fd_limit: u64) -> Result<(Table, Tab
     };
     s.note_lab(&lab, &mut idle);
     let n = s.plan.idle_conns;
+    idle.notes.extend(s.idle_note.clone());
     let label = format!("RSS per idle connection ({n} connections), bytes");
     if n == 0 {
         idle.rows.push(Row::not_measured(
@@ -478,11 +510,21 @@ async fn http_and_idle(s: &mut Session<'_>, fd_limit: u64) -> Result<(Table, Tab
         ));
     } else {
         println!("\n== idle: {n} idle keep-alive connections per target");
+        let mut measured = Vec::new();
         for (i, record) in memory.iter_mut().enumerate() {
             let target = lab.targets[i].clone();
             let pid = target.proxy_pid.unwrap_or(backend_pid);
             record.rss_after_load_bytes = procstat::vm_rss(pid)?;
-            http::idle(record, target.addr, n, pid).await?;
+            if let Err(e) = http::idle(record, target.addr, n, pid).await {
+                // One target failing (a proxy refusing connections) must not hide the others.
+                let why = format!("{}: failed: {e:#}", target.name);
+                println!("{why}");
+                idle.notes.push(format!("{why}."));
+                if target.name == "ballast" {
+                    s.failures.push(format!("idle: {why}"));
+                }
+                continue;
+            }
             println!(
                 "{:<8} {:.0} bytes/conn (RSS {:.1} → {:.1} MB)",
                 record.target,
@@ -491,6 +533,7 @@ async fn http_and_idle(s: &mut Session<'_>, fd_limit: u64) -> Result<(Table, Tab
                 record.rss_with_idle_bytes as f64 / 1e6
             );
             s.out.write(record)?;
+            measured.push(record.clone());
         }
         let mut per_conn = Row::figure(&label, "rss_per_conn_bytes", Some("rss_per_conn_bytes"), 0);
         let mut start = Row::figure("RSS at start, MB", "rss_start_mb", Some("rss_start"), 1);
@@ -501,8 +544,10 @@ async fn http_and_idle(s: &mut Session<'_>, fd_limit: u64) -> Result<(Table, Tab
             1,
         );
         for record in &memory {
-            per_conn.set(&record.target, record.bytes_per_idle_conn);
             start.set(&record.target, record.rss_start_bytes as f64 / 1e6);
+        }
+        for record in &measured {
+            per_conn.set(&record.target, record.bytes_per_idle_conn);
             with.set(&record.target, record.rss_with_idle_bytes as f64 / 1e6);
         }
         idle.rows.extend([per_conn, start, with]);
@@ -617,4 +662,25 @@ fn not_yet_measured() -> Vec<Table> {
             ],
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_count_fits_the_descriptor_limit() {
+        assert_eq!(idle_that_fits(500, 50, 20_000), 500);
+        assert_eq!(idle_that_fits(10_000, 50, 20_000), 9_800);
+        assert_eq!(idle_that_fits(10_000, 50, 1_048_576), 10_000);
+        assert_eq!(idle_that_fits(10_000, 50, 100), 0);
+    }
+
+    #[test]
+    fn debug_builds_are_recognised() {
+        assert!(is_debug_build(Path::new("target/debug/ballast")));
+        assert!(!is_debug_build(Path::new(
+            "/work/main/target/release/ballast"
+        )));
+    }
 }

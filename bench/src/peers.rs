@@ -109,12 +109,24 @@ pub fn version(binary: &Path) -> String {
         .to_string()
 }
 
-/// The HAProxy config: one frontend and one backend with one server, one thread.
+/// How many files a peer may open for `conns` client connections: two sockets per connection
+/// at most (client and server side) plus some, capped at the hard limit it inherits (a peer
+/// without CAP_SYS_RESOURCE cannot go above it, and HAProxy refuses to start if its computed
+/// need is higher than what it can get, unless told `ulimit-n`).
+pub fn fd_budget(conns: usize) -> u64 {
+    let want = conns as u64 * 2 + 64;
+    nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(want, |(_, hard)| want.min(hard))
+}
+
+/// The HAProxy config: one frontend and one backend with one server, one thread, at most
+/// `maxconn` client connections and `nofile` open files.
 pub fn haproxy_config(
     layer: Layer,
     listen: SocketAddr,
     backend: SocketAddr,
     maxconn: usize,
+    nofile: u64,
 ) -> String {
     let (mode, http_only) = match layer {
         Layer::Http => (
@@ -128,6 +140,7 @@ pub fn haproxy_config(
 global
     nbthread 1
     maxconn {maxconn}
+    ulimit-n {nofile}
 defaults
     mode {mode}
     timeout connect 5s
@@ -150,6 +163,7 @@ pub fn nginx_config(
     backend: SocketAddr,
     workdir: &Path,
     conns: usize,
+    nofile: u64,
 ) -> String {
     let dir = workdir.display();
     let body = match layer {
@@ -195,7 +209,6 @@ pid {dir}/nginx.pid;
 error_log {dir}/nginx-error.log error;
 events {{ worker_connections {conns}; }}
 {body}",
-        nofile = conns * 2 + 64,
     )
 }
 
@@ -239,8 +252,10 @@ mod tests {
     #[test]
     fn haproxy_http_reuses_backend_connections() {
         let (listen, backend) = addrs();
-        let text = haproxy_config(Layer::Http, listen, backend, 20000);
+        let text = haproxy_config(Layer::Http, listen, backend, 20000, 40064);
         assert!(text.contains("nbthread 1"));
+        assert!(text.contains("maxconn 20000"));
+        assert!(text.contains("ulimit-n 40064"));
         assert!(text.contains("mode http"));
         assert!(text.contains("http-reuse always"));
         assert!(text.contains("bind 127.0.0.1:8080"));
@@ -256,16 +271,34 @@ mod tests {
             listen,
             backend,
             100,
+            264,
         );
         assert!(text.contains("mode tcp"));
         assert!(!text.contains("http-reuse"));
     }
 
     #[test]
+    fn fd_budget_is_capped_by_the_hard_limit() {
+        let (_, hard) =
+            nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
+        assert_eq!(fd_budget(10), 84.min(hard));
+        assert!(fd_budget(usize::MAX / 4) <= hard);
+    }
+
+    #[test]
     fn nginx_http_keeps_upstream_alive() {
         let (listen, backend) = addrs();
-        let text = nginx_config(Layer::Http, listen, backend, Path::new("/tmp/x"), 1000);
+        let text = nginx_config(
+            Layer::Http,
+            listen,
+            backend,
+            Path::new("/tmp/x"),
+            1000,
+            2064,
+        );
         assert!(text.contains("worker_processes 1;"));
+        assert!(text.contains("worker_connections 1000;"));
+        assert!(text.contains("worker_rlimit_nofile 2064;"));
         assert!(text.contains("master_process off;"));
         assert!(text.contains("access_log off;"));
         assert!(text.contains("keepalive 64;"));
@@ -285,6 +318,7 @@ mod tests {
             backend,
             Path::new("/tmp/x"),
             1000,
+            2064,
         );
         assert!(text.contains("stream {"));
         assert!(text.contains("proxy_pass 127.0.0.1:9001;"));

@@ -290,6 +290,24 @@ pub struct Target {
     pub proxy_pid: Option<u32>,
 }
 
+/// Client connections a peer accepts beyond `LabConfig::max_conns` (checks, stragglers).
+pub const PEER_SPARE_CONNS: usize = 64;
+
+/// A multi-line reason (an error with a log tail) as its first and last lines, for one-line
+/// reports.
+fn one_line(text: &str) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    match lines.as_slice() {
+        [] => String::new(),
+        [only] => only.to_string(),
+        [first, .., last] => format!("{first} … {last}"),
+    }
+}
+
 /// Starts HAProxy or nginx in front of the backend. `Err` is why the peer is skipped: not
 /// installed, no `stream` module, or it did not come up (with the end of its log).
 async fn start_peer(
@@ -302,14 +320,15 @@ async fn start_peer(
 ) -> Result<(Server, Target, String), String> {
     let binary = peers::locate(peer, config.install_peers)?;
     let listen = free_addr().map_err(|e| e.to_string())?;
-    let conns = config.max_conns + 256;
+    let conns = config.max_conns + PEER_SPARE_CONNS;
+    let nofile = peers::fd_budget(conns);
     let (text, file) = match peer {
         Peer::Haproxy => (
-            peers::haproxy_config(layer, listen, backend, conns),
+            peers::haproxy_config(layer, listen, backend, conns, nofile),
             "haproxy.cfg",
         ),
         Peer::Nginx => (
-            peers::nginx_config(layer, listen, backend, workdir.path(), conns),
+            peers::nginx_config(layer, listen, backend, workdir.path(), conns, nofile),
             "nginx.conf",
         ),
     };
@@ -440,6 +459,7 @@ impl Lab {
                             proxies.push(server);
                         }
                         Err(why) => {
+                            let why = one_line(&why);
                             println!("{}: {why}, skipped", peer.name());
                             skipped.push((peer.name().to_string(), why));
                         }
