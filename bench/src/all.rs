@@ -239,7 +239,6 @@ pub async fn run(args: &AllArgs, common: &Common, pin: &Pinning) -> Result<()> {
         ("kernel".into(), machine::kernel()),
         ("setup".into(), common.describe(pin, &ballast)),
     ];
-    report.method = method(&plan, common, pin, args);
 
     // File descriptors for the idle test: ours (client side) and the proxies' (inherited).
     // A proxy may hold more than one descriptor per client connection: ask for three.
@@ -255,6 +254,8 @@ pub async fn run(args: &AllArgs, common: &Common, pin: &Pinning) -> Result<()> {
             plan.idle_conns
         )
     });
+
+    report.method = method(&plan, common, pin, args);
 
     let mut session = Session {
         common,
