@@ -215,7 +215,15 @@ pub enum Relay {
 }
 
 /// The Ballast config for one vserver in front of the backend, on one worker thread.
-pub fn ballast_config(layer: Layer, listen: SocketAddr, backend: SocketAddr) -> String {
+/// `maxconn` is set like HAProxy's, to the connections the bench will open: Ballast's own
+/// default, `(RLIMIT_NOFILE - 256) / 3`, would refuse idle connections that HAProxy and nginx
+/// are configured to accept.
+pub fn ballast_config(
+    layer: Layer,
+    listen: SocketAddr,
+    backend: SocketAddr,
+    maxconn: usize,
+) -> String {
     let (servicetype, relay) = match layer {
         Layer::Http => ("HTTP", "copy"),
         Layer::Tcp(Relay::Copy) => ("TCP", "copy"),
@@ -226,6 +234,7 @@ pub fn ballast_config(layer: Layer, listen: SocketAddr, backend: SocketAddr) -> 
 [ballast]
 workers = 1
 l4relay = "{relay}"
+maxconn = {maxconn}
 
 [[servicegroup]]
 servicegroupname = "bench-backend"
@@ -290,7 +299,7 @@ pub struct Target {
     pub proxy_pid: Option<u32>,
 }
 
-/// Client connections a peer accepts beyond `LabConfig::max_conns` (checks, stragglers).
+/// Client connections a proxy accepts beyond `LabConfig::max_conns` (checks, stragglers).
 pub const PEER_SPARE_CONNS: usize = 64;
 
 /// A multi-line reason (an error with a log tail) as its first and last lines, for one-line
@@ -426,12 +435,20 @@ impl Lab {
                         );
                     }
                     let listen = free_addr()?;
-                    let config = workdir.path().join("ballast.toml");
-                    std::fs::write(&config, ballast_config(layer, listen, backend_addr))?;
+                    let path = workdir.path().join("ballast.toml");
+                    std::fs::write(
+                        &path,
+                        ballast_config(
+                            layer,
+                            listen,
+                            backend_addr,
+                            config.max_conns + PEER_SPARE_CONNS,
+                        ),
+                    )?;
                     let args = [
                         "run".to_string(),
                         "--config".to_string(),
-                        config.display().to_string(),
+                        path.display().to_string(),
                     ];
                     let mut server = Server::spawn("ballast", ballast, &args, proxy_cpu, &workdir)?;
                     server
@@ -502,8 +519,9 @@ mod tests {
     fn config_names_backend_and_listener() {
         let listen: SocketAddr = "127.0.0.1:8080".parse().unwrap();
         let backend: SocketAddr = "127.0.0.1:9001".parse().unwrap();
-        let text = ballast_config(Layer::Tcp(Relay::Splice), listen, backend);
+        let text = ballast_config(Layer::Tcp(Relay::Splice), listen, backend, 1000);
         assert!(text.contains("workers = 1"));
+        assert!(text.contains("maxconn = 1000"));
         assert!(text.contains(r#"members = [{ ip = "127.0.0.1", port = 9001 }]"#));
         assert!(text.contains("port = 8080"));
         assert_eq!(text.matches(r#"servicetype = "TCP""#).count(), 2);
