@@ -13,7 +13,8 @@
 //!   [`stats`]: per-vserver counters.
 //! - [`listener`]: accept loops; each connection goes to [`http`] (`HTTP`, `SSL`) or [`l4`]
 //!   (`TCP`, `SSL_TCP`), with [`tls`] termination in front where configured.
-//!   [`h1`]: a sans-I/O HTTP/1.1 request core (head, framing, chunked), not wired in yet.
+//!   [`h1`]: the sans-I/O HTTP/1.1 request core (head, framing, chunked) that
+//!   [`http::h1_server`] serves client connections with.
 //!   [`member_tls`]: TLS from Ballast to the members of `SSL` and `SSL_TCP` servicegroups.
 //!   [`proxy_protocol`]: PROXY protocol v1/v2 headers, read from trusted balancers in front
 //!   (before admission) and sent to the members of servicegroups with `proxyprotocol`.

@@ -9,6 +9,7 @@
 //! | `/slow?ms=N` | sleeps N ms first |
 //! | `/healthz` | `ok` (counted as a probe, not as a request) |
 //! | `/echo-headers` | the request headers, one `name: value` line each |
+//! | `/echo-body` | the request body, then a `trailer name: value` line per trailer field |
 //! | `/truncate` | `Content-Length: 1000000`, 16 bytes, then the connection is torn down |
 //!
 //! It counts requests, remembers the last `X-Forwarded-For`/`-Proto` and every path, and can be
@@ -303,7 +304,7 @@ async fn respond(request: Request<Incoming>, name: &str, stats: &Stats) -> Respo
         .and_then(|query| query.split('&').find_map(|pair| pair.strip_prefix("ms=")))
         .and_then(|ms| ms.parse::<u64>().ok());
     // Read the whole request body, as a real application would.
-    let _ = request.into_body().collect().await;
+    let body = request.into_body().collect().await.ok();
 
     match path.as_str() {
         "/slow" => {
@@ -311,9 +312,31 @@ async fn respond(request: Request<Incoming>, name: &str, stats: &Stats) -> Respo
             reply(name, Bytes::from(name.to_owned()))
         }
         "/echo-headers" => reply(name, Bytes::from(echoed)),
+        "/echo-body" => reply(name, echo_body(body)),
         "/truncate" => truncated(name),
         _ => reply(name, Bytes::from(name.to_owned())),
     }
+}
+
+/// The request body as received, then a `trailer name: value` line per trailer field.
+fn echo_body(body: Option<http_body_util::Collected<Bytes>>) -> Bytes {
+    let Some(body) = body else {
+        return Bytes::from_static(b"(the body failed)");
+    };
+    let trailers: String = body
+        .trailers()
+        .into_iter()
+        .flatten()
+        .map(|(name, value)| {
+            format!(
+                "\ntrailer {name}: {}",
+                String::from_utf8_lossy(value.as_bytes())
+            )
+        })
+        .collect();
+    let mut echoed = body.to_bytes().to_vec();
+    echoed.extend_from_slice(trailers.as_bytes());
+    Bytes::from(echoed)
 }
 
 fn reply(name: &str, body: Bytes) -> Response<Body> {

@@ -3,8 +3,9 @@
 //! Message length (RFC 9112 §6.1–§6.3), for a request:
 //!
 //! - `Transfer-Encoding`: only `chunked`, once, as the only coding, over all the field lines
-//!   together. Any other coding gets `501` (as the hyper path answers through
-//!   [`crate::http::checks`]); `chunked` twice, or a field with no coding, `400`; any
+//!   together. A list whose last coding is not `chunked` gets `400` (§6.1: the length cannot
+//!   be known); one that ends in `chunked` after another coding, `501` (a coding Ballast does
+//!   not implement, as nginx answers); `chunked` twice, or a field with no coding, `400`; any
 //!   `Transfer-Encoding` in an HTTP/1.0 request, `400` (§6.1: it cannot be trusted there).
 //! - `Content-Length`: one value, or the same value repeated in a list or in several field
 //!   lines (RFC 9110 §8.6 lets a recipient take that); differing values, an empty element or
@@ -59,6 +60,8 @@ pub struct Framing {
 pub enum FramingError {
     #[error("transfer coding other than chunked")]
     UnsupportedTransferCoding,
+    #[error("the last transfer coding is not chunked")]
+    ChunkedNotFinal,
     #[error("chunked is applied more than once")]
     ChunkedTwice,
     #[error("Transfer-Encoding with no coding")]
@@ -81,6 +84,7 @@ impl FramingError {
             FramingError::UnsupportedTransferCoding => StatusCode::NOT_IMPLEMENTED,
             FramingError::UnsupportedExpectation => StatusCode::EXPECTATION_FAILED,
             FramingError::ChunkedTwice
+            | FramingError::ChunkedNotFinal
             | FramingError::EmptyTransferEncoding
             | FramingError::TransferEncodingInHttp10
             | FramingError::InvalidContentLength
@@ -133,22 +137,27 @@ fn transfer_encoding(head: &Head) -> Result<bool, FramingError> {
         return Err(FramingError::TransferEncodingInHttp10);
     }
     let mut chunked = 0usize;
+    let mut other = false;
+    let mut last_is_chunked = false;
     for value in fields {
         for coding in list_elements(value) {
-            if !coding.eq_ignore_ascii_case(b"chunked") {
-                return Err(FramingError::UnsupportedTransferCoding);
+            last_is_chunked = coding.eq_ignore_ascii_case(b"chunked");
+            if last_is_chunked {
+                chunked += 1;
+            } else {
+                other = true;
             }
-            chunked += 1;
         }
     }
     match chunked {
-        0 => Err(FramingError::EmptyTransferEncoding),
+        0 if !other => Err(FramingError::EmptyTransferEncoding),
+        _ if !last_is_chunked => Err(FramingError::ChunkedNotFinal),
+        _ if other => Err(FramingError::UnsupportedTransferCoding),
         1 => Ok(true),
         _ => Err(FramingError::ChunkedTwice),
     }
 }
 
-/// The one `Content-Length` value, if any.
 fn content_length(head: &Head) -> Result<Option<u64>, FramingError> {
     let mut length = None;
     for value in head.values("content-length") {

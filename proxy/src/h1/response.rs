@@ -3,7 +3,9 @@
 //!
 //! [`write_head`] decides the framing fields itself from a [`ResponseBody`]: any
 //! `Content-Length`, `Transfer-Encoding` or `Connection` the caller passes is dropped, so one
-//! place says where the body ends. A field name or value that would break the head (a CR,
+//! place says where the body ends (a bodiless answer to `HEAD`, or a `304`, keeps its
+//! `Content-Length`: it says how long the body would be, RFC 9110 §8.6). A `101` says
+//! `Connection: upgrade`. A field name or value that would break the head (a CR,
 //! an LF, a control byte) is refused rather than written.
 
 use http::StatusCode;
@@ -47,7 +49,8 @@ pub enum ResponseError {
 
 /// Appends the response head to `out`: the status line, `fields` (less the framing ones),
 /// the framing fields for `body`, `Connection: close` when the connection ends after this
-/// response (or `keep-alive` for an HTTP/1.0 client that keeps it), and the empty line.
+/// response (or `keep-alive` for an HTTP/1.0 client that keeps it; `upgrade` for a `101`),
+/// and the empty line.
 /// Nothing is appended on error.
 pub fn write_head<'a>(
     out: &mut Vec<u8>,
@@ -68,6 +71,10 @@ pub fn write_head<'a>(
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
+    // A bodiless response to `HEAD` (or a `304`) may say how long the body would have been.
+    let keeps_length = body == ResponseBody::None
+        && !status.is_informational()
+        && status != StatusCode::NO_CONTENT;
     for (name, value) in fields {
         if !is_token(name) || !is_field_value(value) {
             out.truncate(start);
@@ -77,8 +84,9 @@ pub fn write_head<'a>(
                 ResponseError::InvalidName
             });
         }
-        let framing = [&b"content-length"[..], b"transfer-encoding", b"connection"];
-        if framing.iter().any(|f| name.eq_ignore_ascii_case(f)) {
+        let framing = [&b"transfer-encoding"[..], b"connection"];
+        let length = name.eq_ignore_ascii_case(b"content-length");
+        if framing.iter().any(|f| name.eq_ignore_ascii_case(f)) || (length && !keeps_length) {
             continue;
         }
         field(out, name, value);
@@ -91,6 +99,7 @@ pub fn write_head<'a>(
         ResponseBody::Chunked => field(out, b"transfer-encoding", b"chunked"),
     }
     match (version, keep_alive) {
+        _ if status == StatusCode::SWITCHING_PROTOCOLS => field(out, b"connection", b"upgrade"),
         (Version::Http11, false) => field(out, b"connection", b"close"),
         (Version::Http10, true) => field(out, b"connection", b"keep-alive"),
         _ => {}

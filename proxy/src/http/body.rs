@@ -6,7 +6,6 @@
 //! drops and the connection goes back to the pool exactly when the response ends.
 
 use std::future::Future;
-use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -17,6 +16,8 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::Sleep;
+
+use super::client_body::{ClientBody, ClientBodyError};
 
 use super::error::ExchangeError;
 use super::pool::{self, Sender};
@@ -32,7 +33,7 @@ use crate::stats::VserverStats;
 /// waits for it.
 #[derive(Debug)]
 pub struct RequestBody {
-    inner: Option<Incoming>,
+    inner: Option<ClientBody>,
     stats: Arc<VserverStats>,
     /// Where the body stands; `None` for a request without a body.
     upload: Option<Arc<Upload>>,
@@ -47,13 +48,17 @@ pub struct RequestBody {
 #[derive(Debug, thiserror::Error)]
 pub enum RequestBodyError {
     #[error("the client's request body failed: {0}")]
-    Client(#[source] hyper::Error),
+    Client(#[source] ClientBodyError),
     #[error("the client sent no request body bytes for {0:?} (clientbodytimeout)")]
     Stalled(Duration),
 }
 
 impl RequestBody {
-    pub fn new(inner: Incoming, stats: Arc<VserverStats>, stall_timeout: Duration) -> RequestBody {
+    pub fn new(
+        inner: ClientBody,
+        stats: Arc<VserverStats>,
+        stall_timeout: Duration,
+    ) -> RequestBody {
         let upload = (!inner.is_end_stream()).then(|| Arc::new(Upload::new()));
         RequestBody {
             inner: Some(inner),
@@ -115,17 +120,6 @@ impl RequestBody {
     }
 }
 
-/// A body that broke its framing is malformed; one that just stopped is incomplete.
-fn body_failure(error: &hyper::Error) -> ExchangeError {
-    let cause = std::error::Error::source(error).and_then(|e| e.downcast_ref::<io::Error>());
-    match cause.map(io::Error::kind) {
-        Some(io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput) => {
-            ExchangeError::MalformedBody
-        }
-        _ => ExchangeError::IncompleteBody,
-    }
-}
-
 impl Body for RequestBody {
     type Data = Bytes;
     type Error = RequestBodyError;
@@ -157,7 +151,7 @@ impl Body for RequestBody {
             }
             Poll::Ready(Some(Err(error))) => {
                 if let Some(upload) = &this.upload {
-                    upload.failed(body_failure(&error));
+                    upload.failed(error.failure());
                 }
                 this.inner = None;
                 Poll::Ready(Some(Err(RequestBodyError::Client(error))))
@@ -167,13 +161,13 @@ impl Body for RequestBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.as_ref().is_none_or(Incoming::is_end_stream)
+        self.inner.as_ref().is_none_or(ClientBody::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
         self.inner
             .as_ref()
-            .map_or(SizeHint::with_exact(0), Incoming::size_hint)
+            .map_or(SizeHint::with_exact(0), ClientBody::size_hint)
     }
 }
 

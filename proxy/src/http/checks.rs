@@ -2,10 +2,10 @@
 //!
 //! - `CONNECT` gets `405`: Ballast is a reverse proxy, not a tunnel (HTTP/2's extended
 //!   `CONNECT` for `websocket` is a WebSocket, [`super::h2_websocket`]).
-//! - A head over `maxheaderlen` gets `431`, whatever hyper's read buffer let through: the
+//! - A head over `maxheaderlen` gets `431`, whatever the server's read buffer let through: the
 //!   request line and header lines are counted here from the parsed request (see [`head_len`]).
-//! - A transfer coding other than `chunked` gets `501`, as nginx answers (hyper already refuses
-//!   a coding list that does not end in `chunked` with `400`).
+//! - A transfer coding other than `chunked` gets `501`, as nginx answers (the HTTP/1.1 server
+//!   already refuses a coding list that does not end in `chunked` with `400`).
 //! - `Host` (RFC 9112 §3.2): an HTTP/1.1 request without one, or any request with two, or one
 //!   that is no valid `host[:port]`, gets `400`. An absolute-form target's authority (HTTP/2:
 //!   `:authority`) wins over `Host`, and becomes the `Host` the member sees.

@@ -26,6 +26,7 @@ use tokio::time::Instant;
 
 use super::body::{Exchange, RequestBody, ResponseBody};
 use super::checks;
+use super::client_body::ClientBody;
 use super::error::{ExchangeError, Retry};
 use super::headers;
 use super::pool::{ConnectError, Sender};
@@ -68,7 +69,7 @@ struct Limits {
 }
 
 /// Serves one request. Never fails: every problem becomes a response with a clear status.
-pub async fn handle(request: Request<Incoming>, ctx: &ConnContext) -> Response<ResponseBody> {
+pub async fn handle(request: Request<ClientBody>, ctx: &ConnContext) -> Response<ResponseBody> {
     let version = request.version();
     let snapshot = ctx.snapshot.load();
     let Some(plan) = snapshot.vserver(&ctx.vserver).cloned() else {
@@ -112,7 +113,7 @@ pub async fn handle(request: Request<Incoming>, ctx: &ConnContext) -> Response<R
 }
 
 async fn forward(
-    request: Request<Incoming>,
+    request: Request<ClientBody>,
     ctx: &ConnContext,
     mut plan: Arc<VserverPlan>,
     limits: Limits,

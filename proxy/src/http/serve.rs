@@ -1,37 +1,42 @@
 //! Serving one client connection with HTTP/1.1 or HTTP/2 until it closes or a graceful shutdown
 //! asks it to.
 //!
-//! The protocol is known before hyper sees a byte: on TLS from ALPN, in cleartext by peeking
-//! at the first bytes for HTTP/2's connection preface (prior knowledge). So each connection runs
-//! one protocol's server directly, with no detection layer keeping buffers of its own.
+//! The protocol is known before a byte is read: on TLS from ALPN, in cleartext by peeking at
+//! the first bytes for HTTP/2's connection preface (prior knowledge). HTTP/1.1 is served by
+//! Ballast's own server ([`super::h1_server`], which holds no buffer on an idle connection),
+//! HTTP/2 by hyper's; both run each request through [`exchange`].
 //!
 //! Limits come from `[httpprofile]`: a request head over `maxheaderlen` gets `431`, a client
 //! that does not send its head within `clientheadertimeout` is disconnected. On shutdown or when
 //! the vserver is removed, HTTP/1.1 connections close after their current response and HTTP/2
-//! connections get GOAWAY. An HTTP/2 connection may have `maxconcurrentstreams` streams open
+//! connections get GOAWAY. An idle HTTP/1.1 keep-alive connection closes after the vserver's
+//! `clttimeout`. An HTTP/2 connection may have `maxconcurrentstreams` streams open
 //! (more are refused with `REFUSED_STREAM`), and gets GOAWAY once it had none open for the
 //! vserver's `clttimeout` ([`super::idle`]). HTTP/2 clients may open WebSockets with the
 //! extended `CONNECT` (RFC 8441, [`super::h2_websocket`]).
 
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use hyper::server::conn::{http1, http2};
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::server::conn::http2;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
+use super::body::ResponseBody;
+use super::client_body::ClientBody;
 use super::error::ExchangeError;
+use super::h1_server::{self, ConnLimits, transport::ClientIo};
 use super::idle::{Held, OpenStreams, serve_until_idle};
 use super::proxy::{ConnContext, handle, record_head_error};
 use super::upgrade::RequestHold;
 use crate::accesslog;
+use crate::accesslog::http::Logged;
 use crate::config::HttpProfile;
 use crate::limits::admission::RequestSlot;
 
@@ -69,73 +74,84 @@ pub async fn sniff(stream: &TcpStream, timeout: Duration) -> Option<Protocol> {
 }
 
 /// Serves one client connection; `idle_timeout` is the vserver's `clttimeout`.
-pub async fn serve_http<IO>(
+pub async fn serve_http<IO: ClientIo>(
     io: IO,
     protocol: Protocol,
     ctx: Arc<ConnContext>,
     profile: &HttpProfile,
     idle_timeout: Duration,
     shutdown: CancellationToken,
-) where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+) {
+    match protocol {
+        Protocol::Http1 => {
+            let limits = ConnLimits::new(profile, idle_timeout);
+            h1_server::serve(io, ctx.clone(), limits, shutdown.clone()).await;
+        }
+        Protocol::Http2 => serve_http2(io, ctx.clone(), profile, idle_timeout, &shutdown).await,
+    }
+    // An upgraded connection lives on in its tunnel: the client connection is still open.
+    ctx.tunnels.finish(&shutdown).await;
+}
+
+async fn serve_http2<IO: ClientIo>(
+    io: IO,
+    ctx: Arc<ConnContext>,
+    profile: &HttpProfile,
+    idle_timeout: Duration,
+    shutdown: &CancellationToken,
+) {
     let streams = OpenStreams::new();
     let counted = streams.clone();
     let conn = ctx.clone();
-    let service = service_fn(move |request| {
-        let ctx = ctx.clone();
-        let stream = counted.opened();
-        async move {
-            let logged = accesslog::http::Pending::begin(&ctx, &request);
-            let (response, slot) = match request_slot(&ctx) {
-                Some(slot) => (handle(request, &ctx).await, Some(slot)),
-                None => {
-                    let refused = ExchangeError::LocalResources;
-                    (refused.response(request.version()), None)
-                }
-            };
-            let mut response = accesslog::http::track(logged, response);
-            // A tunnel holds its member connection: it keeps the request's slot until it ends.
-            let counted = match response.extensions_mut().remove::<RequestHold>() {
-                Some(hold) => hold.keep((stream, slot)),
-                None => Some((stream, slot)),
-            };
-            Ok::<_, Infallible>(response.map(|body| Held::new(body, counted)))
-        }
+    let service = service_fn(move |request: Request<Incoming>| {
+        let served = exchange(
+            request.map(ClientBody::Http2),
+            ctx.clone(),
+            counted.opened(),
+        );
+        async move { Ok::<_, Infallible>(served.await) }
     });
-    let io = TokioIo::new(io);
-    let result = match protocol {
-        Protocol::Http1 => {
-            let connection = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(profile.client_header_timeout)
-                .max_buf_size(profile.max_header_len)
-                .keep_alive(true)
-                .serve_connection(io, service)
-                .with_upgrades();
-            until_shutdown(connection, shutdown.clone(), |c| c.graceful_shutdown()).await
-        }
-        Protocol::Http2 => {
-            let connection = http2::Builder::new(TokioExecutor::new())
-                .timer(TokioTimer::new())
-                .max_header_list_size(profile.max_header_len as u32)
-                .max_concurrent_streams(profile.max_concurrent_streams)
-                .enable_connect_protocol()
-                .serve_connection(io, service);
-            let serving =
-                serve_until_idle(connection, shutdown.clone(), &streams, idle_timeout, |c| {
-                    c.graceful_shutdown()
-                });
-            // A WebSocket on a stream keeps the connection open: shutdown closes it first.
-            conn.tunnels.close_on(&shutdown, serving).await
-        }
-    };
-    if let Err(error) = result {
+    let connection = http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .max_header_list_size(profile.max_header_len as u32)
+        .max_concurrent_streams(profile.max_concurrent_streams)
+        .enable_connect_protocol()
+        .serve_connection(TokioIo::new(io), service);
+    let serving = serve_until_idle(connection, shutdown.clone(), &streams, idle_timeout, |c| {
+        c.graceful_shutdown()
+    });
+    // A WebSocket on a stream keeps the connection open: shutdown closes it first.
+    if let Err(error) = conn.tunnels.close_on(shutdown, serving).await {
         record_head_error(&conn, &error);
         tracing::debug!(%error, "client connection ended with an error");
     }
-    // An upgraded connection lives on in its tunnel: the client connection is still open.
-    conn.tunnels.finish(&shutdown).await;
+}
+
+/// A response as the client connection sends it: it writes the access log line when it ends,
+/// and holds what the request counts (`G`: an HTTP/2 stream; its `maxconn` slot) until then.
+pub type Served<G> = Response<Held<Logged<ResponseBody>, Option<(G, Option<RequestSlot>)>>>;
+
+/// One request, HTTP/1.1 or HTTP/2: under `maxconn`, through [`handle`], logged.
+pub async fn exchange<G: Send + 'static>(
+    request: Request<ClientBody>,
+    ctx: Arc<ConnContext>,
+    counted: G,
+) -> Served<G> {
+    let logged = accesslog::http::Pending::begin(&ctx, &request);
+    let (response, slot) = match request_slot(&ctx) {
+        Some(slot) => (handle(request, &ctx).await, Some(slot)),
+        None => {
+            let refused = ExchangeError::LocalResources;
+            (refused.response(request.version()), None)
+        }
+    };
+    let mut response = accesslog::http::track(logged, response);
+    // A tunnel holds its member connection: it keeps the request's slot until it ends.
+    let counted = match response.extensions_mut().remove::<RequestHold>() {
+        Some(hold) => hold.keep((counted, slot)),
+        None => Some((counted, slot)),
+    };
+    response.map(|body| Held::new(body, counted))
 }
 
 /// Every request in flight holds a connection to a member, and HTTP/2 carries many on one client
@@ -154,23 +170,4 @@ fn request_slot(ctx: &ConnContext) -> Option<RequestSlot> {
         }
     }
     slot
-}
-
-/// Drives `connection`; on `shutdown`, asks it to finish gracefully and waits for that.
-async fn until_shutdown<C>(
-    connection: C,
-    shutdown: CancellationToken,
-    graceful: impl FnOnce(Pin<&mut C>),
-) -> hyper::Result<()>
-where
-    C: Future<Output = hyper::Result<()>>,
-{
-    tokio::pin!(connection);
-    tokio::select! {
-        result = connection.as_mut() => result,
-        () = shutdown.cancelled() => {
-            graceful(connection.as_mut());
-            connection.await
-        }
-    }
 }

@@ -34,6 +34,7 @@ use tokio_util::task::TaskTracker;
 
 use super::body::ResponseBody;
 use super::error::ExchangeError;
+use super::h1_server::transport::{PendingUpgrade, Stream};
 use super::{h2_websocket, headers};
 use crate::accesslog::Termination;
 use crate::accesslog::http::TunnelLine;
@@ -97,7 +98,7 @@ impl RequestHold {
 /// A request that asks to switch protocols.
 #[derive(Debug)]
 pub struct Requested {
-    client: OnUpgrade,
+    client: ClientSide,
     upgrade: HeaderValue,
     /// An HTTP/2 extended `CONNECT`, made an HTTP/1.1 WebSocket handshake.
     h2: Option<h2_websocket::Handshake>,
@@ -109,7 +110,7 @@ pub struct Requested {
 /// An HTTP/2 extended `CONNECT` for `websocket` (RFC 8441) is one too: it becomes a `GET`.
 pub fn requested(parts: &mut http::request::Parts) -> Option<Requested> {
     if h2_websocket::is_extended_connect(parts) {
-        let client = parts.extensions.remove::<OnUpgrade>()?;
+        let client = ClientSide::Http2(parts.extensions.remove::<OnUpgrade>()?);
         let handshake = h2_websocket::to_http11(parts);
         return Some(Requested {
             client,
@@ -124,7 +125,7 @@ pub fn requested(parts: &mut http::request::Parts) -> Option<Requested> {
     if offers_h2c(&upgrade) {
         return None;
     }
-    let client = parts.extensions.remove::<OnUpgrade>()?;
+    let client = ClientSide::Http1(parts.extensions.remove::<PendingUpgrade>()?);
     Some(Requested {
         client,
         upgrade,
@@ -141,6 +142,30 @@ impl Requested {
         }
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, self.upgrade.clone());
+    }
+}
+
+/// Where the client's side of a tunnel comes from.
+#[derive(Debug)]
+enum ClientSide {
+    /// Ballast's HTTP/1.1 connection, handed over once the `101` went out.
+    Http1(PendingUpgrade),
+    /// An HTTP/2 stream, from hyper.
+    Http2(OnUpgrade),
+}
+
+impl ClientSide {
+    async fn connection(self) -> Result<Box<dyn Stream>, String> {
+        match self {
+            ClientSide::Http1(pending) => match pending.take().await {
+                Ok(upgraded) => Ok(Box::new(upgraded)),
+                Err(error) => Err(error.to_string()),
+            },
+            ClientSide::Http2(on) => match on.await {
+                Ok(upgraded) => Ok(Box::new(TokioIo::new(upgraded))),
+                Err(error) => Err(error.to_string()),
+            },
+        }
     }
 }
 
@@ -215,14 +240,15 @@ pub fn switch(
 }
 
 async fn relay(
-    client: OnUpgrade,
+    client: ClientSide,
     member: OnUpgrade,
     plan: TunnelPlan,
     line: TunnelLine,
     close: CancellationToken,
 ) {
     let member_state = plan.guard.member().clone();
-    let (client, member) = match tokio::try_join!(client, member) {
+    let member = async { member.await.map_err(|error| error.to_string()) };
+    let (client, member) = match tokio::try_join!(client.connection(), member) {
         Ok(both) => both,
         Err(error) => {
             tracing::debug!(member = %member_state.label, %error, "the connection did not switch protocols");
@@ -231,7 +257,7 @@ async fn relay(
         }
     };
     let activity = Activity::default();
-    let mut client = Tracked::new(TokioIo::new(client), &activity);
+    let mut client = Tracked::new(client, &activity);
     let mut member = TokioIo::new(member);
     let ended = tokio::select! {
         result = tokio::io::copy_bidirectional(&mut client, &mut member) => match result {
@@ -289,7 +315,7 @@ mod tests {
             .body(())
             .unwrap()
             .into_parts();
-        // No `Upgrade` header (and no hyper connection behind it).
+        // No `Upgrade` header (and no client connection behind it).
         assert!(requested(&mut parts).is_none());
         parts.version = Version::HTTP_2;
         parts

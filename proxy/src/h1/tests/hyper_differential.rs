@@ -230,13 +230,12 @@ fn cases() -> Vec<(&'static str, String, Option<u16>, Option<u16>)> {
             Some(501),
             Some(501),
         ),
-        // hyper refuses a list that does not end in chunked with 400; the core 501s any
-        // coding it does not implement, wherever it stands.
+        // A list that does not end in chunked: 400 from both (§6.1).
         (
             "chunked, gzip",
             format!("{POST}Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n"),
             Some(400),
-            Some(501),
+            Some(400),
         ),
         // chunked applied twice: hyper looks at the last coding only.
         (

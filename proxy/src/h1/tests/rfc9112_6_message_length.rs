@@ -34,30 +34,15 @@ fn section_6_1_transfer_encoding() {
             "Transfer-Encoding: gzip, chunked\r\n",
             Err(UnsupportedTransferCoding),
         ),
-        (
-            "Transfer-Encoding: chunked, gzip\r\n",
-            Err(UnsupportedTransferCoding),
-        ),
+        ("Transfer-Encoding: chunked, gzip\r\n", Err(ChunkedNotFinal)),
         (
             "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n",
             Err(UnsupportedTransferCoding),
         ),
-        (
-            "Transfer-Encoding: identity\r\n",
-            Err(UnsupportedTransferCoding),
-        ),
-        (
-            "Transfer-Encoding: chunked;q=1\r\n",
-            Err(UnsupportedTransferCoding),
-        ),
-        (
-            "Transfer-Encoding: xchunked\r\n",
-            Err(UnsupportedTransferCoding),
-        ),
-        (
-            "Transfer-Encoding: \"chunked\"\r\n",
-            Err(UnsupportedTransferCoding),
-        ),
+        ("Transfer-Encoding: identity\r\n", Err(ChunkedNotFinal)),
+        ("Transfer-Encoding: chunked;q=1\r\n", Err(ChunkedNotFinal)),
+        ("Transfer-Encoding: xchunked\r\n", Err(ChunkedNotFinal)),
+        ("Transfer-Encoding: \"chunked\"\r\n", Err(ChunkedNotFinal)),
         ("Transfer-Encoding: chunked, chunked\r\n", Err(ChunkedTwice)),
         (
             "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
@@ -75,6 +60,7 @@ fn section_6_1_transfer_encoding() {
     );
     assert_eq!(UnsupportedTransferCoding.status(), 501);
     assert_eq!(ChunkedTwice.status(), 400);
+    assert_eq!(ChunkedNotFinal.status(), 400);
 }
 
 #[test]
@@ -142,9 +128,14 @@ fn section_6_3_length_rules() {
             "{fields:?}"
         );
     }
-    // A coding Ballast does not take answers 501 before the pair is looked at.
+    // A coding list that does not end in chunked answers 400 before the pair is looked at;
+    // one Ballast does not take, 501.
     assert_eq!(
         length("Transfer-Encoding: gzip\r\nContent-Length: 5\r\n"),
+        Err(ChunkedNotFinal)
+    );
+    assert_eq!(
+        length("Transfer-Encoding: gzip, chunked\r\nContent-Length: 5\r\n"),
         Err(UnsupportedTransferCoding)
     );
     assert_eq!(ContentLengthAndTransferEncoding.status(), 400);
