@@ -29,7 +29,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{L4Relay, ServiceType};
+use crate::accesslog::AccessLog;
+use crate::config::{HttpProfile, L4Relay, ServiceType};
 use crate::error::is_local_exhaustion;
 use crate::http::proxy::ConnContext;
 use crate::http::serve::{Protocol, serve_http, sniff};
@@ -157,8 +158,15 @@ impl Connection {
             Some(trusted) => trusted.contains(self.client.ip()),
             None => false,
         };
-        if trusted && let Err(refusal) = self.proxy_header(&mut stream, header_timeout).await {
-            return self.refuse_header(stream, &plan, refusal).await;
+        // Every rarely taken step below is boxed, and bound before it is awaited, so that
+        // none of them sits in every connection's task (an idle HTTP/1.1 connection holds
+        // only what serving it needs).
+        if trusted {
+            let header = Box::pin(self.proxy_header(&mut stream, header_timeout));
+            if let Err(refusal) = header.await {
+                let refused = Box::pin(self.refuse_header(stream, &plan, refusal));
+                return refused.await;
+            }
         }
         let max_conn = snapshot.connections.max(&snapshot.config.settings);
         let _admitted = match admit(&snapshot.connections, max_conn, &plan, self.client.ip()) {
@@ -166,7 +174,8 @@ impl Connection {
             Err(limit) => {
                 let answer = snapshot.connections.try_answer_refusal();
                 drop(snapshot);
-                return self.refuse(stream, limit, answer).await;
+                let refused = Box::pin(self.refuse(stream, limit, answer));
+                return refused.await;
             }
         };
         // Anyone else must not send one; an admitted connection's first bytes are looked at
@@ -181,21 +190,25 @@ impl Connection {
             L4Relay::Splice | L4Relay::Copy => None,
         };
         drop(snapshot);
-        if plan.proxy_protocol.is_some()
-            && !trusted
-            && self.service_type != ServiceType::Tcp
-            && let Err(refusal) = accept::refuse_untrusted(&stream, header_timeout).await
-        {
-            return self.refuse_header(stream, &plan, Some(refusal)).await;
+        if plan.proxy_protocol.is_some() && !trusted && self.service_type != ServiceType::Tcp {
+            let checked = Box::pin(accept::refuse_untrusted(&stream, header_timeout));
+            if let Err(refusal) = checked.await {
+                let refused = Box::pin(self.refuse_header(stream, &plan, Some(refusal)));
+                return refused.await;
+            }
         }
         match self.service_type {
             ServiceType::Http => {
-                let Some(protocol) = sniff(&stream, profile.client_header_timeout).await else {
+                let sniffed = Box::pin(sniff(&stream, profile.client_header_timeout));
+                let Some(protocol) = sniffed.await else {
                     return;
                 };
                 let ctx = self.context(false);
                 let idle = plan.client_timeout;
-                serve_http(stream, protocol, ctx, &profile, idle, self.close).await;
+                let serving = Box::pin(serve_http(
+                    stream, protocol, ctx, &profile, idle, self.close,
+                ));
+                serving.await;
             }
             ServiceType::Tcp if watch_first_bytes => {
                 let (stats, vserver, client) = (plan.stats.clone(), self.name.clone(), self.client);
@@ -204,40 +217,80 @@ impl Connection {
                     stats.proxy_protocol_refused[refusal.index()].fetch_add(1, Relaxed);
                     tracing::debug!(%vserver, %client, reason = refusal.as_str(), "connection refused: PROXY protocol");
                 });
-                crate::l4::relay_copy(guarded, self.client, self.local, plan, access_log).await
+                let relay = Box::pin(crate::l4::relay_copy(
+                    guarded,
+                    self.client,
+                    self.local,
+                    plan,
+                    access_log,
+                ));
+                relay.await
             }
             ServiceType::Tcp => {
                 let (client, local) = (self.client, self.local);
-                crate::l4::relay_tcp(stream, client, local, plan, splice_slot, access_log).await
+                let relay = Box::pin(crate::l4::relay_tcp(
+                    stream,
+                    client,
+                    local,
+                    plan,
+                    splice_slot,
+                    access_log,
+                ));
+                relay.await
             }
             ServiceType::Ssl | ServiceType::SslTcp => {
-                let Some(tls) = plan.tls.clone() else { return };
-                let handshake = TlsAcceptor::from(tls).accept(stream);
-                let stream = match tokio::time::timeout(profile.client_header_timeout, handshake)
-                    .await
-                {
-                    Ok(Ok(stream)) => stream,
-                    Ok(Err(error)) => {
-                        tracing::debug!(vserver = %self.name, client = %self.client, %error, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!(vserver = %self.name, client = %self.client, "TLS handshake timed out");
-                        return;
-                    }
-                };
-                if self.service_type == ServiceType::Ssl {
-                    let protocol = match stream.get_ref().1.alpn_protocol() {
-                        Some(b"h2") => Protocol::Http2,
-                        _ => Protocol::Http1,
-                    };
-                    let ctx = self.context(true);
-                    let idle = plan.client_timeout;
-                    serve_http(stream, protocol, ctx, &profile, idle, self.close).await;
-                } else {
-                    crate::l4::relay_copy(stream, self.client, self.local, plan, access_log).await;
-                }
+                let served = Box::pin(self.serve_tls(stream, plan, profile, access_log));
+                served.await;
             }
+        }
+    }
+
+    /// `SSL` and `SSL_TCP`: the TLS handshake, then HTTP or a relay over the TLS stream (in a
+    /// function of its own: a TLS stream is large, and only these connections carry one).
+    async fn serve_tls(
+        self,
+        stream: TcpStream,
+        plan: Arc<VserverPlan>,
+        profile: HttpProfile,
+        access_log: Option<AccessLog>,
+    ) {
+        let Some(tls) = plan.tls.clone() else { return };
+        let handshake = TlsAcceptor::from(tls).accept(stream);
+        let handshake = Box::pin(tokio::time::timeout(
+            profile.client_header_timeout,
+            handshake,
+        ));
+        let stream = match handshake.await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(error)) => {
+                tracing::debug!(vserver = %self.name, client = %self.client, %error, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(vserver = %self.name, client = %self.client, "TLS handshake timed out");
+                return;
+            }
+        };
+        if self.service_type == ServiceType::Ssl {
+            let protocol = match stream.get_ref().1.alpn_protocol() {
+                Some(b"h2") => Protocol::Http2,
+                _ => Protocol::Http1,
+            };
+            let ctx = self.context(true);
+            let idle = plan.client_timeout;
+            let serving = Box::pin(serve_http(
+                stream, protocol, ctx, &profile, idle, self.close,
+            ));
+            serving.await;
+        } else {
+            let relay = Box::pin(crate::l4::relay_copy(
+                stream,
+                self.client,
+                self.local,
+                plan,
+                access_log,
+            ));
+            relay.await;
         }
     }
 

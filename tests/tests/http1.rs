@@ -2,9 +2,10 @@
 //! client connection before, and what HAProxy and nginx users expect of keep-alive.
 //!
 //! Pipelined requests are answered in order; `Expect: 100-continue` gets its interim `100`;
-//! chunked bodies (with the trailers their `Trailer` field names) and `Content-Length` bodies reach the member whole; a
-//! `HEAD` keeps the member's `Content-Length`; HTTP/1.0 closes unless it asks to keep alive;
-//! an idle keep-alive connection closes at the vserver's `clttimeout`.
+//! chunked bodies (with the trailers their `Trailer` field names) and `Content-Length` bodies
+//! reach the member whole; a `HEAD` keeps the member's `Content-Length`; HTTP/1.0 closes
+//! unless it asks to keep alive; an idle keep-alive connection closes at the vserver's
+//! `clttimeout` (when it is shorter than `clientheadertimeout`).
 
 use std::net::SocketAddr;
 use std::time::Duration;

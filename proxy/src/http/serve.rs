@@ -10,7 +10,7 @@
 //! that does not send its head within `clientheadertimeout` is disconnected. On shutdown or when
 //! the vserver is removed, HTTP/1.1 connections close after their current response and HTTP/2
 //! connections get GOAWAY. An idle HTTP/1.1 keep-alive connection closes after the vserver's
-//! `clttimeout`. An HTTP/2 connection may have `maxconcurrentstreams` streams open
+//! `clttimeout` or `clientheadertimeout`, the shorter. An HTTP/2 connection may have `maxconcurrentstreams` streams open
 //! (more are refused with `REFUSED_STREAM`), and gets GOAWAY once it had none open for the
 //! vserver's `clttimeout` ([`super::idle`]). HTTP/2 clients may open WebSockets with the
 //! extended `CONNECT` (RFC 8441, [`super::h2_websocket`]).
@@ -87,7 +87,18 @@ pub async fn serve_http<IO: ClientIo>(
             let limits = ConnLimits::new(profile, idle_timeout);
             h1_server::serve(io, ctx.clone(), limits, shutdown.clone()).await;
         }
-        Protocol::Http2 => serve_http2(io, ctx.clone(), profile, idle_timeout, &shutdown).await,
+        Protocol::Http2 => {
+            // Boxed (and bound before it is awaited): an HTTP/1.1 connection does not carry
+            // the room an HTTP/2 server takes.
+            let serving = Box::pin(serve_http2(
+                io,
+                ctx.clone(),
+                profile,
+                idle_timeout,
+                &shutdown,
+            ));
+            serving.await;
+        }
     }
     // An upgraded connection lives on in its tunnel: the client connection is still open.
     ctx.tunnels.finish(&shutdown).await;

@@ -8,8 +8,9 @@
 //!
 //! One request, in order:
 //!
-//! 1. Wait for bytes, at most the vserver's `clttimeout` (the keep-alive idle timeout), or
-//!    until a graceful shutdown asks the connection to close.
+//! 1. Wait for bytes, at most the vserver's `clttimeout` or `clientheadertimeout`, the
+//!    shorter (the keep-alive idle timeout), or until a graceful shutdown asks the
+//!    connection to close.
 //! 2. Read the head ([`crate::h1::head`]) within `clientheadertimeout` and up to
 //!    `maxheaderlen`; decide its framing ([`crate::h1::framing`]). A head that breaks a rule
 //!    gets its status (`400`, `414`, `417`, `431`, `501`, `505`) with a line saying why, and
@@ -66,22 +67,24 @@ const LINGER: Duration = Duration::from_millis(500);
 pub struct ConnLimits {
     pub header_timeout: Duration,
     pub max_head_len: usize,
-    /// The vserver's `clttimeout`: how long a keep-alive connection may wait for a request.
+    /// How long a keep-alive connection may wait for its next request.
     pub idle_timeout: Duration,
 }
 
 impl ConnLimits {
-    pub fn new(profile: &HttpProfile, idle_timeout: Duration) -> ConnLimits {
+    /// `clttimeout` bounds an idle keep-alive connection, and so does `clientheadertimeout`
+    /// (the next request's head is due within it): the shorter wins.
+    pub fn new(profile: &HttpProfile, clttimeout: Duration) -> ConnLimits {
         ConnLimits {
             header_timeout: profile.client_header_timeout,
             max_head_len: profile.max_header_len,
-            idle_timeout,
+            idle_timeout: clttimeout.min(profile.client_header_timeout),
         }
     }
 }
 
-/// Serves HTTP/1.1 requests on `io` until the client closes, the connection idles for
-/// `clttimeout`, a request asks to close, or `shutdown` asks it to finish.
+/// Serves HTTP/1.1 requests on `io` until the client closes, the connection idles too long,
+/// a request asks to close, or `shutdown` asks it to finish.
 pub async fn serve<IO: ClientIo>(
     io: IO,
     ctx: Arc<ConnContext>,
@@ -209,8 +212,10 @@ impl<IO: ClientIo> Connection<IO> {
                     return None;
                 }
             };
-            // Boxed: an idle connection's future holds none of a request's state.
-            match Box::pin(self.exchange(head, framing)).await {
+            // Boxed, and bound before it is awaited: an idle connection's future holds none of
+            // a request's state.
+            let exchange = Box::pin(self.exchange(head, framing));
+            match exchange.await {
                 Ok(Next::KeepAlive) => self.last_active = Instant::now(),
                 Ok(Next::Close) => return None,
                 Ok(Next::Upgrade(to)) => return Some(to),
@@ -403,6 +408,11 @@ impl<IO: ClientIo> Connection<IO> {
 
     /// Answers a refused request with its status and why, then closes.
     async fn refuse(&mut self, refusal: Refusal) {
+        let answered = Box::pin(self.answer_refusal(refusal));
+        answered.await;
+    }
+
+    async fn answer_refusal(&mut self, refusal: Refusal) {
         let status = refusal.status();
         tracing::debug!(vserver = %self.ctx.vserver, client = %self.ctx.client, status = status.as_u16(), reason = %refusal.reason(), "request refused before reaching a member");
         if let Some(plan) = self.ctx.snapshot.load().vserver(&self.ctx.vserver) {
