@@ -16,6 +16,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
@@ -34,6 +35,7 @@ use crate::config::{HttpProfile, L4Relay, ServiceType};
 use crate::error::is_local_exhaustion;
 use crate::http::proxy::ConnContext;
 use crate::http::serve::{Protocol, serve_http, sniff};
+use crate::limits::admission::Admitted;
 use crate::limits::admission::RefusalSlot;
 use crate::limits::{AcceptBackoff, Limit, admit};
 use crate::proxy_protocol::Addresses;
@@ -144,13 +146,60 @@ struct Connection {
     close: CancellationToken,
 }
 
+/// What an admitted connection goes on to.
+enum Route {
+    /// A plain `HTTP` connection, served in the connection's own task.
+    Http(Box<HttpRoute>),
+    /// Any other, already set up in a box of its own.
+    Other(Pin<Box<dyn Future<Output = ()> + Send>>),
+}
+
+/// What serving a plain `HTTP` connection takes.
+struct HttpRoute {
+    stream: TcpStream,
+    protocol: Protocol,
+    ctx: Arc<ConnContext>,
+    profile: HttpProfile,
+    idle: Duration,
+    close: CancellationToken,
+    /// Counts the connection against its limits while it is open.
+    admitted: Admitted,
+}
+
 impl Connection {
-    async fn serve(mut self, mut stream: TcpStream) {
+    /// Admits the connection, then serves it. Everything up to a plain `HTTP` connection's
+    /// serving runs in a box of its own, freed once it is done, so an idle HTTP/1.1
+    /// connection's task holds only what serving it needs.
+    fn serve(self, stream: TcpStream) -> impl Future<Output = ()> + Send {
+        let admitting = Box::pin(self.admit(stream));
+        async move {
+            match admitting.await {
+                Some(Route::Http(http)) => {
+                    let HttpRoute {
+                        stream,
+                        protocol,
+                        ctx,
+                        profile,
+                        idle,
+                        close,
+                        admitted,
+                    } = *http;
+                    let serving = serve_http(stream, protocol, ctx, &profile, idle, close);
+                    serving.await;
+                    drop(admitted);
+                }
+                Some(Route::Other(serving)) => serving.await,
+                None => {}
+            }
+        }
+    }
+
+    /// Admission, PROXY headers and refusals; then a plain `HTTP` connection's route, or any
+    /// other connection's serving, boxed. `None`: refused, or gone before its first bytes.
+    async fn admit(mut self, mut stream: TcpStream) -> Option<Route> {
         let _ = stream.set_nodelay(true);
         let snapshot = self.snapshot.load_full();
-        let Some(plan) = snapshot.vserver(&self.name).cloned() else {
-            return;
-        };
+        let plan = snapshot.vserver(&self.name).cloned()?;
         // A trusted balancer's PROXY header is read before admission: `maxclientpersource`
         // counts the address it gives.
         let header_timeout = snapshot.http_profile.client_header_timeout;
@@ -158,24 +207,18 @@ impl Connection {
             Some(trusted) => trusted.contains(self.client.ip()),
             None => false,
         };
-        // Every rarely taken step below is boxed, and bound before it is awaited, so that
-        // none of them sits in every connection's task (an idle HTTP/1.1 connection holds
-        // only what serving it needs).
-        if trusted {
-            let header = Box::pin(self.proxy_header(&mut stream, header_timeout));
-            if let Err(refusal) = header.await {
-                let refused = Box::pin(self.refuse_header(stream, &plan, refusal));
-                return refused.await;
-            }
+        if trusted && let Err(refusal) = self.proxy_header(&mut stream, header_timeout).await {
+            self.refuse_header(stream, &plan, refusal).await;
+            return None;
         }
         let max_conn = snapshot.connections.max(&snapshot.config.settings);
-        let _admitted = match admit(&snapshot.connections, max_conn, &plan, self.client.ip()) {
+        let admitted = match admit(&snapshot.connections, max_conn, &plan, self.client.ip()) {
             Ok(admitted) => admitted,
             Err(limit) => {
                 let answer = snapshot.connections.try_answer_refusal();
                 drop(snapshot);
-                let refused = Box::pin(self.refuse(stream, limit, answer));
-                return refused.await;
+                self.refuse(stream, limit, answer).await;
+                return None;
             }
         };
         // Anyone else must not send one; an admitted connection's first bytes are looked at
@@ -190,25 +233,26 @@ impl Connection {
             L4Relay::Splice | L4Relay::Copy => None,
         };
         drop(snapshot);
-        if plan.proxy_protocol.is_some() && !trusted && self.service_type != ServiceType::Tcp {
-            let checked = Box::pin(accept::refuse_untrusted(&stream, header_timeout));
-            if let Err(refusal) = checked.await {
-                let refused = Box::pin(self.refuse_header(stream, &plan, Some(refusal)));
-                return refused.await;
-            }
+        if plan.proxy_protocol.is_some()
+            && !trusted
+            && self.service_type != ServiceType::Tcp
+            && let Err(refusal) = accept::refuse_untrusted(&stream, header_timeout).await
+        {
+            self.refuse_header(stream, &plan, Some(refusal)).await;
+            return None;
         }
-        match self.service_type {
+        let serving: Pin<Box<dyn Future<Output = ()> + Send>> = match self.service_type {
             ServiceType::Http => {
-                let sniffed = Box::pin(sniff(&stream, profile.client_header_timeout));
-                let Some(protocol) = sniffed.await else {
-                    return;
-                };
-                let ctx = self.context(false);
-                let idle = plan.client_timeout;
-                let serving = Box::pin(serve_http(
-                    stream, protocol, ctx, &profile, idle, self.close,
-                ));
-                serving.await;
+                let protocol = sniff(&stream, profile.client_header_timeout).await?;
+                return Some(Route::Http(Box::new(HttpRoute {
+                    ctx: self.context(false),
+                    stream,
+                    protocol,
+                    profile,
+                    idle: plan.client_timeout,
+                    close: self.close,
+                    admitted,
+                })));
             }
             ServiceType::Tcp if watch_first_bytes => {
                 let (stats, vserver, client) = (plan.stats.clone(), self.name.clone(), self.client);
@@ -217,32 +261,30 @@ impl Connection {
                     stats.proxy_protocol_refused[refusal.index()].fetch_add(1, Relaxed);
                     tracing::debug!(%vserver, %client, reason = refusal.as_str(), "connection refused: PROXY protocol");
                 });
-                let relay = Box::pin(crate::l4::relay_copy(
-                    guarded,
-                    self.client,
-                    self.local,
-                    plan,
-                    access_log,
-                ));
-                relay.await
+                let (client, local) = (self.client, self.local);
+                Box::pin(crate::l4::relay_copy(
+                    guarded, client, local, plan, access_log,
+                ))
             }
             ServiceType::Tcp => {
                 let (client, local) = (self.client, self.local);
-                let relay = Box::pin(crate::l4::relay_tcp(
+                Box::pin(crate::l4::relay_tcp(
                     stream,
                     client,
                     local,
                     plan,
                     splice_slot,
                     access_log,
-                ));
-                relay.await
+                ))
             }
             ServiceType::Ssl | ServiceType::SslTcp => {
-                let served = Box::pin(self.serve_tls(stream, plan, profile, access_log));
-                served.await;
+                Box::pin(self.serve_tls(stream, plan, profile, access_log))
             }
-        }
+        };
+        Some(Route::Other(Box::pin(async move {
+            serving.await;
+            drop(admitted);
+        })))
     }
 
     /// `SSL` and `SSL_TCP`: the TLS handshake, then HTTP or a relay over the TLS stream (in a
@@ -278,10 +320,7 @@ impl Connection {
             };
             let ctx = self.context(true);
             let idle = plan.client_timeout;
-            let serving = Box::pin(serve_http(
-                stream, protocol, ctx, &profile, idle, self.close,
-            ));
-            serving.await;
+            serve_http(stream, protocol, ctx, &profile, idle, self.close).await;
         } else {
             let relay = Box::pin(crate::l4::relay_copy(
                 stream,

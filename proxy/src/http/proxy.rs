@@ -14,8 +14,8 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -55,8 +55,8 @@ pub struct ConnContext {
     pub local: SocketAddr,
     pub https: bool,
     /// The member connection kept for this client connection alone (a servicegroup that sends
-    /// PROXY headers).
-    pub private: Arc<PrivateConnection>,
+    /// PROXY headers); made when first needed.
+    pub private: OnceLock<Arc<PrivateConnection>>,
     /// Upgraded connections (WebSocket) made from this client connection's requests.
     pub tunnels: Tunnels,
 }
@@ -295,7 +295,9 @@ async fn forward(
                 stats: plan.stats.clone(),
                 reusable: upgrade.is_none(),
                 // A connection that began with this client's PROXY header is not another's.
-                private: group.proxy_protocol.map(|_| ctx.private.clone()),
+                private: group
+                    .proxy_protocol
+                    .map(|_| ctx.private.get_or_init(Arc::default).clone()),
             },
         ));
     }
@@ -383,7 +385,7 @@ async fn connection(
         .map(|version| crate::proxy_protocol::encode(version, ctx.client, ctx.local));
     if !upgrade
         && proxy_header.is_some()
-        && let Some(mut sender) = ctx.private.take(member)
+        && let Some(mut sender) = ctx.private.get().and_then(|kept| kept.take(member))
         && sender.made_for(group.tls.as_ref())
         && sender.ready().await.is_ok()
     {

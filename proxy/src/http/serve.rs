@@ -16,8 +16,11 @@
 //! extended `CONNECT` (RFC 8441, [`super::h2_websocket`]).
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -73,43 +76,63 @@ pub async fn sniff(stream: &TcpStream, timeout: Duration) -> Option<Protocol> {
     tokio::time::timeout(timeout, peek).await.ok().flatten()
 }
 
-/// Serves one client connection; `idle_timeout` is the vserver's `clttimeout`.
-pub async fn serve_http<IO: ClientIo>(
+/// Serves one client connection; `idle_timeout` is the vserver's `clttimeout`. It ends when
+/// the connection and any tunnel made of it have ended.
+pub fn serve_http<IO: ClientIo>(
     io: IO,
     protocol: Protocol,
     ctx: Arc<ConnContext>,
     profile: &HttpProfile,
     idle_timeout: Duration,
     shutdown: CancellationToken,
-) {
+) -> Serving<impl Future<Output = ()> + Send + use<IO>> {
     match protocol {
         Protocol::Http1 => {
             let limits = ConnLimits::new(profile, idle_timeout);
-            h1_server::serve(io, ctx.clone(), limits, shutdown.clone()).await;
+            Serving::Http1 {
+                serving: h1_server::serve(io, ctx, limits, shutdown),
+            }
         }
-        Protocol::Http2 => {
-            // Boxed (and bound before it is awaited): an HTTP/1.1 connection does not carry
-            // the room an HTTP/2 server takes.
-            let serving = Box::pin(serve_http2(
+        // Boxed: an HTTP/1.1 connection does not carry the room an HTTP/2 server takes.
+        Protocol::Http2 => Serving::Http2 {
+            serving: Box::pin(serve_http2(
                 io,
-                ctx.clone(),
-                profile,
+                ctx,
+                profile.clone(),
                 idle_timeout,
-                &shutdown,
-            ));
-            serving.await;
+                shutdown,
+            )),
+        },
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// One protocol's server. (Not an `async` block around both: that would keep its
+    /// arguments beside the server in every idle connection's future.)
+    #[project = ServingProjection]
+    pub enum Serving<H1> {
+        Http1 { #[pin] serving: H1 },
+        Http2 { serving: Pin<Box<dyn Future<Output = ()> + Send>> },
+    }
+}
+
+impl<H1: Future<Output = ()>> Future for Serving<H1> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match self.project() {
+            ServingProjection::Http1 { serving } => serving.poll(cx),
+            ServingProjection::Http2 { serving } => serving.as_mut().poll(cx),
         }
     }
-    // An upgraded connection lives on in its tunnel: the client connection is still open.
-    ctx.tunnels.finish(&shutdown).await;
 }
 
 async fn serve_http2<IO: ClientIo>(
     io: IO,
     ctx: Arc<ConnContext>,
-    profile: &HttpProfile,
+    profile: HttpProfile,
     idle_timeout: Duration,
-    shutdown: &CancellationToken,
+    shutdown: CancellationToken,
 ) {
     let streams = OpenStreams::new();
     let counted = streams.clone();
@@ -132,10 +155,11 @@ async fn serve_http2<IO: ClientIo>(
         c.graceful_shutdown()
     });
     // A WebSocket on a stream keeps the connection open: shutdown closes it first.
-    if let Err(error) = conn.tunnels.close_on(shutdown, serving).await {
+    if let Err(error) = conn.tunnels.close_on(&shutdown, serving).await {
         record_head_error(&conn, &error);
         tracing::debug!(%error, "client connection ended with an error");
     }
+    conn.tunnels.finish(&shutdown).await;
 }
 
 /// A response as the client connection sends it: it writes the access log line when it ends,

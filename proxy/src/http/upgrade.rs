@@ -11,7 +11,7 @@
 //!   `svrtimeout`, the shorter, as for a TCP relay);
 //! - the member's drain is over: unbound, or the `delay` of a NITRO `disable` passed
 //!   ([`MemberState::tunnels_cut`]);
-//! - Ballast shuts down, or the vserver is removed ([`Tunnels::close`]).
+//! - Ballast shuts down, or the vserver is removed ([`Tunnels::finish`]).
 //!
 //! For its whole life a tunnel is an active connection of its member (so `LEASTCONNECTION`
 //! and drains see it) and of its vserver (the client connection stays counted until its
@@ -21,7 +21,7 @@
 
 use std::any::Any;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderValue};
@@ -43,14 +43,21 @@ use crate::member::ActiveGuard;
 use crate::stats::VserverStats;
 
 /// The tunnels of one client connection: the connection is served (and counted) until they
-/// have ended.
-#[derive(Debug, Clone, Default)]
-pub struct Tunnels {
+/// have ended. Made when the first tunnel opens: most connections never have one.
+#[derive(Debug, Default)]
+pub struct Tunnels(OnceLock<TunnelSet>);
+
+#[derive(Debug, Default)]
+struct TunnelSet {
     tracker: TaskTracker,
     close: CancellationToken,
 }
 
 impl Tunnels {
+    fn set(&self) -> &TunnelSet {
+        self.0.get_or_init(TunnelSet::default)
+    }
+
     /// Drives `serving` (an HTTP/2 connection, which cannot end while a tunnel holds one of
     /// its streams); `shutdown` closes the tunnels, so that it can.
     pub async fn close_on<F: Future>(&self, shutdown: &CancellationToken, serving: F) -> F::Output {
@@ -58,7 +65,7 @@ impl Tunnels {
         tokio::select! {
             output = &mut serving => output,
             () = shutdown.cancelled() => {
-                self.close.cancel();
+                self.set().close.cancel();
                 serving.await
             }
         }
@@ -66,12 +73,13 @@ impl Tunnels {
 
     /// Waits until every tunnel ended; `shutdown` closes those still open.
     pub async fn finish(&self, shutdown: &CancellationToken) {
-        self.tracker.close();
+        let Some(set) = self.0.get() else { return };
+        set.tracker.close();
         tokio::select! {
-            () = self.tracker.wait() => {}
+            () = set.tracker.wait() => {}
             () = shutdown.cancelled() => {
-                self.close.cancel();
-                self.tracker.wait().await;
+                set.close.cancel();
+                set.tracker.wait().await;
             }
         }
     }
@@ -230,9 +238,9 @@ pub fn switch(
     parts.extensions.insert(line.clone());
     let hold = RequestHold::default();
     parts.extensions.insert(hold.clone());
-    let close = tunnels.close.clone();
-    let relayed = relay(requested.client, member, plan, line, close);
-    tunnels.tracker.spawn(async move {
+    let set = tunnels.set();
+    let relayed = relay(requested.client, member, plan, line, set.close.clone());
+    set.tracker.spawn(async move {
         relayed.await;
         drop(hold);
     });

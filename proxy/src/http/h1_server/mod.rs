@@ -41,7 +41,7 @@ use bytes::BytesMut;
 use http::{Request, StatusCode, header};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{Instant, Sleep};
-use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tokio_util::sync::CancellationToken;
 
 use self::read_body::{BodyReader, Reading};
 use self::respond::{WriteFailure, Writer};
@@ -85,12 +85,15 @@ impl ConnLimits {
 
 /// Serves HTTP/1.1 requests on `io` until the client closes, the connection idles too long,
 /// a request asks to close, or `shutdown` asks it to finish.
-pub async fn serve<IO: ClientIo>(
+///
+/// (A plain function returning an `async` block: an `async fn` would keep its arguments and
+/// the [`Connection`] made of them side by side in every idle connection's future.)
+pub fn serve<IO: ClientIo>(
     io: IO,
     ctx: Arc<ConnContext>,
     limits: ConnLimits,
     shutdown: CancellationToken,
-) {
+) -> impl Future<Output = ()> + Send {
     let now = Instant::now();
     let mut conn = Connection {
         io,
@@ -99,19 +102,22 @@ pub async fn serve<IO: ClientIo>(
         limits,
         idle: Box::pin(tokio::time::sleep_until(now + limits.idle_timeout)),
         last_active: now,
-        closing: Box::pin(shutdown.clone().cancelled_owned()),
         shutdown,
     };
-    let upgrade = conn.run().await;
-    match upgrade {
-        Some(to) => {
-            let early = conn.buf.take().unwrap_or_default();
-            // The tunnel may be gone already (the exchange dropped it): nothing to do then.
-            let _ = to.send(Upgraded::new(Box::new(conn.io), early));
+    async move {
+        let upgrade = conn.run().await;
+        match upgrade {
+            Some(to) => {
+                let early = conn.buf.take().unwrap_or_default();
+                // The tunnel may be gone already (the exchange dropped it): nothing to do then.
+                let _ = to.send(Upgraded::new(Box::new(conn.io), early));
+            }
+            None => {
+                let _ = tokio::time::timeout(LINGER, conn.io.shutdown()).await;
+            }
         }
-        None => {
-            let _ = tokio::time::timeout(LINGER, conn.io.shutdown()).await;
-        }
+        // An upgraded connection lives on in its tunnel: the client connection is still open.
+        conn.ctx.tunnels.finish(&conn.shutdown).await;
     }
 }
 
@@ -125,7 +131,6 @@ struct Connection<IO> {
     /// Wakes the idle wait; re-armed lazily from `last_active`, not after every request.
     idle: Pin<Box<Sleep>>,
     last_active: Instant,
-    closing: Pin<Box<WaitForCancellationFutureOwned>>,
     shutdown: CancellationToken,
 }
 
@@ -229,8 +234,10 @@ impl<IO: ClientIo> Connection<IO> {
 
     /// Waits, holding no buffer where the stream allows it, until the client sends bytes.
     async fn wait_for_request(&mut self) -> Wait {
+        let shutdown = self.shutdown.clone();
+        let mut closing = std::pin::pin!(shutdown.cancelled());
         poll_fn(|cx| {
-            if self.closing.as_mut().poll(cx).is_ready() {
+            if closing.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Wait::Closed);
             }
             match self.io.poll_readable(cx) {
