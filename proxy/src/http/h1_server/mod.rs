@@ -58,8 +58,8 @@ use crate::h1::response::{self, ResponseBody as Framing};
 /// A buffer starts this large; a longer head grows it, up to `maxheaderlen`.
 const HEAD_BUFFER: usize = 4096;
 
-/// After a refusal, how long the client's unread bytes are read and dropped, so the answer
-/// is not lost to a reset.
+/// After a refusal, or a response to a request whose body was not read, how long the
+/// client's unread bytes are read and dropped, so the answer is not lost to a reset.
 const LINGER: Duration = Duration::from_millis(500);
 
 /// The limits one connection is held to.
@@ -409,8 +409,26 @@ impl<IO: ClientIo> Connection<IO> {
         Ok(match upgrade {
             Some(to) if switching => Next::Upgrade(to),
             _ if keep_alive && delimited != Framing::UntilClose => Next::KeepAlive,
+            _ if reader.is_some_and(|r| r.state() != Reading::Complete) => {
+                // The client may still be sending the body nobody reads: close gently, so
+                // the response it is owed is not lost to a reset.
+                self.linger().await;
+                Next::Close
+            }
             _ => Next::Close,
         })
+    }
+
+    /// Closes the sending side, then reads and drops what the client still sends for a
+    /// moment: closing with unread bytes would reset the connection, and the client could
+    /// lose the response written just before.
+    async fn linger(&mut self) {
+        if self.io.shutdown().await.is_err() {
+            return;
+        }
+        let mut sink = vec![0u8; 4096];
+        let drain = async { while matches!(self.io.read(&mut sink).await, Ok(n) if n > 0) {} };
+        let _ = tokio::time::timeout(LINGER, drain).await;
     }
 
     /// Answers a refused request with its status and why, then closes.
@@ -428,13 +446,9 @@ impl<IO: ClientIo> Connection<IO> {
         }
         let mut out = Vec::with_capacity(256);
         write_refusal(&mut out, Version::Http11, status, &refusal.reason());
-        if self.io.write_all(&out).await.is_err() || self.io.shutdown().await.is_err() {
-            return;
+        if self.io.write_all(&out).await.is_ok() {
+            self.linger().await;
         }
-        // Read and drop what the client still sends, so the answer is not lost to a reset.
-        let mut sink = [0u8; 1024];
-        let drain = async { while matches!(self.io.read(&mut sink).await, Ok(n) if n > 0) {} };
-        let _ = tokio::time::timeout(LINGER, drain).await;
     }
 }
 
