@@ -77,10 +77,12 @@ impl Backend {
     /// machine got it meanwhile), on another free port of the same IP: use [`Backend::addr`].
     pub async fn start(addr: SocketAddr, name: &str) -> Backend {
         let mut addr = addr;
+        let mut listened = listen(addr);
         for _ in 0..3 {
-            match listen(addr) {
+            match &listened {
                 Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
                     addr = SocketAddr::new(addr.ip(), crate::free_port(addr.ip()));
+                    listened = listen(addr);
                 }
                 _ => break,
             }
@@ -91,7 +93,9 @@ impl Backend {
             stats: Arc::default(),
             running: None,
         };
-        backend.restart().await;
+        // The listener that found the port free serves: closing it and listening again
+        // would let another socket take the port in between.
+        backend.serve_on(listened);
         backend
     }
 
@@ -178,7 +182,11 @@ impl Backend {
         if self.running.is_some() {
             return;
         }
-        let listener = listen(self.addr).unwrap_or_else(|error| {
+        self.serve_on(listen(self.addr));
+    }
+
+    fn serve_on(&mut self, listened: std::io::Result<TcpListener>) {
+        let listener = listened.unwrap_or_else(|error| {
             panic!(
                 "backend {} cannot listen on {}: {error}",
                 self.name, self.addr
