@@ -309,8 +309,8 @@ async fn forward(
     Err(last_error)
 }
 
-/// Counts a request head hyper refused on its own, before any request reached [`handle`]: it
-/// answered `400` (malformed) or `431` (larger than its read buffer, `maxheaderlen`).
+/// Counts a request head hyper's HTTP/2 server refused on its own, before any request reached
+/// [`handle`] (HTTP/1.1 refusals are counted by [`super::h1_server`]).
 pub fn record_head_error(ctx: &ConnContext, error: &hyper::Error) {
     let refused = if error.is_parse_too_large() {
         ExchangeError::HeadTooLarge

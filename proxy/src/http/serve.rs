@@ -10,9 +10,9 @@
 //! that does not send its head within `clientheadertimeout` is disconnected. On shutdown or when
 //! the vserver is removed, HTTP/1.1 connections close after their current response and HTTP/2
 //! connections get GOAWAY. An idle HTTP/1.1 keep-alive connection closes after the vserver's
-//! `clttimeout` or `clientheadertimeout`, the shorter. An HTTP/2 connection may have `maxconcurrentstreams` streams open
-//! (more are refused with `REFUSED_STREAM`), and gets GOAWAY once it had none open for the
-//! vserver's `clttimeout` ([`super::idle`]). HTTP/2 clients may open WebSockets with the
+//! `clttimeout` or `clientheadertimeout`, the shorter. An HTTP/2 connection may have
+//! `maxconcurrentstreams` streams open (more are refused with `REFUSED_STREAM`), and gets
+//! GOAWAY once it had none open for the vserver's `clttimeout` ([`super::idle`]). HTTP/2 clients may open WebSockets with the
 //! extended `CONNECT` (RFC 8441, [`super::h2_websocket`]).
 
 use std::convert::Infallible;
