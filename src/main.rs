@@ -29,6 +29,11 @@ mod simulate;
 use std::path::Path;
 use std::process::ExitCode;
 
+/// mimalloc: a request's short-lived buffers and futures are allocated and freed many times a
+/// second, and it has no per-allocation header (`docs/performance.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::Context;
 use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
