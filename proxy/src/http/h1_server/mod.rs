@@ -24,10 +24,12 @@
 //! 5. A `101` to an upgrade request hands the connection, with any bytes read past the
 //!    handshake, to the request's tunnel ([`transport::Upgraded`]).
 //!
-//! [`body`] is how the body gets from the connection to the exchange.
+//! [`body`] is how the body gets from the connection to the exchange; [`refusal`] is what a
+//! request refused before any exchange is answered.
 
 pub mod body;
 mod read_body;
+mod refusal;
 mod respond;
 pub mod transport;
 
@@ -44,15 +46,15 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
 use self::read_body::{BodyReader, Reading};
+use self::refusal::{Refusal, write_refusal};
 use self::respond::{WriteFailure, Writer};
 use self::transport::{ClientIo, PendingUpgrade, UpgradeSender, Upgraded};
 use super::client_body::ClientBody;
-use super::error::ExchangeError;
 use super::proxy::ConnContext;
 use crate::config::HttpProfile;
 use crate::h1::convert;
-use crate::h1::framing::{self, BodyLength, FramingError};
-use crate::h1::head::{self, Head, HeadError, Parsed, Version};
+use crate::h1::framing::{self, BodyLength};
+use crate::h1::head::{self, Head, Parsed, Version};
 use crate::h1::response::{self, ResponseBody as Framing};
 
 /// A buffer starts this large; a longer head grows it, up to `maxheaderlen`.
@@ -146,47 +148,6 @@ enum Next {
     Close,
     /// The `101` went out: the connection goes to the tunnel.
     Upgrade(UpgradeSender),
-}
-
-/// Why a request was refused before any exchange.
-#[derive(Debug, Clone, Copy)]
-enum Refusal {
-    Head(HeadError),
-    Framing(FramingError),
-    Timeout,
-}
-
-impl Refusal {
-    fn status(self) -> StatusCode {
-        match self {
-            Refusal::Head(error) => error.status(),
-            Refusal::Framing(error) => error.status(),
-            Refusal::Timeout => StatusCode::REQUEST_TIMEOUT,
-        }
-    }
-
-    /// How it counts in `ballast_vserver_errors_total`.
-    fn failure(self) -> ExchangeError {
-        match self {
-            Refusal::Head(
-                HeadError::HeadTooLarge | HeadError::TooManyHeaders | HeadError::RequestLineTooLong,
-            ) => ExchangeError::HeadTooLarge,
-            Refusal::Framing(FramingError::UnsupportedTransferCoding) => {
-                ExchangeError::UnsupportedTransferCoding
-            }
-            Refusal::Head(_) | Refusal::Framing(_) | Refusal::Timeout => {
-                ExchangeError::MalformedHead
-            }
-        }
-    }
-
-    fn reason(self) -> String {
-        match self {
-            Refusal::Head(error) => error.to_string(),
-            Refusal::Framing(error) => error.to_string(),
-            Refusal::Timeout => "the request head did not arrive in time".to_owned(),
-        }
-    }
 }
 
 impl<IO: ClientIo> Connection<IO> {
@@ -449,15 +410,5 @@ impl<IO: ClientIo> Connection<IO> {
         if self.io.write_all(&out).await.is_ok() {
             self.linger().await;
         }
-    }
-}
-
-/// A short response that Ballast makes itself, closing the connection.
-fn write_refusal(out: &mut Vec<u8>, version: Version, status: StatusCode, reason: &str) {
-    let text = format!("{reason}\n");
-    let fields = [(&b"content-type"[..], &b"text/plain; charset=utf-8"[..])];
-    let body = Framing::Length(text.len() as u64);
-    if response::write_head(out, version, status, fields, body, false).is_ok() {
-        out.extend_from_slice(text.as_bytes());
     }
 }
