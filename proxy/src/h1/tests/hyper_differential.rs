@@ -1,10 +1,11 @@
-//! The same tricky requests through hyper's server path as Ballast runs it today (hyper's
-//! HTTP/1.1 connection with `max_buf_size(maxheaderlen)`, then [`crate::http::checks::admit`])
-//! and through this core. Where the two differ, the difference is intended and named here.
+//! The same tricky requests through hyper's server path as Ballast ran it before it had its
+//! own HTTP/1.1 server (hyper's HTTP/1.1 connection with `max_buf_size(maxheaderlen)`, then
+//! [`crate::http::checks::admit`]) and through this core. Where the two differ, the difference
+//! is intended and named here.
 //!
 //! A status is the first final status the path answers; `None` is no answer (the head never
-//! ended). `Host`, `CONNECT` and the other checks of `admit` are the wiring's, not the core's:
-//! the core's side runs them on [`crate::h1::convert::to_parts`] as the wiring will.
+//! ended). `Host`, `CONNECT` and the other checks of `admit` are the server's, not the core's:
+//! the core's side runs them on [`crate::h1::convert::to_parts`] as the server does.
 
 use std::convert::Infallible;
 use std::time::Duration;
