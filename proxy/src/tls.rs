@@ -4,8 +4,8 @@
 //! webpki's name matching, so wildcards and SANs work as clients expect); the first bound
 //! certificate is served when the client sends no SNI or no certificate matches.
 //!
-//! [`ServerConfigs`] keeps each vserver's rustls config (and with it the session cache that
-//! lets clients resume) for as long as its certificates stay the same.
+//! Clients resume with stateless TLS session tickets. [`ServerConfigs`] keeps each vserver's
+//! rustls config (and with it the ticket keys) for as long as its certificates stay the same.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,6 +24,12 @@ pub fn server_config(certs: Vec<Arc<CertifiedKey>>, alpn_http: bool) -> Arc<rust
         .with_cert_resolver(Arc::new(SniResolver { certs }));
     if alpn_http {
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    }
+    // Stateless session tickets (12-hour keys, rotated): any number of clients can resume,
+    // where the default session cache would remember only the last 256. If the system cannot
+    // give random keys, resumption falls back to that cache.
+    if let Ok(ticketer) = rustls::crypto::ring::Ticketer::new() {
+        config.ticketer = ticketer;
     }
     Arc::new(config)
 }
@@ -85,6 +91,10 @@ struct SniResolver {
 
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        // With one certificate there is nothing to choose: skip parsing it on every handshake.
+        if let [only] = self.certs.as_slice() {
+            return Some(only.clone());
+        }
         let by_name = hello
             .server_name()
             .and_then(|name| ServerName::try_from(name).ok())

@@ -139,6 +139,54 @@ async fn ssl_vserver_picks_the_certificate_by_sni_and_the_protocol_by_alpn() {
     drop(ballast);
 }
 
+/// One TLS connection with one request over it; whether its handshake resumed a session.
+async fn handshake_kind(
+    vserver: SocketAddr,
+    client: std::sync::Arc<rustls::ClientConfig>,
+) -> Option<rustls::HandshakeKind> {
+    let tls = connect_tls(vserver, "a.test", client)
+        .await
+        .expect("TLS handshake");
+    let kind = tls.get_ref().1.handshake_kind();
+    // The request makes the client read, and so take in the session tickets.
+    let reply = H1::over(tls, "a.test")
+        .await
+        .expect("HTTP/1.1 over TLS")
+        .get("/")
+        .await
+        .expect("GET / over TLS");
+    assert_eq!(reply.status.as_u16(), 200);
+    kind
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_client_can_resume_its_session_however_many_came_since() {
+    let net = Net::new();
+    let app = Backend::start(net.free_addr(1), "app").await;
+    let vserver = net.free_addr(100);
+    let ca = TestCa::new();
+    let (cert_a, cert_b) = (ca.issue(&["a.test"]), ca.issue(&["b.test"]));
+    let config = tls_config(vserver, "SSL", &[app.addr()]);
+    let _ballast = start_with_certs(&config, &cert_a, &cert_b).await;
+
+    // 300 clients, each with a session store of its own: more sessions than a 256-entry
+    // server-side cache holds (the first clients' would have been evicted).
+    let clients: Vec<_> = (0..300).map(|_| ca.client_config(&["http/1.1"])).collect();
+    for client in &clients {
+        assert_eq!(
+            handshake_kind(vserver, client.clone()).await,
+            Some(rustls::HandshakeKind::Full)
+        );
+    }
+    for client in [&clients[0], &clients[150], &clients[299]] {
+        assert_eq!(
+            handshake_kind(vserver, client.clone()).await,
+            Some(rustls::HandshakeKind::Resumed),
+            "a client could not resume its session"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_vserver_serves_http1_and_h2c() {
     let net = Net::new();

@@ -546,7 +546,7 @@ async fn an_edit_that_leaves_the_certificates_alone_keeps_tls_sessions_resumable
         "Some(Resumed)"
     );
 
-    // A member added: the vserver keeps its rustls config, so its session cache, and the
+    // A member added: the vserver keeps its rustls config, so its ticket keys, and the
     // certificate files are not read again (removing them changes nothing).
     std::fs::remove_file(ballast.dir().join("site.key")).expect("remove the key file");
     let added = json!({"servicegroup_servicegroupmember_binding": {"servicegroupname": "tls-pool", "ip": b.addr().ip().to_string(), "port": b.addr().port()}});
