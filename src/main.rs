@@ -96,13 +96,15 @@ fn run(path: &Path) -> anyhow::Result<()> {
     runtime(config.proxy.settings.workers)?.block_on(async {
         let shutdown_timeout = config.proxy.settings.shutdown_timeout;
         let vservers = config.proxy.vservers.len();
-        let app = App::start(config, path).await?;
-        tracing::info!(vservers, config = %path.display(), "ballast ready");
-
+        // Signals are ours before `ready` is said: a SIGHUP sent on seeing it must reload,
+        // not find the default action (which ends the process).
         let mut hangup = signal(SignalKind::hangup())?;
         let mut terminate = signal(SignalKind::terminate())?;
         let mut interrupt = signal(SignalKind::interrupt())?;
         let mut user1 = signal(SignalKind::user_defined1())?;
+        let app = App::start(config, path).await?;
+        tracing::info!(vservers, config = %path.display(), "ballast ready");
+
         loop {
             tokio::select! {
                 _ = hangup.recv() => reload(&app, path).await,
