@@ -4,7 +4,7 @@
 # package, so cargo builds the binary they start before it runs them.
 #
 # Peers: net-snmp's snmpd/snmpget (Debian `snmpd`, `snmp`), HAProxy and nginx (`haproxy`,
-# `nginx-light`), promtool (extracted from Debian's `prometheus` package into .tools/), and a
+# `nginx-light`), h2load (`nghttp2-client`), promtool (extracted from Debian's `prometheus` package into .tools/), and a
 # Python virtualenv (.venv/) with the CloudStack clients `cs` and `apache-libcloud`,
 # `prometheus_client`'s OpenMetrics parser, and `websockets` (a real WebSocket client and
 # server).
@@ -27,6 +27,8 @@ if ! command -v snmpget >/dev/null 2>&1; then apt_install snmp; fi
 # HAProxy in front of Ballast and nginx behind it (the PROXY protocol tests).
 if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then apt_install haproxy; fi
 if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then apt_install nginx-light || apt_install nginx; fi
+# h2load: the HTTP/2 load of the bench's smoke run.
+if ! command -v h2load >/dev/null 2>&1; then apt_install nghttp2-client; fi
 
 # promtool: only the binary, not the whole Prometheus server and its dependencies.
 if [ ! -x .tools/promtool ]; then
@@ -54,7 +56,8 @@ fi
 
 cargo test --workspace
 # Smoke-run the side-by-side bench on the debug binaries the tests built, so it never rots
-# (about 40 s; its figures mean nothing and go to a temporary directory).
+# (every scenario, small: about 3 minutes; its figures mean nothing and go to a temporary
+# directory).
 cargo build -q -p ballast-bench
 bench_out=$(mktemp -d)
 target/debug/bench all --quick --ballast target/debug/ballast \

@@ -5,8 +5,8 @@ use anyhow::Result;
 use crate::loadgen::{self, LoadSpec};
 use crate::memory;
 use crate::procstat;
-use crate::report::{self, HttpRun, JsonOut, MemoryRun, RunId, keep_least_disturbed};
-use crate::targets::Target;
+use crate::report::{self, HttpRun, JsonOut, MemoryRun, RunId};
+use crate::rounds::{self, Turn};
 use crate::targets::{Lab, Layer, Pinning, TargetKind};
 use crate::{Common, HttpArgs};
 
@@ -114,53 +114,31 @@ pub async fn rounds(
     out: &mut JsonOut,
 ) -> Result<Vec<HttpRun>> {
     let backend_pid = lab.backend.pid();
-    let mut runs: Vec<HttpRun> = Vec::new();
-    let n = lab.targets.len();
-    for round in 1..=common.rounds {
-        // Rotate the order each round so drift over time does not favour one target.
-        for i in 0..n {
-            let target: Target = lab.targets[(round - 1 + i) % n].clone();
-            let mut attempts: Vec<HttpRun> = Vec::new();
-            for attempt in 1..=common.retries + 1 {
-                lab.check_alive()?;
-                let pids = lab.pids();
-                procstat::wait_quiet(&pids, common.max_foreign, common.quiet_wait).await?;
-                let spec = LoadSpec {
-                    addr: target.addr,
-                    connections: args.connections,
-                    warmup: args.warmup,
-                    duration: args.duration,
-                    rate: args.rate,
-                    tick: args.tick,
-                    sample_pids: pids,
-                };
-                let result = loadgen::run(&spec).await?;
-                let id = RunId {
-                    target: &target.name,
-                    round,
-                    attempt,
-                };
-                let record = HttpRun::new(
-                    id,
-                    &result,
-                    args.connections,
-                    args.rate,
-                    target.proxy_pid,
-                    backend_pid,
-                );
-                println!("{}", record.line());
-                let clean = record.foreign_cores <= common.max_foreign;
-                attempts.push(record);
-                if clean {
-                    break;
-                }
-            }
-            keep_least_disturbed(&mut attempts, |r| r.foreign_cores, |r| r.kept = true);
-            for record in attempts {
-                out.write(&record)?;
-                runs.push(record);
-            }
-        }
-    }
-    Ok(runs)
+    let targets = lab.targets.clone();
+    rounds::alternate(lab, &targets, common, out, async |turn: Turn| {
+        let spec = LoadSpec {
+            addr: turn.target.addr,
+            connections: args.connections,
+            warmup: args.warmup,
+            duration: args.duration,
+            rate: args.rate,
+            tick: args.tick,
+            sample_pids: turn.pids,
+        };
+        let result = loadgen::run(&spec).await?;
+        let id = RunId {
+            target: &turn.target.name,
+            round: turn.round,
+            attempt: turn.attempt,
+        };
+        Ok(HttpRun::new(
+            id,
+            &result,
+            args.connections,
+            args.rate,
+            turn.target.proxy_pid,
+            backend_pid,
+        ))
+    })
+    .await
 }

@@ -14,9 +14,17 @@
 //!   each idle keep-alive connection costs.
 //! * `bench tcp`: bulk transfers (1 GiB by default) through a Ballast `TCP` vserver and directly
 //!   to a sink/source (`bench tcp-backend`): Gbit/s and relay CPU seconds per GiB.
+//! * `bench snmp`: N simulated SNMP agents polled every second by one poller thread (Ballast's
+//!   SNMP LOAD monitor): polls/s, CPU per poll, missed intervals, RSS, latency.
+//! * `bench autoscale`: `ballast demo` under its own ramp; each scale-out's breach-to-serving
+//!   time, less the config's watch time and boot delay.
+//! * `bench reconfig`: changes to a 10,000-member servicegroup through the admin API under
+//!   load: the API round trip, the time until the data plane acts on each, failed requests.
 //! * `bench all`: the scenarios above for direct, Ballast, HAProxy and nginx (`--targets`
-//!   selects; `haproxy`/`nginx` work in `http` and `tcp` too), written to `BENCHMARKS.md` and
-//!   `bench-results.json`; `--quick` for a smoke run of about a minute.
+//!   selects; `haproxy`/`nginx` work in `http` and `tcp` too), plus HTTP/2 through `h2load`
+//!   (h2c and over TLS) and TLS handshakes (full and resumed), written to `BENCHMARKS.md` and
+//!   `bench-results.json`; `--quick` for a smoke run of a few minutes, `--only` for some
+//!   scenarios.
 //!
 //! # How to read it
 //! * **Ratios, not absolutes.** `ballast / direct` (and later `/ haproxy`, `/ nginx`) measured
@@ -40,26 +48,38 @@
 //!   `--max-foreign` cores is retried (`--retries`) and the least disturbed attempt is kept.
 //!   Every attempt is in `--out` with its `foreign_cores`, so noisy data can be judged later.
 //!
-//! Files: `backend.rs` (origins), `loadgen.rs` + `h1.rs` (client), `histogram.rs`,
+//! Files: `backend.rs` (origins), `loadgen.rs` + `h1.rs` (client), `handshakes.rs` + `tls.rs`
+//! (TLS connections, the certificate), `h2load.rs` (HTTP/2 load), `histogram.rs`,
 //! `procstat.rs` (`/proc`), `targets.rs` (processes, Ballast's config), `peers.rs` (HAProxy and
-//! nginx), `http.rs` / `tcp.rs` / `memory.rs` (the benches), `all.rs` (`bench all`),
-//! `machine.rs` (CPU, kernel, date, commit), `report.rs` (records and tables), `markdown.rs`
-//! (BENCHMARKS.md and the flat JSON), `units.rs`.
+//! nginx), `http.rs` / `tcp.rs` / `memory.rs` / `reconfig/` (the benches), `all.rs` (`bench all`),
+//! `machine.rs` (CPU, kernel, date, commit), `report.rs` (records and tables), `rounds.rs`
+//! (targets taking turns, disturbed runs retried), `markdown.rs`
+//! (BENCHMARKS.md and the flat JSON), `units.rs`, `snmp.rs` (SNMP polling at scale: the
+//! simulated agents and the poller), `autoscale.rs` (`ballast demo`'s breach-to-serving times),
+//! `nitro.rs` (an admin API client for `reconfig`).
 
 mod all;
+mod autoscale;
 mod backend;
 mod h1;
+mod h2load;
+mod handshakes;
 mod histogram;
 mod http;
 mod loadgen;
 mod machine;
 mod markdown;
 mod memory;
+mod nitro;
 mod peers;
 mod procstat;
+mod reconfig;
 mod report;
+mod rounds;
+mod snmp;
 mod targets;
 mod tcp;
+mod tls;
 mod units;
 
 use std::net::SocketAddr;
@@ -88,6 +108,10 @@ enum Command {
     Backend {
         #[arg(long)]
         listen: SocketAddr,
+        /// Listen on this many loopback addresses: --listen's, then the next ones (skipping
+        /// `.0` and `.255`), all on its port.
+        #[arg(long, default_value_t = 1)]
+        listeners: usize,
     },
     /// The L4 sink/source for `bench tcp`.
     #[command(hide = true)]
@@ -108,6 +132,48 @@ enum Command {
         common: Common,
         #[command(flatten)]
         args: TcpArgs,
+    },
+    /// SNMP LOAD polling at scale: polls/s, CPU per poll, missed intervals, RSS, latency.
+    Snmp {
+        /// Simulated agents; one run per count.
+        #[arg(long, value_delimiter = ',', default_value = "1000,5000,10000")]
+        agents: Vec<usize>,
+        #[command(flatten)]
+        window: snmp::Window,
+    },
+    /// Simulated SNMP agents for `bench snmp` (until stdin closes).
+    #[command(hide = true)]
+    SnmpAgents {
+        #[arg(long)]
+        first: usize,
+        #[arg(long)]
+        count: usize,
+        #[arg(long)]
+        port: u16,
+    },
+    /// The poller of `bench snmp`: one run, printed as a JSON line.
+    #[command(hide = true)]
+    SnmpPoller {
+        #[arg(long)]
+        agents: usize,
+        #[command(flatten)]
+        window: snmp::Window,
+    },
+    /// Autoscale reaction: `ballast demo`'s breach-to-serving times, less the config's delays.
+    Autoscale {
+        /// The `ballast` binary [default: `ballast` next to this binary]
+        #[arg(long)]
+        ballast: Option<PathBuf>,
+        /// The demo's ramp.
+        #[arg(long, default_value = "2m", value_parser = parse_duration)]
+        duration: Duration,
+    },
+    /// Changes to a large servicegroup through the admin API under load (Ballast only).
+    Reconfig {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: reconfig::ReconfigArgs,
     },
     /// Every scenario for Ballast, HAProxy, nginx and direct: writes BENCHMARKS.md and
     /// bench-results.json.
@@ -298,7 +364,7 @@ fn prepare(common: &Common) -> Result<Pinning> {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
-        Command::Backend { listen } => backend::serve_http(listen),
+        Command::Backend { listen, listeners } => backend::serve_http(listen, listeners),
         Command::TcpBackend { listen } => backend::serve_tcp(listen),
         Command::Http { common, args } => {
             if args.connections == 0 || args.duration.is_zero() {
@@ -310,6 +376,20 @@ fn main() -> Result<()> {
         Command::Tcp { common, args } => {
             let pin = prepare(&common)?;
             drive(tcp::run(&args, &common, &pin))
+        }
+        Command::Snmp { agents, window } => drive(snmp::run(&agents, &window)),
+        Command::SnmpAgents { first, count, port } => snmp::serve_agents(first, count, port),
+        Command::SnmpPoller { agents, window } => snmp::poll(agents, &window),
+        Command::Autoscale { ballast, duration } => {
+            let ballast = match ballast {
+                Some(path) => path,
+                None => std::env::current_exe()?.with_file_name("ballast"),
+            };
+            drive(autoscale::run(&ballast, duration))
+        }
+        Command::Reconfig { common, args } => {
+            let pin = prepare(&common)?;
+            drive(reconfig::run(&args, &common.ballast_path()?, &pin))
         }
         Command::All { mut common, args } => {
             all::adjust(&mut common, &args)?;

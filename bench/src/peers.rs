@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::targets::Layer;
+use crate::tls::CertFiles;
 
 /// A peer proxy: its name on the command line and in reports, and its Debian package.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,38 +61,33 @@ fn is_root() -> bool {
 /// The peer's binary; with `install`, as root, missing peers are installed with apt-get first.
 /// `Err` is the reason it is skipped, for the report.
 pub fn locate(peer: Peer, install: bool) -> Result<PathBuf, String> {
-    if let Some(path) = find(peer.name()) {
+    locate_tool(peer.name(), peer.package(), install)
+}
+
+/// `tool` on the path; with `install`, as root, `apt-get install package` first if it is not.
+/// `Err` is the reason whatever needs it is skipped.
+pub fn locate_tool(tool: &str, package: &str, install: bool) -> Result<PathBuf, String> {
+    if let Some(path) = find(tool) {
         return Ok(path);
     }
     if install && is_root() && find("apt-get").is_some() {
-        eprintln!(
-            "bench: {} not found; apt-get install {}",
-            peer.name(),
-            peer.package()
-        );
+        eprintln!("bench: {tool} not found; apt-get install {package}");
         let status = Command::new("apt-get")
-            .args([
-                "install",
-                "-y",
-                "-qq",
-                "--no-install-recommends",
-                peer.package(),
-            ])
+            .args(["install", "-y", "-qq", "--no-install-recommends", package])
             .env("DEBIAN_FRONTEND", "noninteractive")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .status();
         if status.is_ok_and(|s| s.success())
-            && let Some(path) = find(peer.name())
+            && let Some(path) = find(tool)
         {
             return Ok(path);
         }
         return Err(format!(
-            "not found, and `apt-get install {}` did not provide it",
-            peer.package()
+            "{tool} not found, and `apt-get install {package}` did not provide it"
         ));
     }
-    Err("not found".to_string())
+    Err(format!("{tool} not found (Debian package {package})"))
 }
 
 /// The first line the peer prints about its version, for the report.
@@ -110,9 +106,9 @@ pub fn version(binary: &Path) -> String {
 }
 
 /// How many files a peer may open for `conns` client connections: two sockets per connection
-/// at most (client and server side) plus some, capped at the hard limit it inherits (a peer
-/// without CAP_SYS_RESOURCE cannot go above it, and HAProxy refuses to start if its computed
-/// need is higher than what it can get, unless told `ulimit-n`).
+/// at most (client and server side) plus some, capped at the hard limit it inherits (a
+/// peer without CAP_SYS_RESOURCE cannot go above it, and HAProxy refuses to start if its
+/// computed need is higher than what it can get, unless told `ulimit-n`).
 pub fn fd_budget(conns: usize) -> u64 {
     let want = conns as u64 * 2 + 64;
     nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
@@ -120,20 +116,33 @@ pub fn fd_budget(conns: usize) -> u64 {
 }
 
 /// The HAProxy config: one frontend and one backend with one server, one thread, at most
-/// `maxconn` client connections and `nofile` open files.
+/// `maxconn` client connections and `nofile` open files. HAProxy keeps idle server connections
+/// only while its descriptors in use stay under 25% of what `maxconn` allows
+/// (`tune.pool-high-fd-ratio`); with `maxconn` fitted to the load, every client connection
+/// and its server connection together pass that, and it would open a server connection per
+/// request. 95% keeps them, as Ballast and nginx do.
 pub fn haproxy_config(
     layer: Layer,
     listen: SocketAddr,
     backend: SocketAddr,
+    certs: Option<&CertFiles>,
     maxconn: usize,
     nofile: u64,
 ) -> String {
     let (mode, http_only) = match layer {
-        Layer::Http => (
+        Layer::Http | Layer::Tls | Layer::H2c => (
             "http",
             "    option http-keep-alive\n    http-reuse always\n",
         ),
         Layer::Tcp(_) => ("tcp", ""),
+    };
+    let bind = match (layer, certs) {
+        (Layer::Tls, Some(certs)) => format!(
+            "{listen} ssl crt {} alpn h2,http/1.1",
+            certs.combined.display()
+        ),
+        (Layer::H2c, _) => format!("{listen} proto h2"),
+        _ => listen.to_string(),
     };
     format!(
         "# Written by `bench`: one {mode} frontend, one server, one thread, no logs.
@@ -141,13 +150,15 @@ global
     nbthread 1
     maxconn {maxconn}
     ulimit-n {nofile}
+    tune.pool-low-fd-ratio 90
+    tune.pool-high-fd-ratio 95
 defaults
     mode {mode}
     timeout connect 5s
     timeout client 60s
     timeout server 60s
 {http_only}frontend bench
-    bind {listen}
+    bind {bind}
     default_backend bench-backend
 backend bench-backend
     server s1 {backend}
@@ -161,13 +172,23 @@ pub fn nginx_config(
     layer: Layer,
     listen: SocketAddr,
     backend: SocketAddr,
+    certs: Option<&CertFiles>,
     workdir: &Path,
     conns: usize,
     nofile: u64,
 ) -> String {
     let dir = workdir.display();
+    let listen_line = match (layer, certs) {
+        (Layer::Tls, Some(certs)) => format!(
+            "listen {listen} ssl http2;\n        ssl_protocols TLSv1.2 TLSv1.3;\n        ssl_certificate {};\n        ssl_certificate_key {};",
+            certs.cert.display(),
+            certs.key.display()
+        ),
+        (Layer::H2c, _) => format!("listen {listen} http2;"),
+        _ => format!("listen {listen};"),
+    };
     let body = match layer {
-        Layer::Http => format!(
+        Layer::Http | Layer::Tls | Layer::H2c => format!(
             "http {{
     access_log off;
     client_body_temp_path {dir}/nginx-body;
@@ -177,9 +198,9 @@ pub fn nginx_config(
     scgi_temp_path {dir}/nginx-scgi;
     keepalive_requests 1000000;
     keepalive_timeout 120s;
-    upstream bench_backend {{ server {backend}; keepalive 64; keepalive_requests 1000000; }}
+    upstream bench_backend {{ server {backend}; keepalive 1024; keepalive_requests 1000000; }}
     server {{
-        listen {listen};
+        {listen_line}
         location / {{
             proxy_pass http://bench_backend;
             proxy_http_version 1.1;
@@ -252,10 +273,11 @@ mod tests {
     #[test]
     fn haproxy_http_reuses_backend_connections() {
         let (listen, backend) = addrs();
-        let text = haproxy_config(Layer::Http, listen, backend, 20000, 40064);
+        let text = haproxy_config(Layer::Http, listen, backend, None, 20000, 40064);
         assert!(text.contains("nbthread 1"));
         assert!(text.contains("maxconn 20000"));
         assert!(text.contains("ulimit-n 40064"));
+        assert!(text.contains("tune.pool-high-fd-ratio 95"));
         assert!(text.contains("mode http"));
         assert!(text.contains("http-reuse always"));
         assert!(text.contains("bind 127.0.0.1:8080"));
@@ -270,6 +292,7 @@ mod tests {
             Layer::Tcp(crate::targets::Relay::Splice),
             listen,
             backend,
+            None,
             100,
             264,
         );
@@ -292,6 +315,7 @@ mod tests {
             Layer::Http,
             listen,
             backend,
+            None,
             Path::new("/tmp/x"),
             1000,
             2064,
@@ -301,12 +325,43 @@ mod tests {
         assert!(text.contains("worker_rlimit_nofile 2064;"));
         assert!(text.contains("master_process off;"));
         assert!(text.contains("access_log off;"));
-        assert!(text.contains("keepalive 64;"));
+        assert!(text.contains("keepalive 1024;"));
         assert!(text.contains("proxy_http_version 1.1;"));
         assert!(text.contains("proxy_set_header Connection \"\";"));
         assert!(text.contains("listen 127.0.0.1:8080;"));
         assert!(text.contains("server 127.0.0.1:9001;"));
         assert!(!text.contains("stream {"));
+    }
+
+    fn certs() -> CertFiles {
+        CertFiles {
+            cert: "/w/bench-cert.pem".into(),
+            key: "/w/bench-key.pem".into(),
+            combined: "/w/bench-combined.pem".into(),
+            ca: rustls::pki_types::CertificateDer::from(vec![]),
+        }
+    }
+
+    #[test]
+    fn tls_and_h2c_listeners() {
+        let (listen, backend) = addrs();
+        let certs = certs();
+        let haproxy = haproxy_config(Layer::Tls, listen, backend, Some(&certs), 10, 84);
+        assert!(
+            haproxy.contains("bind 127.0.0.1:8080 ssl crt /w/bench-combined.pem alpn h2,http/1.1")
+        );
+        assert!(haproxy.contains("mode http"));
+        let haproxy = haproxy_config(Layer::H2c, listen, backend, None, 10, 84);
+        assert!(haproxy.contains("bind 127.0.0.1:8080 proto h2"));
+
+        let dir = Path::new("/w");
+        let nginx = nginx_config(Layer::Tls, listen, backend, Some(&certs), dir, 10, 84);
+        assert!(nginx.contains("listen 127.0.0.1:8080 ssl http2;"));
+        assert!(nginx.contains("ssl_protocols TLSv1.2 TLSv1.3;"));
+        assert!(nginx.contains("ssl_certificate /w/bench-cert.pem;"));
+        assert!(nginx.contains("ssl_certificate_key /w/bench-key.pem;"));
+        let nginx = nginx_config(Layer::H2c, listen, backend, None, dir, 10, 84);
+        assert!(nginx.contains("listen 127.0.0.1:8080 http2;"));
     }
 
     #[test]
@@ -316,6 +371,7 @@ mod tests {
             Layer::Tcp(crate::targets::Relay::Copy),
             listen,
             backend,
+            None,
             Path::new("/tmp/x"),
             1000,
             2064,

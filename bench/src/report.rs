@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::histogram::Histogram;
 use crate::loadgen::LoadResult;
 use crate::procstat::{self, CpuWindow, ProcCpu};
+use crate::rounds::Attempt;
 
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Percentiles {
@@ -47,7 +48,7 @@ pub struct CpuPerRequest {
 }
 
 impl CpuPerRequest {
-    fn of(cpu: ProcCpu, requests: u64, seconds: f64) -> Self {
+    pub fn of(cpu: ProcCpu, requests: u64, seconds: f64) -> Self {
         let per = |s: f64| s * 1e6 / requests.max(1) as f64;
         Self {
             user_us: per(cpu.user_s),
@@ -142,9 +143,18 @@ impl HttpRun {
             first_error: result.first_error.clone(),
         }
     }
+}
 
-    /// The progress line printed after each run.
-    pub fn line(&self) -> String {
+impl Attempt for HttpRun {
+    fn foreign_cores(&self) -> f64 {
+        self.foreign_cores
+    }
+
+    fn keep(&mut self) {
+        self.kept = true;
+    }
+
+    fn line(&self) -> String {
         let proxy = self.proxy_cpu.map_or(String::new(), |c| {
             format!(" proxy {:.2} µs/req ({:.2} cores)", c.total_us, c.cores)
         });
@@ -229,8 +239,16 @@ pub struct TcpRun {
     pub clk_tck: u64,
 }
 
-impl TcpRun {
-    pub fn line(&self) -> String {
+impl Attempt for TcpRun {
+    fn foreign_cores(&self) -> f64 {
+        self.foreign_cores
+    }
+
+    fn keep(&mut self) {
+        self.kept = true;
+    }
+
+    fn line(&self) -> String {
         let relay = self
             .relay_cpu_s_per_gib
             .map_or(String::new(), |s| format!("  relay {s:.3} CPU s/GiB"));

@@ -14,6 +14,7 @@ use anyhow::{Context, Result, bail};
 use tokio::time::{Duration, Instant};
 
 use crate::peers::{self, Peer};
+use crate::tls::CertFiles;
 
 /// Where each process runs. The load generator and the backend share `generator_cpu`; the proxy
 /// under test gets `proxy_cpu` to itself, so its CPU is what limits its throughput.
@@ -197,11 +198,16 @@ pub fn free_addr() -> Result<SocketAddr> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
 }
 
-/// HTTP (`bench http`) or L4 (`bench tcp`).
+/// What the proxies listen for; the backend always speaks HTTP/1.1 (or the L4 protocol).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layer {
+    /// HTTP/1.1 (`bench http`).
     Http,
-    /// A `TCP` vserver relaying with `[ballast] l4relay` = this.
+    /// HTTP/1.1 over TLS (the certificate of [`crate::tls::CertFiles`]).
+    Tls,
+    /// HTTP/2 with prior knowledge, no TLS.
+    H2c,
+    /// A `TCP` vserver relaying with `[ballast] l4relay` = this (`bench tcp`).
     Tcp(Relay),
 }
 
@@ -224,31 +230,42 @@ pub fn ballast_config(
     backend: SocketAddr,
     maxconn: usize,
 ) -> String {
-    let (servicetype, relay) = match layer {
-        Layer::Http => ("HTTP", "copy"),
-        Layer::Tcp(Relay::Copy) => ("TCP", "copy"),
-        Layer::Tcp(Relay::Splice) => ("TCP", "splice"),
+    // (vserver, servicegroup, relay); an HTTP vserver also answers HTTP/2 with prior knowledge.
+    let (vserver, group, relay) = match layer {
+        Layer::Http | Layer::H2c => ("HTTP", "HTTP", "copy"),
+        Layer::Tls => ("SSL", "HTTP", "copy"),
+        Layer::Tcp(Relay::Copy) => ("TCP", "TCP", "copy"),
+        Layer::Tcp(Relay::Splice) => ("TCP", "TCP", "splice"),
+    };
+    // The certificate files sit beside the config (`CertFiles::create` in the lab's directory).
+    let (certkey, bind) = if layer == Layer::Tls {
+        (
+            "\n[[sslcertkey]]\ncertkey = \"bench\"\ncert = \"bench-cert.pem\"\nkey = \"bench-key.pem\"\n",
+            "sslcertkey = [\"bench\"]\n",
+        )
+    } else {
+        ("", "")
     };
     format!(
-        r#"# Written by `bench`: one {servicetype} vserver, one member, one worker thread.
+        r#"# Written by `bench`: one {vserver} vserver, one member, one worker thread.
 [ballast]
 workers = 1
 l4relay = "{relay}"
 maxconn = {maxconn}
-
+{certkey}
 [[servicegroup]]
 servicegroupname = "bench-backend"
-servicetype = "{servicetype}"
+servicetype = "{group}"
 members = [{{ ip = "{ip}", port = {port} }}]
 
 [[lbvserver]]
 name = "bench"
-servicetype = "{servicetype}"
+servicetype = "{vserver}"
 ipv46 = "{lip}"
 port = {lport}
 lbmethod = "ROUNDROBIN"
 servicegroupname = "bench-backend"
-"#,
+{bind}"#,
         ip = backend.ip(),
         port = backend.port(),
         lip = listen.ip(),
@@ -323,6 +340,7 @@ async fn start_peer(
     peer: Peer,
     layer: Layer,
     backend: SocketAddr,
+    certs: Option<&CertFiles>,
     config: &LabConfig,
     cpu: Option<usize>,
     workdir: &Workdir,
@@ -333,11 +351,11 @@ async fn start_peer(
     let nofile = peers::fd_budget(conns);
     let (text, file) = match peer {
         Peer::Haproxy => (
-            peers::haproxy_config(layer, listen, backend, conns, nofile),
+            peers::haproxy_config(layer, listen, backend, certs, conns, nofile),
             "haproxy.cfg",
         ),
         Peer::Nginx => (
-            peers::nginx_config(layer, listen, backend, workdir.path(), conns, nofile),
+            peers::nginx_config(layer, listen, backend, certs, workdir.path(), conns, nofile),
             "nginx.conf",
         ),
     };
@@ -378,6 +396,8 @@ pub struct Lab {
     pub skipped: Vec<(String, String)>,
     /// Peer versions (`haproxy`, first line of `haproxy -v`), for the report.
     pub versions: Vec<(String, String)>,
+    /// The certificate the proxies serve, for [`Layer::Tls`].
+    pub certs: Option<CertFiles>,
     proxies: Vec<Server>,
     pub backend: Server,
     _workdir: Workdir,
@@ -395,8 +415,12 @@ impl Lab {
         let me = std::env::current_exe().context("finding the bench binary")?;
         let backend_addr = free_addr()?;
         let subcommand = match layer {
-            Layer::Http => "backend",
+            Layer::Http | Layer::Tls | Layer::H2c => "backend",
             Layer::Tcp(_) => "tcp-backend",
+        };
+        let certs = match layer {
+            Layer::Tls => Some(CertFiles::create(workdir.path())?),
+            _ => None,
         };
         let generator_cpu = pin.enabled.then_some(pin.generator_cpu);
         let proxy_cpu = pin.enabled.then_some(pin.proxy_cpu);
@@ -421,6 +445,10 @@ impl Lab {
         let mut versions = Vec::new();
         for kind in kinds {
             match kind {
+                TargetKind::Direct if matches!(layer, Layer::Tls | Layer::H2c) => skipped.push((
+                    "direct".to_string(),
+                    "the backend speaks plain HTTP/1.1 only".to_string(),
+                )),
                 TargetKind::Direct => targets.push(Target {
                     name: "direct".to_string(),
                     addr: backend_addr,
@@ -467,8 +495,16 @@ impl Lab {
                     } else {
                         Peer::Nginx
                     };
-                    let started =
-                        start_peer(peer, layer, backend_addr, config, proxy_cpu, &workdir).await;
+                    let started = start_peer(
+                        peer,
+                        layer,
+                        backend_addr,
+                        certs.as_ref(),
+                        config,
+                        proxy_cpu,
+                        &workdir,
+                    )
+                    .await;
                     match started {
                         Ok((server, target, version)) => {
                             versions.push((peer.name().to_string(), version));
@@ -488,6 +524,7 @@ impl Lab {
             targets,
             skipped,
             versions,
+            certs,
             proxies,
             backend,
             _workdir: workdir,
@@ -525,5 +562,17 @@ mod tests {
         assert!(text.contains(r#"members = [{ ip = "127.0.0.1", port = 9001 }]"#));
         assert!(text.contains("port = 8080"));
         assert_eq!(text.matches(r#"servicetype = "TCP""#).count(), 2);
+    }
+
+    #[test]
+    fn tls_config_binds_the_certificate_beside_it() {
+        let listen: SocketAddr = "127.0.0.1:8443".parse().unwrap();
+        let backend: SocketAddr = "127.0.0.1:9001".parse().unwrap();
+        let text = ballast_config(Layer::Tls, listen, backend, 100);
+        assert!(text.contains("[[sslcertkey]]\ncertkey = \"bench\"\ncert = \"bench-cert.pem\""));
+        assert!(text.contains("servicetype = \"SSL\""));
+        assert!(text.contains("sslcertkey = [\"bench\"]"));
+        // The members still speak plain HTTP.
+        assert!(text.contains("servicetype = \"HTTP\""));
     }
 }

@@ -10,7 +10,8 @@ use tokio::time::Instant;
 
 use crate::backend::{DOWNLOAD, TCP_CHUNK, UPLOAD};
 use crate::procstat::{self, CpuWindow};
-use crate::report::{self, JsonOut, TcpRun, keep_least_disturbed};
+use crate::report::{self, JsonOut, TcpRun};
+use crate::rounds::{self, Turn};
 use crate::targets::{Lab, Layer, Pinning, TargetKind};
 use crate::{Common, Direction, TcpArgs};
 
@@ -124,62 +125,41 @@ pub async fn rounds(
     }
 
     let backend_pid = lab.backend.pid();
-    let mut runs: Vec<TcpRun> = Vec::new();
-    let n = lab.targets.len();
-    for round in 1..=common.rounds {
-        for i in 0..n {
-            let target: crate::targets::Target = lab.targets[(round - 1 + i) % n].clone();
-            let mut attempts: Vec<TcpRun> = Vec::new();
-            for attempt in 1..=common.retries + 1 {
-                lab.check_alive()?;
-                let pids = lab.pids();
-                procstat::wait_quiet(&pids, common.max_foreign, common.quiet_wait).await?;
-                let first = procstat::snapshot(&pids)?;
-                let started = Instant::now();
-                transfer(target.addr, args.bytes, args.direction)
-                    .await
-                    .with_context(|| format!("transfer to {}", target.name))?;
-                let seconds = started.elapsed().as_secs_f64();
-                let cpu = CpuWindow::between(&first, &procstat::snapshot(&pids)?);
-                let gib = args.bytes as f64 / GIB;
-                let relay = target.proxy_pid.map(|pid| cpu.of(pid));
-                let record = TcpRun {
-                    bench: "tcp",
-                    unix_time: std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_secs()),
-                    target: target.name.clone(),
-                    round,
-                    attempt,
-                    kept: false,
-                    direction,
-                    bytes: args.bytes,
-                    seconds,
-                    gbit_s: args.bytes as f64 * 8.0 / seconds / 1e9,
-                    relay_cpu_s_per_gib: relay.map(|c| c.total_s() / gib),
-                    relay_user_s_per_gib: relay.map(|c| c.user_s / gib),
-                    relay_sys_s_per_gib: relay.map(|c| c.sys_s / gib),
-                    endpoints_cpu_s_per_gib: (cpu.generator.total_s()
-                        + cpu.of(backend_pid).total_s())
-                        / gib,
-                    cpu_busy: cpu.cpu_busy.clone(),
-                    foreign_cores: cpu.foreign_cores,
-                    steal_cores: cpu.steal_cores,
-                    clk_tck: procstat::clk_tck(),
-                };
-                println!("{}", record.line());
-                let clean = record.foreign_cores <= common.max_foreign;
-                attempts.push(record);
-                if clean {
-                    break;
-                }
-            }
-            keep_least_disturbed(&mut attempts, |r| r.foreign_cores, |r| r.kept = true);
-            for record in attempts {
-                out.write(&record)?;
-                runs.push(record);
-            }
-        }
-    }
-    Ok(runs)
+    let targets = lab.targets.clone();
+    rounds::alternate(lab, &targets, common, out, async |turn: Turn| {
+        let target = &turn.target;
+        let first = procstat::snapshot(&turn.pids)?;
+        let started = Instant::now();
+        transfer(target.addr, args.bytes, args.direction)
+            .await
+            .with_context(|| format!("transfer to {}", target.name))?;
+        let seconds = started.elapsed().as_secs_f64();
+        let cpu = CpuWindow::between(&first, &procstat::snapshot(&turn.pids)?);
+        let gib = args.bytes as f64 / GIB;
+        let relay = target.proxy_pid.map(|pid| cpu.of(pid));
+        Ok(TcpRun {
+            bench: "tcp",
+            unix_time: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            target: target.name.clone(),
+            round: turn.round,
+            attempt: turn.attempt,
+            kept: false,
+            direction,
+            bytes: args.bytes,
+            seconds,
+            gbit_s: args.bytes as f64 * 8.0 / seconds / 1e9,
+            relay_cpu_s_per_gib: relay.map(|c| c.total_s() / gib),
+            relay_user_s_per_gib: relay.map(|c| c.user_s / gib),
+            relay_sys_s_per_gib: relay.map(|c| c.sys_s / gib),
+            endpoints_cpu_s_per_gib: (cpu.generator.total_s() + cpu.of(backend_pid).total_s())
+                / gib,
+            cpu_busy: cpu.cpu_busy.clone(),
+            foreign_cores: cpu.foreign_cores,
+            steal_cores: cpu.steal_cores,
+            clk_tck: procstat::clk_tck(),
+        })
+    })
+    .await
 }
