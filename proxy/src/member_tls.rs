@@ -26,8 +26,9 @@ use tokio_util::either::Either;
 
 use crate::config::{BackendType, MemberTls};
 
-/// A connection to a member: plain TCP, or TLS over it.
-pub type MemberStream = Either<TcpStream, TlsStream<TcpStream>>;
+/// A connection to a member: plain TCP, or TLS over it (boxed: a TLS session is about a
+/// kilobyte, which a plain connection should not carry).
+pub type MemberStream = Either<TcpStream, Box<TlsStream<TcpStream>>>;
 
 /// What a group's member connections need for TLS, compiled once per config.
 #[derive(Debug, Clone)]

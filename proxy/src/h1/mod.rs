@@ -1,4 +1,4 @@
-//! Ballast's own HTTP/1.1 request path, sans-I/O: byte slices in, decisions out. No sockets,
+//! Ballast's own HTTP/1.1, sans-I/O: byte slices in, decisions out. No sockets,
 //! no tokio, no buffers held between calls beyond what a caller hands in.
 //!
 //! [`crate::http::h1_server`] runs it on client connections: it waits for readability holding
@@ -14,12 +14,15 @@
 //!   extensions and trailers, and the encoder for bodies Ballast frames itself.
 //! - [`response`]: which responses have no body (RFC 9112 §6.3), and writing a response head.
 //! - [`convert`]: a [`head::Head`] as `http` request parts.
+//! - [`client`]: the member side: a request head written, a response head and its message
+//!   length read back ([`crate::http::h1_client`] runs it).
 //!
 //! What is checked after parsing (`Host`, `CONNECT`, see [`crate::http::checks`]) is not
 //! repeated here: the server converts a [`head::Head`] to `http` parts and runs the same
 //! checks for HTTP/1.1 and HTTP/2.
 
 pub mod chunked;
+pub mod client;
 pub mod convert;
 pub mod framing;
 pub mod head;

@@ -14,13 +14,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
 use tokio::time::Sleep;
 
 use super::client_body::{ClientBody, ClientBodyError};
 
 use super::error::ExchangeError;
-use super::pool::{self, Sender};
+use super::h1_client::response_body::MemberBody;
+use super::h1_client::{MemberConnection, MemberError};
+use super::pool;
 use super::private::PrivateConnection;
 use super::upload::Upload;
 use crate::member::{ActiveGuard, MemberState};
@@ -175,17 +176,17 @@ impl Body for RequestBody {
 #[derive(Debug)]
 pub enum ResponseBody {
     Upstream {
-        inner: Incoming,
+        inner: MemberBody,
         exchange: Option<Exchange>,
     },
     Message(Option<Bytes>),
 }
 
-/// A response in flight from a member: the member's active count and the connection it uses.
+/// A response in flight from a member: the member's active count, and where its connection
+/// goes once the response has ended.
 #[derive(Debug)]
 pub struct Exchange {
     pub guard: ActiveGuard,
-    pub sender: Sender,
     pub stats: Arc<VserverStats>,
     /// `false` for a connection opened for an upgrade: it is never pooled.
     pub reusable: bool,
@@ -197,14 +198,14 @@ pub struct Exchange {
 impl Exchange {
     /// The response ended cleanly: a reusable connection goes back for the member's next
     /// request (to its pool, or to the client connection's own slot); any other closes.
-    pub fn recycle(self) {
-        if !self.reusable {
+    pub fn recycle(self, conn: Option<MemberConnection>) {
+        let Some(conn) = conn.filter(|_| self.reusable) else {
             return;
-        }
-        let member = self.guard.member().clone();
+        };
+        let member = self.guard.member();
         match self.private {
-            Some(private) => private.keep(member, self.sender),
-            None => pool::recycle(member, self.sender),
+            Some(private) => private.keep(member.clone(), conn),
+            None => pool::recycle(member, conn),
         }
     }
 }
@@ -217,12 +218,12 @@ impl ResponseBody {
 
 impl Body for ResponseBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = MemberError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, MemberError>>> {
         match self.get_mut() {
             ResponseBody::Message(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
             ResponseBody::Upstream { inner, exchange } => {
@@ -241,10 +242,10 @@ impl Body for ResponseBody {
                                 .fetch_add(len, Relaxed);
                         }
                         if inner.is_end_stream() {
-                            finish(exchange);
+                            finish(inner, exchange);
                         }
                     }
-                    None => finish(exchange),
+                    None => finish(inner, exchange),
                     // The member failed mid-response: drop the connection, end this response.
                     Some(Err(_)) => drop(exchange.take()),
                 }
@@ -270,8 +271,8 @@ impl Body for ResponseBody {
 }
 
 /// The response ended cleanly: the connection can serve the member's next request.
-fn finish(exchange: &mut Option<Exchange>) {
+fn finish(inner: &mut MemberBody, exchange: &mut Option<Exchange>) {
     if let Some(exchange) = exchange.take() {
-        exchange.recycle();
+        exchange.recycle(inner.take_connection());
     }
 }

@@ -9,6 +9,8 @@
 //! - [`error`]: every way an exchange ends without a member's response: which side failed,
 //!   the status and generic body the client gets, whether a retry is safe.
 //! - [`upload`]: a request body's progress, for blame, `svrtimeout` and response times.
+//! - [`h1_client`]: Ballast's own HTTP/1.1 client side: a request on a member connection,
+//!   its response read by the task that serves the client.
 //! - [`pool`]: keep-alive HTTP/1.1 connections to each member.
 //!   [`private`]: the member connection a client connection keeps for itself alone (groups
 //!   that send PROXY protocol headers).
@@ -22,6 +24,7 @@ pub mod body;
 pub mod checks;
 pub mod client_body;
 pub mod error;
+pub mod h1_client;
 pub mod h1_server;
 pub mod h2_websocket;
 pub mod headers;

@@ -9,19 +9,19 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::pool::Sender;
+use super::h1_client::MemberConnection;
 use crate::member::MemberState;
 
 /// The member connection one client connection keeps.
 #[derive(Debug, Default)]
 pub struct PrivateConnection {
-    kept: Mutex<Option<(Arc<MemberState>, Sender)>>,
+    kept: Mutex<Option<(Arc<MemberState>, MemberConnection)>>,
 }
 
 impl PrivateConnection {
     /// The kept connection, if it goes to `member` and is still open. One kept for a member
     /// that is draining now is closed.
-    pub fn take(&self, member: &MemberState) -> Option<Sender> {
+    pub fn take(&self, member: &MemberState) -> Option<MemberConnection> {
         let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
         let (to, _) = kept.as_ref()?;
         if to.is_draining() {
@@ -31,18 +31,18 @@ impl PrivateConnection {
         if !std::ptr::eq(Arc::as_ptr(to), member) {
             return None;
         }
-        let (_, sender) = kept.take()?;
-        (!sender.is_closed()).then_some(sender)
+        let (_, mut conn) = kept.take()?;
+        conn.is_usable().then_some(conn)
     }
 
-    /// Keeps `sender`, whose response has ended, for this client's next request (replacing,
+    /// Keeps `conn`, whose response has ended, for this client's next request (replacing,
     /// and so closing, one kept before); a draining member's is closed instead.
-    pub fn keep(&self, member: Arc<MemberState>, sender: Sender) {
-        if member.is_draining() || sender.is_closed() {
+    pub fn keep(&self, member: Arc<MemberState>, conn: MemberConnection) {
+        if member.is_draining() {
             return;
         }
         let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
-        *kept = Some((member, sender));
+        *kept = Some((member, conn));
     }
 }
 

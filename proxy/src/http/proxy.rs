@@ -21,15 +21,16 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use http::{Method, Request, Response, Uri};
 use http_body::Body as _;
-use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use super::body::{Exchange, RequestBody, ResponseBody};
 use super::checks;
 use super::client_body::ClientBody;
 use super::error::{ExchangeError, Retry};
+use super::h1_client::MemberConnection;
+use super::h1_client::response_body::MemberBody;
 use super::headers;
-use super::pool::{ConnectError, Sender};
+use super::pool::ConnectError;
 use super::private::PrivateConnection;
 use super::upgrade::{self, TunnelPlan, Tunnels};
 use super::upload::{Progress, Upload};
@@ -200,7 +201,7 @@ async fn forward(
         let member = &group.members[index];
         trace.connecting(&group.name, &member.label);
         let connected = connection(member, &group, ctx, &plan.name, upgrade.is_some()).await;
-        let (mut sender, reused) = match connected {
+        let (conn, reused) = match connected {
             Ok(connection) => connection,
             Err(error) if error.retry() == Retry::AnotherMember => {
                 last_error = error;
@@ -218,31 +219,24 @@ async fn forward(
         }
         let started = Instant::now();
         let sent = response_head(
-            sender.try_send_request(request),
+            conn.send(request),
             upload.as_deref(),
             started,
             group.server_timeout,
         )
         .await;
-        if !matches!(&sent, Some(Err(error)) if error.message().is_some()) {
-            member.counters.requests.fetch_add(1, Relaxed);
-            member.counters.request_bytes.fetch_add(head_len, Relaxed);
-        }
+        member.counters.requests.fetch_add(1, Relaxed);
+        member.counters.request_bytes.fetch_add(head_len, Relaxed);
         if let Some(failure) = upload.as_deref().and_then(Upload::failure) {
             tracing::debug!(vserver = %plan.name, client = %ctx.client, member = %member.label, kind = failure.kind(), "the client's request body failed; the member is not blamed");
             return Err(failure);
         }
         let mut response = match sent {
             Some(Ok(response)) => response,
-            Some(Err(mut error)) => {
-                // The pooled connection closed before the request went out: nothing was sent.
-                if let Some(unsent) = error.take_message() {
-                    request = unsent;
-                    tried.pop();
-                    continue;
-                }
+            Some(Err(error)) => {
                 let failure = ExchangeError::NoResponse;
                 if failure.retry() == Retry::IfReplayable
+                    && error.closed_early()
                     && let Some(copy) = replay
                 {
                     // A reused connection closed under the request: send it again, once.
@@ -252,12 +246,12 @@ async fn forward(
                     continue;
                 }
                 member.counters.errors.fetch_add(1, Relaxed);
-                if let Some(why) = crate::member_tls::tls_cause(error.error()) {
+                if let Some(why) = crate::member_tls::tls_cause(&error) {
                     // TLS 1.3: a member that refuses the client certificate says so after the
                     // handshake, on the first read.
                     tracing::warn!(vserver = %plan.name, servicegroup = %group.name, member = %member.label, reason = %why, "member ended the TLS connection before responding: 502");
                 } else {
-                    tracing::warn!(vserver = %plan.name, servicegroup = %group.name, member = %member.label, error = %error.error(), "member failed before responding: 502");
+                    tracing::warn!(vserver = %plan.name, servicegroup = %group.name, member = %member.label, %error, "member failed before responding: 502");
                 }
                 return Err(failure);
             }
@@ -291,7 +285,6 @@ async fn forward(
             response,
             Exchange {
                 guard,
-                sender,
                 stats: plan.stats.clone(),
                 reusable: upgrade.is_none(),
                 // A connection that began with this client's PROXY header is not another's.
@@ -377,7 +370,7 @@ async fn connection(
     ctx: &ConnContext,
     vserver: &str,
     upgrade: bool,
-) -> Result<(Sender, bool), ExchangeError> {
+) -> Result<(MemberConnection, bool), ExchangeError> {
     // A group that sends PROXY headers never shares a connection between clients: it reuses
     // only the one this client connection kept.
     let proxy_header = group
@@ -385,42 +378,29 @@ async fn connection(
         .map(|version| crate::proxy_protocol::encode(version, ctx.client, ctx.local));
     if !upgrade
         && proxy_header.is_some()
-        && let Some(mut sender) = ctx.private.get().and_then(|kept| kept.take(member))
-        && sender.made_for(group.tls.as_ref())
-        && sender.ready().await.is_ok()
+        && let Some(conn) = ctx.private.get().and_then(|kept| kept.take(member))
+        && conn.made_for(group.tls.as_ref())
     {
-        return Ok((sender, true));
+        return Ok((conn, true));
     }
     if !upgrade
         && proxy_header.is_none()
-        && let Some(mut sender) = member.pool.checkout(group.tls.as_ref())
-        && sender.ready().await.is_ok()
+        && let Some(conn) = member.pool.checkout(group.tls.as_ref())
     {
-        return Ok((sender, true));
+        return Ok((conn, true));
     }
-    let connecting = if upgrade {
-        member
-            .pool
-            .connect_upgradable(
-                group.connect_timeout,
-                group.tls.as_ref(),
-                proxy_header.as_deref(),
-            )
-            .await
-    } else {
-        member
-            .pool
-            .connect(
-                group.connect_timeout,
-                group.tls.as_ref(),
-                proxy_header.as_deref(),
-            )
-            .await
-    };
+    let connecting = member
+        .pool
+        .connect(
+            group.connect_timeout,
+            group.tls.as_ref(),
+            proxy_header.as_deref(),
+        )
+        .await;
     match connecting {
-        Ok(sender) => {
+        Ok(conn) => {
             member.connect_succeeded();
-            Ok((sender, false))
+            Ok((conn, false))
         }
         Err(ConnectError::Tls(why)) => {
             tracing::warn!(vserver, servicegroup = %group.name, member = %member.label, reason = %why, "TLS handshake with the member failed; trying another member");
@@ -479,14 +459,14 @@ fn replayable(
     Some(copy)
 }
 
-fn relay_response(response: Response<Incoming>, exchange: Exchange) -> Response<ResponseBody> {
-    let (mut parts, inner) = response.into_parts();
+fn relay_response(response: Response<MemberBody>, exchange: Exchange) -> Response<ResponseBody> {
+    let (mut parts, mut inner) = response.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers);
     let mut exchange = Some(exchange);
     if inner.is_end_stream()
         && let Some(exchange) = exchange.take()
     {
-        exchange.recycle();
+        exchange.recycle(inner.take_connection());
     }
     Response::from_parts(parts, ResponseBody::Upstream { inner, exchange })
 }

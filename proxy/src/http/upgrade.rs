@@ -26,7 +26,6 @@ use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Response, StatusCode, Version};
-use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio_util::sync::CancellationToken;
@@ -34,7 +33,8 @@ use tokio_util::task::TaskTracker;
 
 use super::body::ResponseBody;
 use super::error::ExchangeError;
-use super::h1_server::transport::{PendingUpgrade, Stream};
+use super::h1_client::response_body::MemberBody;
+use super::h1_server::transport::{PendingUpgrade, Stream, Upgraded};
 use super::{h2_websocket, headers};
 use crate::accesslog::Termination;
 use crate::accesslog::http::TunnelLine;
@@ -205,13 +205,15 @@ pub struct TunnelPlan {
 /// `Upgrade`; an HTTP/2 client gets `200`), and a tunnel starts once hyper hands over both
 /// connections. A `101` that does not answer an HTTP/2 client's handshake is a `502`.
 pub fn switch(
-    mut response: Response<Incoming>,
+    response: Response<MemberBody>,
     requested: Requested,
     plan: TunnelPlan,
     tunnels: &Tunnels,
 ) -> Result<Response<ResponseBody>, ExchangeError> {
-    let member = hyper::upgrade::on(&mut response);
-    let (mut parts, _) = response.into_parts();
+    let (mut parts, mut body) = response.into_parts();
+    let Some(member) = body.into_upgraded() else {
+        return Err(ExchangeError::NoResponse);
+    };
     let upgrade = parts.headers.get(header::UPGRADE).cloned();
     headers::strip_hop_by_hop(&mut parts.headers);
     match &requested.h2 {
@@ -249,15 +251,14 @@ pub fn switch(
 
 async fn relay(
     client: ClientSide,
-    member: OnUpgrade,
+    mut member: Upgraded,
     plan: TunnelPlan,
     line: TunnelLine,
     close: CancellationToken,
 ) {
     let member_state = plan.guard.member().clone();
-    let member = async { member.await.map_err(|error| error.to_string()) };
-    let (client, member) = match tokio::try_join!(client.connection(), member) {
-        Ok(both) => both,
+    let client = match client.connection().await {
+        Ok(client) => client,
         Err(error) => {
             tracing::debug!(member = %member_state.label, %error, "the connection did not switch protocols");
             line.finish(0, Termination::ClientAborted);
@@ -266,7 +267,6 @@ async fn relay(
     };
     let activity = Activity::default();
     let mut client = Tracked::new(client, &activity);
-    let mut member = TokioIo::new(member);
     let ended = tokio::select! {
         result = tokio::io::copy_bidirectional(&mut client, &mut member) => match result {
             Ok(_) => Termination::Complete,
@@ -296,7 +296,7 @@ async fn relay(
 }
 
 /// `101` is the only answer that opens a tunnel.
-pub fn switches(response: &Response<Incoming>) -> bool {
+pub fn switches(response: &Response<MemberBody>) -> bool {
     response.status() == StatusCode::SWITCHING_PROTOCOLS
 }
 

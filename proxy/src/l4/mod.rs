@@ -221,7 +221,7 @@ async fn connect(
                 let server = match &group.tls {
                     None => Either::Left(server),
                     Some(tls) => match handshake(tls, server, member.key.addr, deadline).await {
-                        Ok(server) => Either::Right(server),
+                        Ok(server) => Either::Right(Box::new(server)),
                         Err(why) => {
                             tracing::warn!(vserver = %plan.name, servicegroup = %group.name, member = %member.label, reason = %why, "TLS handshake with the member failed; trying another member");
                             member.tls_handshake_failed(group.passive_retries, &why.0);
