@@ -34,7 +34,7 @@ use crate::accesslog::AccessLog;
 use crate::config::{HttpProfile, L4Relay, ServiceType};
 use crate::error::is_local_exhaustion;
 use crate::http::proxy::ConnContext;
-use crate::http::serve::{Protocol, serve_http, sniff};
+use crate::http::serve::{Protocol, Serving, serve_http, sniff};
 use crate::limits::admission::Admitted;
 use crate::limits::admission::RefusalSlot;
 use crate::limits::{AcceptBackoff, Limit, admit};
@@ -166,6 +166,28 @@ struct HttpRoute {
     admitted: Admitted,
 }
 
+impl HttpRoute {
+    /// The server for the connection, and its admission. The route's box is freed here, not
+    /// held (emptied) beside the server for the connection's whole life.
+    #[expect(
+        clippy::boxed_local,
+        reason = "the route arrives boxed; taking the box is what frees it before serving"
+    )]
+    fn start(self: Box<Self>) -> (Serving<impl Future<Output = ()> + Send>, Admitted) {
+        let HttpRoute {
+            stream,
+            protocol,
+            ctx,
+            profile,
+            idle,
+            close,
+            admitted,
+        } = *self;
+        let serving = serve_http(stream, protocol, ctx, &profile, idle, close);
+        (serving, admitted)
+    }
+}
+
 impl Connection {
     /// Admits the connection, then serves it. Everything up to a plain `HTTP` connection's
     /// serving runs in a box of its own, freed once it is done, so an idle HTTP/1.1
@@ -175,16 +197,7 @@ impl Connection {
         async move {
             match admitting.await {
                 Some(Route::Http(http)) => {
-                    let HttpRoute {
-                        stream,
-                        protocol,
-                        ctx,
-                        profile,
-                        idle,
-                        close,
-                        admitted,
-                    } = *http;
-                    let serving = serve_http(stream, protocol, ctx, &profile, idle, close);
+                    let (serving, admitted) = http.start();
                     serving.await;
                     drop(admitted);
                 }
