@@ -158,6 +158,21 @@ impl ChunkedDecoder {
         })
     }
 
+    /// The trailer fields as a header map (those the `http` types take; the decoder has
+    /// checked their grammar already).
+    pub fn trailer_map(&self) -> http::HeaderMap {
+        let mut map = http::HeaderMap::new();
+        for (name, value) in self.trailers() {
+            if let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(name),
+                http::HeaderValue::from_bytes(value),
+            ) {
+                map.append(name, value);
+            }
+        }
+        map
+    }
+
     /// Reads `input`, the bytes that follow what earlier calls used up.
     pub fn decode(&mut self, input: &[u8]) -> Result<Step, ChunkedError> {
         match self.state {

@@ -10,7 +10,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http_body::{Body, Frame, SizeHint};
 
 use super::{MemberConnection, MemberError, read_more};
@@ -131,7 +130,7 @@ impl Body for MemberBody {
                         Ok(Step::NeedMore) => this.buf.clear(),
                         Ok(Step::Done { consumed }) => {
                             this.buf.advance(consumed);
-                            let trailers = trailers(decoder);
+                            let trailers = decoder.trailer_map();
                             this.state = State::Done;
                             if !trailers.is_empty() {
                                 return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
@@ -164,17 +163,4 @@ impl Body for MemberBody {
             State::Chunked(_) | State::UntilClose => SizeHint::default(),
         }
     }
-}
-
-/// The trailer fields a chunked body ended with (those the `http` types take).
-fn trailers(decoder: &ChunkedDecoder) -> HeaderMap {
-    let mut map = HeaderMap::new();
-    for (name, value) in decoder.trailers() {
-        if let (Ok(name), Ok(value)) =
-            (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
-        {
-            map.append(name, value);
-        }
-    }
-    map
 }

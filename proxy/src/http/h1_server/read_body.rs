@@ -11,7 +11,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, BytesMut};
-use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http_body::Frame;
 use tokio::io::AsyncWrite;
 
@@ -131,7 +130,7 @@ impl BodyReader {
                 Ok(Step::NeedMore) => buf.clear(),
                 Ok(Step::Done { consumed }) => {
                     buf.advance(consumed);
-                    let trailers = trailers(decoder);
+                    let trailers = decoder.trailer_map();
                     if trailers.is_empty() {
                         self.feed.finish();
                     } else {
@@ -164,17 +163,4 @@ fn poll_write_continue<IO: AsyncWrite + Unpin>(
     }
     ready!(Pin::new(&mut *io).poll_flush(cx))?;
     Poll::Ready(Ok(written))
-}
-
-/// The decoder's trailer fields (already checked by it) as a header map.
-fn trailers(decoder: &ChunkedDecoder) -> HeaderMap {
-    let mut map = HeaderMap::new();
-    for (name, value) in decoder.trailers() {
-        if let (Ok(name), Ok(value)) =
-            (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
-        {
-            map.append(name, value);
-        }
-    }
-    map
 }
