@@ -3,7 +3,8 @@
 //! A request whose `Connection` names `upgrade` and that carries an `Upgrade` header keeps
 //! both headers towards the member, over a fresh connection that is never pooled. If the member
 //! answers `101 Switching Protocols`, the client gets that `101`, and a tunnel task takes both
-//! raw streams from hyper and relays bytes both ways (an HTTP/2 client's WebSocket, RFC 8441,
+//! raw streams (the member's from Ballast's client, with any bytes it sent past its `101`) and
+//! relays bytes both ways (an HTTP/2 client's WebSocket, RFC 8441,
 //! is made such an upgrade by [`super::h2_websocket`]; its tunnel is one stream) until:
 //!
 //! - either side closes, or fails;
@@ -202,8 +203,8 @@ pub struct TunnelPlan {
 }
 
 /// The member answered `101`: the client gets it (with `Connection: upgrade` and the member's
-/// `Upgrade`; an HTTP/2 client gets `200`), and a tunnel starts once hyper hands over both
-/// connections. A `101` that does not answer an HTTP/2 client's handshake is a `502`.
+/// `Upgrade`; an HTTP/2 client gets `200`), and a tunnel starts once the client's side of
+/// the connection is handed over (the member's is at hand already). A `101` that does not answer an HTTP/2 client's handshake is a `502`.
 pub fn switch(
     response: Response<MemberBody>,
     requested: Requested,
