@@ -84,6 +84,9 @@ impl App {
         tokio::spawn(ballast_proxy::health::expire_passive_downs(
             snapshot.clone(),
         ));
+        tokio::spawn(ballast_proxy::http::pool::sweep_idle_connections(
+            snapshot.clone(),
+        ));
         let autoscale = Autoscale::start(writer.clone(), snapshot.clone(), shutdown.child_token());
 
         if let Some(settings) = metrics {

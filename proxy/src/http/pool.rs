@@ -5,7 +5,8 @@
 //! The idle list is a lock-free queue that grows as connections come back to it. A draining
 //! member's pool is closed: idle connections are dropped at once, and busy ones are dropped
 //! (closed) when their response ends. No task watches an idle connection: one the member
-//! closed meanwhile is found, and dropped, when it is next taken.
+//! closed meanwhile is found, and dropped, when it is next taken, or by the sweep of every
+//! pool every few seconds ([`sweep_idle_connections`]), whichever comes first.
 //!
 //! An `SSL` servicegroup's connections are TLS ([`crate::member_tls`]): the handshake is part
 //! of the connect, within `connecttimeout`. Each connection remembers the rustls config it was
@@ -14,9 +15,11 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use crossbeam_queue::SegQueue;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -26,6 +29,7 @@ use tokio_util::either::Either;
 use super::h1_client::MemberConnection;
 use crate::member::MemberState;
 use crate::member_tls::{self, TlsFailure, TlsToMembers};
+use crate::snapshot::Snapshot;
 
 /// Why a new member connection could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +46,8 @@ pub enum ConnectError {
 const MAX_IDLE: usize = 1024;
 /// An idle connection older than this is not reused (backends commonly close at 60 s or later).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(50);
+/// How often every pool is swept of connections the member closed or that grew too old.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
 struct Idle {
@@ -81,6 +87,21 @@ impl Pool {
             }
         }
         None
+    }
+
+    /// Closes the idle connections the member closed (or sent bytes on unasked) and those past
+    /// [`IDLE_TIMEOUT`], so that none lingers half-closed while no request comes to take it;
+    /// the others go back. A request meanwhile may miss one and connect anew.
+    pub fn sweep(&self) {
+        let now = Instant::now();
+        for _ in 0..self.idle.len() {
+            let Some(mut idle) = self.idle.pop() else {
+                return;
+            };
+            if now.duration_since(idle.since) < IDLE_TIMEOUT && idle.conn.is_usable() {
+                self.idle.push(idle);
+            }
+        }
     }
 
     /// Opens a new connection (TLS with `tls`), bounded by `timeout`. A `proxy_header` is
@@ -146,4 +167,54 @@ impl Pool {
 /// draining).
 pub fn recycle(member: &MemberState, conn: MemberConnection) {
     member.pool.put(conn);
+}
+
+/// Sweeps every member's pool every [`SWEEP_EVERY`] ([`Pool::sweep`]), for Ballast's life.
+pub async fn sweep_idle_connections(snapshot: Arc<ArcSwap<Snapshot>>) {
+    let mut tick = tokio::time::interval(SWEEP_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let current = snapshot.load();
+        for group in current.groups.values() {
+            group.members.iter().for_each(|member| member.pool.sweep());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_sweep_closes_what_the_member_closed_and_keeps_the_rest() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let pool = Pool::new(listener.local_addr().unwrap());
+        let timeout = Duration::from_secs(5);
+        let (kept, closed) = (
+            pool.connect(timeout, None, None),
+            pool.connect(timeout, None, None),
+        );
+        let (kept, closed) = (kept.await.unwrap(), closed.await.unwrap());
+        let (mut member_kept, _) = listener.accept().await.unwrap();
+        let (member_closed, _) = listener.accept().await.unwrap();
+        pool.put(kept);
+        pool.put(closed);
+        drop(member_closed);
+        // The member's FIN is on loopback in a moment; the sweep then closes its side too.
+        for _ in 0..100 {
+            pool.sweep();
+            if pool.idle.len() == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(pool.idle.len(), 1, "the closed connection was not swept");
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_millis(200), member_kept.read(&mut byte));
+        assert!(read.await.is_err(), "the open connection was closed too");
+    }
 }
