@@ -21,7 +21,6 @@ use super::client_body::{ClientBody, ClientBodyError};
 use super::error::ExchangeError;
 use super::h1_client::response_body::MemberBody;
 use super::h1_client::{MemberConnection, MemberError};
-use super::pool;
 use super::private::PrivateConnection;
 use super::upload::Upload;
 use crate::member::{ActiveGuard, MemberState};
@@ -205,7 +204,7 @@ impl Exchange {
         let member = self.guard.member();
         match self.private {
             Some(private) => private.keep(member.clone(), conn),
-            None => pool::recycle(member, conn),
+            None => member.pool.put(conn),
         }
     }
 }

@@ -27,7 +27,6 @@ use tokio::time::Instant;
 use tokio_util::either::Either;
 
 use super::h1_client::MemberConnection;
-use crate::member::MemberState;
 use crate::member_tls::{self, TlsFailure, TlsToMembers};
 use crate::snapshot::Snapshot;
 
@@ -138,7 +137,8 @@ impl Pool {
         Ok(MemberConnection::new(stream, made_with))
     }
 
-    fn put(&self, conn: MemberConnection) {
+    /// Takes back a connection whose response has ended (unless the member is draining).
+    pub fn put(&self, conn: MemberConnection) {
         if self.closed.load(Relaxed) {
             return;
         }
@@ -161,12 +161,6 @@ impl Pool {
     pub fn reopen(&self) {
         self.closed.store(false, Relaxed);
     }
-}
-
-/// Gives a connection whose response has ended back to its member's pool (unless the member is
-/// draining).
-pub fn recycle(member: &MemberState, conn: MemberConnection) {
-    member.pool.put(conn);
 }
 
 /// Sweeps every member's pool every [`SWEEP_EVERY`] ([`Pool::sweep`]), for Ballast's life.
