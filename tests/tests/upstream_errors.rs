@@ -28,14 +28,20 @@ fn assert_generic_body(reply: &Reply, expected: &str, member: SocketAddr) {
     }
 }
 
-/// A log line with `message` names `member`.
-fn assert_logged_with_member(ballast: &Ballast, message: &str, member: SocketAddr) {
-    let named = ballast.find_all(|line| {
-        field(line, "message").is_some_and(|m| m.starts_with(message))
-            && field(line, "member") == Some(member.to_string().as_str())
-    });
+/// A log line with `message` names `member` (it may reach the log pipe a moment after the
+/// client had its answer).
+async fn assert_logged_with_member(ballast: &Ballast, message: &str, member: SocketAddr) {
+    let named = ballast
+        .wait_for_log(
+            |line| {
+                field(line, "message").is_some_and(|m| m.starts_with(message))
+                    && field(line, "member") == Some(member.to_string().as_str())
+            },
+            Duration::from_secs(5),
+        )
+        .await;
     assert!(
-        !named.is_empty(),
+        named.is_some(),
         "no `{message}` line names {member}:\n{}",
         ballast.log_text()
     );
@@ -65,7 +71,8 @@ async fn a_member_slower_than_svrtimeout_gets_504() {
         &ballast,
         "member sent no response head within svrtimeout",
         app.addr(),
-    );
+    )
+    .await;
     assert!(
         waited >= Duration::from_millis(300) && waited < Duration::from_secs(2),
         "answered after {waited:?}"
@@ -154,5 +161,5 @@ async fn a_member_that_hangs_up_without_answering_gets_502() {
         assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
         assert_generic_body(&reply, "the server failed before responding", closer_addr);
     }
-    assert_logged_with_member(&ballast, "member failed before responding", closer_addr);
+    assert_logged_with_member(&ballast, "member failed before responding", closer_addr).await;
 }
