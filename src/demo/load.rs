@@ -6,6 +6,11 @@
 //! transport error after a request was sent, is an error. Only a request that provably never
 //! left (a pooled connection found closed, or hyper handing the request back unsent) is sent
 //! again on another connection.
+//!
+//! Like a browser, it never reuses a connection idle for longer than [`KEEP_ALIVE`]: that is
+//! shorter than Ballast's own keep-alive timeout, so a request is never sent on a connection
+//! the proxy is closing at that same moment (a race HTTP/1.1 cannot settle, and that would
+//! count as a failed request here).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -28,6 +33,9 @@ const MAX_IN_FLIGHT: u64 = 2000;
 const SEND_ATTEMPTS: u32 = 3;
 /// At the end, answers still awaited after this long count as errors.
 const FINISH_TIMEOUT: Duration = Duration::from_secs(10);
+/// A pooled connection idle for longer is closed rather than used: half of Ballast's default
+/// idle limit (`clientheadertimeout`, 10 s).
+const KEEP_ALIVE: Duration = Duration::from_secs(5);
 
 /// Requests per second over time.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -122,7 +130,14 @@ pub struct Load {
 #[derive(Debug, Default)]
 struct Shared {
     counts: Mutex<Counts>,
-    pool: Mutex<Vec<SendRequest<Empty<Bytes>>>>,
+    /// Idle connections, the most recently used last.
+    pool: Mutex<Vec<Idle>>,
+}
+
+#[derive(Debug)]
+struct Idle {
+    sender: SendRequest<Empty<Bytes>>,
+    since: Instant,
 }
 
 #[derive(Debug, Default)]
@@ -238,7 +253,7 @@ async fn request(target: SocketAddr, shared: &Shared) -> Result<Duration, String
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let pooled = shared.pool_lock().pop();
+        let pooled = shared.take_idle();
         let mut sender = match pooled {
             Some(sender) => sender,
             None => match connect(target).await {
@@ -278,7 +293,10 @@ async fn request(target: SocketAddr, shared: &Shared) -> Result<Duration, String
             return Err(format!("answer {status}"));
         }
         if !sender.is_closed() {
-            shared.pool_lock().push(sender);
+            shared.pool_lock().push(Idle {
+                sender,
+                since: Instant::now(),
+            });
         }
         return Ok(started.elapsed());
     }
@@ -328,6 +346,15 @@ impl Shared {
         }
     }
 
+    /// The most recently used idle connection, if one was used within [`KEEP_ALIVE`]; older
+    /// ones are closed.
+    fn take_idle(&self) -> Option<SendRequest<Empty<Bytes>>> {
+        let mut pool = self.pool_lock();
+        let fresh = pool.partition_point(|idle| idle.since.elapsed() >= KEEP_ALIVE);
+        pool.drain(..fresh);
+        pool.pop().map(|idle| idle.sender)
+    }
+
     fn lock_counts(&self) -> std::sync::MutexGuard<'_, Counts> {
         // Counters only; a panic elsewhere cannot leave them unusable.
         self.counts
@@ -335,7 +362,7 @@ impl Shared {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn pool_lock(&self) -> std::sync::MutexGuard<'_, Vec<SendRequest<Empty<Bytes>>>> {
+    fn pool_lock(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
         self.pool
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -28,7 +28,23 @@ async fn a_ramp_scales_out_and_in_without_a_failed_request_and_leaves_no_vm() {
         ".",
     ];
     let run = run_demo(&BALLAST.path(), &args, dir.path(), Duration::from_secs(110)).await;
-    let output = format!("stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    // The log's warnings and errors say why a request failed, if one did.
+    let log = std::fs::read_to_string(dir.path().join("ballast-demo.log")).unwrap_or_default();
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|line| {
+            ["WARN", "ERROR", "panicked"]
+                .iter()
+                .any(|w| line.contains(w))
+        })
+        .take(40)
+        .collect();
+    let output = format!(
+        "stdout:\n{}\nstderr:\n{}\nthe log's warnings and errors:\n{}",
+        run.stdout,
+        run.stderr,
+        warnings.join("\n")
+    );
 
     assert!(run.status.success(), "ballast demo failed: {output}");
     let scale_outs = run.summary_count("scale-outs").expect("a scale-outs line");
