@@ -69,6 +69,35 @@ struct Limits {
     client_body_timeout: Duration,
 }
 
+/// The members one request went to, in order: at most [`MAX_ATTEMPTS`], kept without an
+/// allocation.
+#[derive(Debug, Default)]
+struct Tried {
+    members: [usize; MAX_ATTEMPTS],
+    len: usize,
+}
+
+impl Tried {
+    fn push(&mut self, index: usize) {
+        if let Some(slot) = self.members.get_mut(self.len) {
+            *slot = index;
+            self.len += 1;
+        }
+    }
+
+    fn pop(&mut self) {
+        self.len = self.len.saturating_sub(1);
+    }
+}
+
+impl std::ops::Deref for Tried {
+    type Target = [usize];
+
+    fn deref(&self) -> &[usize] {
+        &self.members[..self.len]
+    }
+}
+
 /// Serves one request. Never fails: every problem becomes a response with a clear status.
 pub async fn handle(request: Request<ClientBody>, ctx: &ConnContext) -> Response<ResponseBody> {
     let version = request.version();
@@ -147,16 +176,17 @@ async fn forward(
     let head_len = checks::head_len(&parts) as u64;
     let body = RequestBody::new(body, plan.stats.clone(), limits.client_body_timeout);
     let upload = body.upload().cloned();
-    let mut request = Request::from_parts(parts, body);
+    // Taken when a member connection is ready: a failed connect leaves it for the next member.
+    let mut body = Some(body);
     let key = PickKey {
         client: ctx.client.ip(),
         url: url.as_deref(),
     };
 
     // Persistence is the serving vserver's (a backup vserver's own, when traffic spills there).
-    let sticky = Sticky::lookup(&serving, ctx.client.ip(), Some(request.headers()));
+    let sticky = Sticky::lookup(&serving, ctx.client.ip(), Some(&parts.headers));
 
-    let mut tried = Vec::new();
+    let mut tried = Tried::default();
     let mut replayed = false;
     let mut refreshed = false;
     let mut last_error = ExchangeError::NoMemberAvailable;
@@ -210,16 +240,18 @@ async fn forward(
             Err(error) => return Err(error),
         };
         trace.connected();
-        let replay = (reused && !replayed)
-            .then(|| replayable(&request, &plan.stats))
-            .flatten();
-        request.body_mut().send_to(member.clone());
+        // A replay sends no body: only a request without one is replayed.
+        let mut sending = body
+            .take()
+            .unwrap_or_else(|| RequestBody::empty(plan.stats.clone()));
+        let replayable = reused && !replayed && replayable(&parts.method, &sending);
+        sending.send_to(member.clone());
         if let Some(upload) = &upload {
             upload.begin();
         }
         let started = Instant::now();
         let sent = response_head(
-            conn.send(request),
+            conn.send(&parts, sending),
             upload.as_deref(),
             started,
             group.server_timeout,
@@ -235,12 +267,8 @@ async fn forward(
             Some(Ok(response)) => response,
             Some(Err(error)) => {
                 let failure = ExchangeError::NoResponse;
-                if failure.retry() == Retry::IfReplayable
-                    && error.closed_early()
-                    && let Some(copy) = replay
-                {
+                if failure.retry() == Retry::IfReplayable && error.closed_early() && replayable {
                     // A reused connection closed under the request: send it again, once.
-                    request = copy;
                     replayed = true;
                     tried.pop();
                     continue;
@@ -439,24 +467,13 @@ fn rewrite_request_head(parts: &mut http::request::Parts, ctx: &ConnContext) {
     headers::add_forwarded(&mut parts.headers, ctx.client.ip(), ctx.https);
 }
 
-/// A copy of a request that is safe to send twice: idempotent method, no body.
-fn replayable(
-    request: &Request<RequestBody>,
-    stats: &Arc<crate::stats::VserverStats>,
-) -> Option<Request<RequestBody>> {
+/// Whether a request is safe to send twice: an idempotent method, and no body.
+fn replayable(method: &Method, body: &RequestBody) -> bool {
     let idempotent = matches!(
-        *request.method(),
+        *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
     );
-    if !idempotent || !request.body().is_end_stream() {
-        return None;
-    }
-    let mut copy = Request::new(RequestBody::empty(stats.clone()));
-    *copy.method_mut() = request.method().clone();
-    *copy.uri_mut() = request.uri().clone();
-    *copy.version_mut() = request.version();
-    *copy.headers_mut() = request.headers().clone();
-    Some(copy)
+    idempotent && body.is_end_stream()
 }
 
 fn relay_response(response: Response<MemberBody>, exchange: Exchange) -> Response<ResponseBody> {

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker, ready};
 
 use bytes::{Buf, BytesMut};
-use http::{Request, Response};
+use http::{Response, request};
 use rustls::ClientConfig;
 use tokio::io::{AsyncRead, ReadBuf};
 
@@ -104,19 +104,20 @@ impl MemberConnection {
             .is_pending()
     }
 
-    /// Sends `request` and reads the response head; the body follows as it is polled.
+    /// Sends the request (`parts` and `body`) and reads the response head; the body follows
+    /// as it is polled. The caller keeps `parts`, to send it again where that is safe.
     pub async fn send(
         self,
-        request: Request<RequestBody>,
+        parts: &request::Parts,
+        body: RequestBody,
     ) -> Result<Response<MemberBody>, MemberError> {
-        let (parts, body) = request.into_parts();
-        let framing = send::framing(&parts, &body);
+        let framing = send::framing(parts, &body);
         let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
         let mut head = Vec::with_capacity(256 + parts.headers.len() * 32);
         client::write_request_head(&mut head, &parts.method, target, &parts.headers, framing);
         let mut outgoing = Some(Outgoing::new(head, body, framing, &parts.headers));
         let MemberConnection { mut io, made_with } = self;
-        let mut buf = BytesMut::new();
+        let mut buf = BytesMut::with_capacity(READ_SIZE);
         let mut cut_short = false;
         let (head, used) = poll_fn(|cx| {
             if let Some(sending) = outgoing.as_mut() {

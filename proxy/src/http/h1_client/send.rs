@@ -1,9 +1,10 @@
 //! A request on its way to a member: the head, then the body as the client delivers it,
 //! framed by Ballast ([`RequestFraming`]).
 //!
-//! What is framed and not yet written waits in a short queue of byte slices that go out in
-//! one vectored write where the stream takes one: a chunk's size line, its data and its CRLF
-//! cost one system call, and the head of a request without a body costs one.
+//! What is framed and not yet written (the head, then a short queue of the body's byte slices)
+//! goes out in one vectored write where the stream takes one: a chunk's size line, its data
+//! and its CRLF cost one system call, and the head of a request without a body costs one, and
+//! no allocation besides its own buffer.
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
@@ -44,6 +45,10 @@ pub fn framing(parts: &request::Parts, body: &RequestBody) -> RequestFraming {
 /// The request's bytes not yet written, and the body still to come.
 #[derive(Debug)]
 pub struct Outgoing {
+    /// The request head, written from `head_sent` on; it goes before everything queued.
+    head: Vec<u8>,
+    head_sent: usize,
+    /// The body's framed pieces (none for a request without a body: no allocation).
     queue: VecDeque<Bytes>,
     body: Option<RequestBody>,
     framing: RequestFraming,
@@ -65,7 +70,9 @@ impl Outgoing {
             Vec::new()
         };
         Outgoing {
-            queue: VecDeque::from([Bytes::from(head)]),
+            head,
+            head_sent: 0,
+            queue: VecDeque::new(),
             body: (!body.is_end_stream()).then_some(body),
             framing,
             trailers,
@@ -143,17 +150,26 @@ impl Outgoing {
         io: &mut IO,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), MemberError>> {
-        while !self.queue.is_empty() {
-            let written = if self.queue.len() > 1 && io.is_write_vectored() {
-                let slices: Vec<IoSlice<'_>> = self
-                    .queue
-                    .iter()
+        loop {
+            let head = &self.head[self.head_sent..];
+            let pieces = usize::from(!head.is_empty()) + self.queue.len();
+            let written = if pieces == 0 {
+                return Poll::Ready(Ok(()));
+            } else if pieces > 1 && io.is_write_vectored() {
+                let slices: Vec<IoSlice<'_>> = std::iter::once(head)
+                    .filter(|head| !head.is_empty())
+                    .chain(self.queue.iter().map(|bytes| &bytes[..]))
                     .take(MAX_SLICES)
-                    .map(|bytes| IoSlice::new(bytes))
+                    .map(IoSlice::new)
                     .collect();
                 ready!(Pin::new(&mut *io).poll_write_vectored(cx, &slices))
             } else {
-                ready!(Pin::new(&mut *io).poll_write(cx, &self.queue[0]))
+                let first = if head.is_empty() {
+                    &self.queue[0]
+                } else {
+                    head
+                };
+                ready!(Pin::new(&mut *io).poll_write(cx, first))
             }
             .map_err(MemberError::Io)?;
             if written == 0 {
@@ -162,10 +178,13 @@ impl Outgoing {
             self.advance(written);
             self.flushed = false;
         }
-        Poll::Ready(Ok(()))
     }
 
     fn advance(&mut self, mut written: usize) {
+        let head_left = self.head.len() - self.head_sent;
+        let from_head = written.min(head_left);
+        self.head_sent += from_head;
+        written -= from_head;
         while written > 0 {
             let Some(front) = self.queue.front_mut() else {
                 return;
