@@ -20,6 +20,8 @@
 //! connection is not reused (§6.3 item 3), nor is one that ends with the connection, one that
 //! says `Connection: close`, or an HTTP/1.0 one that does not ask to keep alive.
 
+use std::mem::MaybeUninit;
+
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
 use thiserror::Error;
@@ -109,9 +111,15 @@ pub fn parse_response(
     max_len: usize,
 ) -> Result<Option<(ResponseHead, usize)>, ResponseHeadError> {
     let window = &input[..input.len().min(max_len)];
-    let mut fields = [httparse::EMPTY_HEADER; MAX_RESPONSE_FIELDS];
-    let mut response = httparse::Response::new(&mut fields);
-    let len = match response.parse(window) {
+    // Left uninitialised: `httparse` writes only the fields it finds.
+    let mut fields = [const { MaybeUninit::uninit() }; MAX_RESPONSE_FIELDS];
+    let mut response = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut response,
+        window,
+        &mut fields,
+    );
+    let len = match parsed {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) if input.len() < max_len => return Ok(None),
         Ok(httparse::Status::Partial) => return Err(ResponseHeadError::TooLarge(max_len)),

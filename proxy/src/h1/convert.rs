@@ -14,7 +14,8 @@ use super::head::{Head, HeadError, Version};
 pub fn to_parts(head: &Head) -> Result<Parts, HeadError> {
     let method = Method::from_bytes(head.method()).map_err(|_| HeadError::InvalidMethod)?;
     let uri = Uri::try_from(head.target()).map_err(|_| HeadError::InvalidTarget)?;
-    let mut headers = HeaderMap::with_capacity(head.field_count());
+    // Room for the two `X-Forwarded-*` fields the proxy adds, so the map never grows.
+    let mut headers = HeaderMap::with_capacity(head.field_count() + 2);
     for (name, value) in head.fields() {
         let name = HeaderName::from_bytes(name).map_err(|_| HeadError::InvalidHeaderName)?;
         let value = HeaderValue::from_bytes(value).map_err(|_| HeadError::InvalidHeaderValue)?;

@@ -35,6 +35,7 @@
 //! entry vector and one allocation per header name outside the standard ones. The wiring
 //! converts to `http` types only where a request leaves for a member.
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use http::StatusCode;
@@ -198,9 +199,10 @@ pub fn parse(input: &[u8], max_head_len: usize) -> Result<Parsed, HeadError> {
         }) => &window[..window.len() - 1],
         Ok(_) => window,
     };
-    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut request = httparse::Request::new(&mut fields);
-    match request.parse(parsable) {
+    // Left uninitialised: `httparse` writes only the fields it finds.
+    let mut fields = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut []);
+    match request.parse_with_uninit_headers(parsable, &mut fields) {
         Ok(httparse::Status::Complete(len)) => {
             let head = build(&request, &parsable[..len])?;
             Ok(Parsed::Complete { head, len })

@@ -21,6 +21,10 @@ static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-prot
 
 /// Removes hop-by-hop headers, including those that `Connection` names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none: one pass over the names costs less than a lookup of each.
+    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+        return;
+    }
     if let Some(connection) = headers.get(header::CONNECTION) {
         let named: Vec<HeaderName> = connection
             .to_str()
@@ -41,15 +45,39 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 /// Appends the client address to `X-Forwarded-For` and sets `X-Forwarded-Proto`.
 pub fn add_forwarded(headers: &mut HeaderMap, client: IpAddr, https: bool) {
-    let value = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(existing) => format!("{existing}, {client}"),
-        None => client.to_string(),
+    let mut text = [0u8; MAX_IP_TEXT];
+    let client = ip_text(client, &mut text);
+    let value = match headers.get(&X_FORWARDED_FOR) {
+        Some(existing) => HeaderValue::from_bytes(&[existing.as_bytes(), b", ", client].concat()),
+        None => HeaderValue::from_bytes(client),
     };
-    if let Ok(value) = HeaderValue::try_from(value) {
+    if let Ok(value) = value {
         headers.insert(X_FORWARDED_FOR.clone(), value);
     }
     let proto = if https { "https" } else { "http" };
     headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
+}
+
+/// The longest text of an IP address (IPv6 with an IPv4 tail).
+const MAX_IP_TEXT: usize = 45;
+
+/// `ip` as text, written into `buf`: an IPv4 address digit by digit (the formatting machinery
+/// costs more than the rest of the header rewrite), an IPv6 one as `Display` writes it.
+fn ip_text(ip: IpAddr, buf: &mut [u8; MAX_IP_TEXT]) -> &[u8] {
+    use std::io::Write as _;
+    let mut out = &mut buf[..];
+    // The buffer holds the longest address: these writes cannot fail.
+    let _ = match ip {
+        IpAddr::V4(v4) => v4.octets().iter().enumerate().try_for_each(|(i, octet)| {
+            if i > 0 {
+                out.write_all(b".")?;
+            }
+            out.write_all(itoa::Buffer::new().format(*octet).as_bytes())
+        }),
+        IpAddr::V6(v6) => write!(out, "{v6}"),
+    };
+    let len = MAX_IP_TEXT - out.len();
+    &buf[..len]
 }
 
 #[cfg(test)]
@@ -81,5 +109,27 @@ mod tests {
         add_forwarded(&mut headers, "127.0.0.5".parse().unwrap(), true);
         assert_eq!(headers["x-forwarded-for"], "10.0.0.1, 127.0.0.5");
         assert_eq!(headers["x-forwarded-proto"], "https");
+    }
+
+    #[test]
+    fn forwarded_for_spells_addresses_as_display_does() {
+        let clients = [
+            "127.0.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.20.3.40",
+            "::1",
+            "2001:db8::8:1",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+            "::ffff:255.255.255.255",
+        ];
+        for client in clients {
+            let ip: IpAddr = client.parse().unwrap();
+            let mut headers = HeaderMap::new();
+            add_forwarded(&mut headers, ip, false);
+            assert_eq!(headers["x-forwarded-for"], ip.to_string().as_str());
+            assert_eq!(headers["x-forwarded-for"], client);
+            assert_eq!(headers["x-forwarded-proto"], "http");
+        }
     }
 }
