@@ -65,9 +65,14 @@ for ballast in "$@"; do
         (exec 3<>"/dev/tcp/127.0.0.1/$vserver_port") 2>/dev/null && break
         sleep 0.3
     done
-    requests=$(wrk -t1 -c10 -d10s "http://127.0.0.1:$vserver_port/" | awk '/requests in/ {print $1}')
-    kill -TERM "$proxy"
+    requests=$(wrk -t1 -c10 -d10s "http://127.0.0.1:$vserver_port/" | awk '/requests in/ {print $1}') || true
+    kill -TERM "$proxy" 2>/dev/null || true
     wait "$proxy" || true
-    total=$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+    total=$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}') || true
+    if [ -z "$total" ] || [ -z "$requests" ] || [ "$requests" = 0 ]; then
+        echo "$ballast: nothing measured; its log ends:" >&2
+        tail -5 "$work/ballast.log" >&2
+        exit 1
+    fi
     printf '%-40s %14s %10s %12s\n' "$ballast" "$total" "$requests" "$((total / requests))"
 done
