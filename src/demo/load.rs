@@ -373,6 +373,54 @@ impl Shared {
 mod tests {
     use super::*;
 
+    /// A client connection over an in-memory pipe (nothing is ever sent on it here).
+    async fn sender() -> SendRequest<Empty<Bytes>> {
+        let (client, _server) = tokio::io::duplex(64);
+        let (sender, connection) = http1::handshake(TokioIo::new(client)).await.unwrap();
+        tokio::spawn(connection);
+        sender
+    }
+
+    async fn pool_with_one_idle_since(idle: Duration) -> Shared {
+        let shared = Shared::default();
+        let sender = sender().await;
+        shared.pool_lock().push(Idle {
+            sender,
+            since: Instant::now(),
+        });
+        tokio::time::advance(idle).await;
+        shared
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_idle_shorter_than_the_keep_alive_is_reused() {
+        let shared = pool_with_one_idle_since(KEEP_ALIVE - Duration::from_millis(1)).await;
+        assert!(shared.take_idle().is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_idle_for_the_keep_alive_is_closed_not_reused() {
+        let shared = pool_with_one_idle_since(KEEP_ALIVE).await;
+        assert!(shared.take_idle().is_none());
+        assert!(
+            shared.pool_lock().is_empty(),
+            "the stale connection was kept"
+        );
+
+        // Behind a fresher one, a stale connection is dropped as the fresh one is taken.
+        let shared = pool_with_one_idle_since(KEEP_ALIVE).await;
+        let fresh = sender().await;
+        shared.pool_lock().push(Idle {
+            sender: fresh,
+            since: Instant::now(),
+        });
+        assert!(shared.take_idle().is_some());
+        assert!(
+            shared.pool_lock().is_empty(),
+            "the stale connection was kept"
+        );
+    }
+
     #[test]
     fn the_ramp_goes_low_high_low() {
         let ramp = Schedule::ramp(Duration::from_secs(100));
