@@ -7,7 +7,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 /// Hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection and are never forwarded.
 /// (`Trailer` is not one: it names the trailer fields a chunked body ends with, and hyper's
 /// client sends only the trailers it names.)
-const HOP_BY_HOP: [HeaderName; 6] = [
+static HOP_BY_HOP: [HeaderName; 6] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),

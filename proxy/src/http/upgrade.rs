@@ -204,7 +204,8 @@ pub struct TunnelPlan {
 
 /// The member answered `101`: the client gets it (with `Connection: upgrade` and the member's
 /// `Upgrade`; an HTTP/2 client gets `200`), and a tunnel starts once the client's side of
-/// the connection is handed over (the member's is at hand already). A `101` that does not answer an HTTP/2 client's handshake is a `502`.
+/// the connection is handed over (the member's is at hand already). A `101` that does not
+/// answer an HTTP/2 client's handshake is a `502`.
 pub fn switch(
     response: Response<MemberBody>,
     requested: Requested,
