@@ -80,6 +80,13 @@ pub struct AllArgs {
     /// Unmeasured load before each HTTP window [default: 2s; quick: 300ms].
     #[arg(long, value_parser = parse_duration)]
     pub warmup: Option<Duration>,
+    /// Rounds of the open-loop HTTP runs at 25% and 50%, whose p99 moves a lot from run to run
+    /// on a shared VM [default: 9; quick: 1].
+    #[arg(long)]
+    pub open_rounds: Option<usize>,
+    /// Measured window per open-loop HTTP run [default: 5s; quick: 1s].
+    #[arg(long, value_parser = parse_duration)]
+    pub open_duration: Option<Duration>,
     /// Idle keep-alive connections per target; 0 skips `idle` [default: 10000; quick: 500].
     #[arg(long)]
     pub idle_conns: Option<usize>,
@@ -107,6 +114,9 @@ struct Plan {
     mode: &'static str,
     duration: Duration,
     warmup: Duration,
+    /// Rounds and window of the open-loop HTTP runs (latency and CPU per request).
+    open_rounds: usize,
+    open_duration: Duration,
     idle_conns: usize,
     l4_bytes: u64,
     /// New TLS connections per second in `tls`.
@@ -127,6 +137,12 @@ impl Plan {
                 Duration::from_millis(300)
             } else {
                 Duration::from_secs(2)
+            }),
+            open_rounds: args.open_rounds.unwrap_or(if quick { 1 } else { 9 }),
+            open_duration: args.open_duration.unwrap_or(if quick {
+                Duration::from_secs(1)
+            } else {
+                Duration::from_secs(5)
             }),
             idle_conns: args.idle_conns.unwrap_or(if quick { 500 } else { 10_000 }),
             l4_bytes: args
@@ -150,6 +166,9 @@ pub fn adjust(common: &mut Common, args: &AllArgs) -> Result<()> {
         common.rounds = 1;
         common.retries = 0;
         common.quiet_wait = Duration::ZERO;
+    }
+    if args.open_rounds == Some(0) {
+        bail!("--open-rounds: need at least one round");
     }
     let ballast = common.ballast_path()?;
     if !args.quick && !args.debug_build_ok && is_debug_build(&ballast) {
@@ -419,9 +438,10 @@ fn method(plan: &Plan, common: &Common, pin: &Pinning, args: &AllArgs) -> Vec<St
         ),
         format!(
             "`http1`: {} keep-alive connections, {:?} windows after {:?} warm-up. Max req/s is a closed loop; latency \
-             and CPU come from an open loop at 25% and 50% of the lowest proxy maximum, latency counted from each \
-             request's intended send time, CPU from `/proc/<pid>/stat` over the window.",
-            args.connections, plan.duration, plan.warmup
+             and CPU come from an open loop at 25% and 50% of the lowest proxy maximum, in {} round(s) of {:?} windows \
+             (a run's p99 moves a lot on a shared VM, so it takes more rounds to settle its median), latency counted \
+             from each request's intended send time, CPU from `/proc/<pid>/stat` over the window.",
+            args.connections, plan.duration, plan.warmup, plan.open_rounds, plan.open_duration
         ),
         format!(
             "`idle`: growth of the server's VmRSS per idle keep-alive connection ({} connections, one request \
@@ -508,7 +528,7 @@ async fn http_and_idle(s: &mut Session<'_>, fd_limit: u64) -> Result<(Table, Tab
         idle_conns: 0,
     };
     println!("\n== http1: closed loop, {} connections", args.connections);
-    let closed = http::rounds(&mut lab, &args, s.common, &mut s.out).await?;
+    let closed = http::rounds(&mut lab, &args, s.common.rounds, s.common, &mut s.out).await?;
     let names: Vec<String> = lab.targets.iter().map(|t| t.name.clone()).collect();
     let mut max_rps = Row::figure("max req/s (closed loop)", "max_rps", Some("max_rps"), 0);
     for name in &names {
@@ -527,11 +547,16 @@ async fn http_and_idle(s: &mut Session<'_>, fd_limit: u64) -> Result<(Table, Tab
     }
     errors_note(&closed, "closed loop", &mut table);
 
+    args.duration = s.plan.open_duration;
     for (pct, fraction) in LOADS {
         let rate = (lowest * fraction).round().max(1.0);
         args.rate = Some(rate);
-        println!("\n== http1: open loop at {rate} req/s ({pct}% of the lowest proxy maximum)");
-        let runs = http::rounds(&mut lab, &args, s.common, &mut s.out).await?;
+        println!(
+            "\n== http1: open loop at {rate} req/s ({pct}% of the lowest proxy maximum), {} round(s)",
+            s.plan.open_rounds
+        );
+        let rounds = s.plan.open_rounds;
+        let runs = http::rounds(&mut lab, &args, rounds, s.common, &mut s.out).await?;
         errors_note(&runs, &format!("open loop at {pct}%"), &mut table);
         let at = format!("at {pct}% ({rate:.0} req/s)");
         if pct == 50 {

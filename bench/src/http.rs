@@ -69,7 +69,7 @@ pub async fn run(args: &HttpArgs, common: &Common, pin: &Pinning) -> Result<()> 
         memory.push((pid, MemoryRun::new(&target.name, process, rss, 0)));
     }
 
-    let runs = rounds(&mut lab, args, common, &mut out).await?;
+    let runs = rounds(&mut lab, args, common.rounds, common, &mut out).await?;
     lab.check_alive()?;
 
     for (i, (pid, record)) in memory.iter_mut().enumerate() {
@@ -104,18 +104,19 @@ pub async fn idle(
     Ok(())
 }
 
-/// `common.rounds` rounds over the lab's targets (order rotating per round) under the load of
-/// `args`, retrying disturbed runs; every attempt is written to `out` and returned, the kept
-/// ones marked.
+/// `rounds` rounds over the lab's targets (order rotating per round) under the load of `args`,
+/// retrying disturbed runs; every attempt is written to `out` and returned, the kept ones
+/// marked.
 pub async fn rounds(
     lab: &mut Lab,
     args: &HttpArgs,
+    rounds: usize,
     common: &Common,
     out: &mut JsonOut,
 ) -> Result<Vec<HttpRun>> {
     let backend_pid = lab.backend.pid();
     let targets = lab.targets.clone();
-    rounds::alternate(lab, &targets, common, out, async |turn: Turn| {
+    rounds::alternate(lab, &targets, rounds, common, out, async |turn: Turn| {
         let spec = LoadSpec {
             addr: turn.target.addr,
             connections: args.connections,

@@ -31,17 +31,18 @@ pub struct Turn {
     pub pids: Vec<u32>,
 }
 
-/// `common.rounds` rounds over `targets`, each turn measured by `run` once the machine is quiet.
+/// `rounds` rounds over `targets`, each turn measured by `run` once the machine is quiet.
 pub async fn alternate<T: Attempt>(
     lab: &mut Lab,
     targets: &[Target],
+    rounds: usize,
     common: &Common,
     out: &mut JsonOut,
     mut run: impl AsyncFnMut(Turn) -> Result<T>,
 ) -> Result<Vec<T>> {
     let n = targets.len();
     let mut runs = Vec::new();
-    for round in 1..=common.rounds {
+    for round in 1..=rounds {
         for i in 0..n {
             let target = &targets[(round - 1 + i) % n];
             let mut attempts: Vec<T> = Vec::new();
