@@ -1,22 +1,29 @@
 #!/usr/bin/env bash
-# Instructions Ballast's own code runs per proxied HTTP/1.1 request, counted by valgrind's
+# Instructions Ballast's own code runs per proxied request, counted by valgrind's
 # callgrind: user space only, and the same from run to run whatever else the machine does, so
 # two builds compare where wall-clock figures drown in noise. (It says nothing of the kernel's
 # share; `bench http` measures the whole.)
 #
-#   bench/instructions.sh [BALLAST...]     default: target/release/ballast
+#   bench/instructions.sh [--h2c] [BALLAST...]     default: target/release/ballast
 #
 # For each binary: `bench backend` as the member, Ballast with one HTTP vserver and one worker
-# under callgrind, `wrk -t1 -c10` for 10 s through it, then the total instructions divided by
-# the requests wrk counted (start-up and shutdown add about 0.1%). Needs valgrind and wrk
-# (`apt-get install -y valgrind wrk`) and a release build of `bench` and `ballast`.
+# under callgrind, `wrk -t1 -c10` for 10 s through it (HTTP/1.1 keep-alive; with `--h2c`,
+# `h2load -t1 -c10 -m10`: HTTP/2 with prior knowledge, 10 streams per connection), then the
+# total instructions divided by the requests the client counted (start-up and shutdown add
+# about 0.1%). Needs valgrind, and wrk or h2load (`apt-get install -y valgrind wrk
+# nghttp2-client`), and a release build of `bench` and `ballast`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+client=wrk
+if [ "${1:-}" = "--h2c" ]; then
+    client=h2load
+    shift
+fi
 bench=target/release/bench
 [ -x "$bench" ] || { echo "build first: cargo build --release -p ballast -p ballast-bench" >&2; exit 1; }
-for tool in valgrind callgrind_annotate wrk; do
-    command -v "$tool" >/dev/null || { echo "$tool is missing: apt-get install -y valgrind wrk" >&2; exit 1; }
+for tool in valgrind callgrind_annotate "$client"; do
+    command -v "$tool" >/dev/null || { echo "$tool is missing: apt-get install -y valgrind wrk nghttp2-client" >&2; exit 1; }
 done
 [ $# -gt 0 ] || set -- target/release/ballast
 
@@ -65,7 +72,12 @@ for ballast in "$@"; do
         (exec 3<>"/dev/tcp/127.0.0.1/$vserver_port") 2>/dev/null && break
         sleep 0.3
     done
-    requests=$(wrk -t1 -c10 -d10s "http://127.0.0.1:$vserver_port/" | awk '/requests in/ {print $1}') || true
+    url="http://127.0.0.1:$vserver_port/"
+    if [ "$client" = wrk ]; then
+        requests=$(wrk -t1 -c10 -d10s "$url" | awk '/requests in/ {print $1}') || true
+    else
+        requests=$(h2load -t1 -c10 -m10 -D 10 "$url" | awk '/^requests:/ {print $8}') || true
+    fi
     kill -TERM "$proxy" 2>/dev/null || true
     wait "$proxy" || true
     total=$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}') || true
