@@ -138,11 +138,13 @@ async fn serve_http2<IO: ClientIo>(
     let counted = streams.clone();
     let conn = ctx.clone();
     let service = service_fn(move |request: Request<Incoming>| {
-        let served = exchange(
+        // Boxed: hyper spawns each stream as a task, and the exchange's state (about 4 kB) would
+        // otherwise be copied into the stream's future and again into the task.
+        let served = Box::pin(exchange(
             request.map(ClientBody::Http2),
             ctx.clone(),
             counted.opened(),
-        );
+        ));
         async move { Ok::<_, Infallible>(served.await) }
     });
     let connection = http2::Builder::new(TokioExecutor::new())
