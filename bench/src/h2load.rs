@@ -195,46 +195,39 @@ pub async fn rounds(
         .filter(|t| t.proxy_pid.is_some())
         .cloned()
         .collect();
-    rounds::alternate(
-        lab,
-        &proxies,
-        common.rounds,
-        common,
-        out,
-        async |turn: Turn| {
-            let spec = H2Spec {
-                addr: turn.target.addr,
-                connections,
-                streams,
-                warmup,
-                duration,
-                tls,
-                sample_pids: turn.pids,
-            };
-            let (summary, cpu) = run(h2load, &spec).await?;
-            // Requests in the main window: h2load counts only those.
-            let requests = (summary.rps * duration.as_secs_f64()).round() as u64;
-            Ok(H2Run {
-                bench: if tls { "h2" } else { "h2c" },
-                target: turn.target.name.clone(),
-                round: turn.round,
-                attempt: turn.attempt,
-                kept: false,
-                connections,
-                streams,
-                duration_s: duration.as_secs_f64(),
-                rps: summary.rps,
-                succeeded: summary.succeeded,
-                failed: summary.failed + summary.succeeded.saturating_sub(summary.status_2xx),
-                proxy_cpu: turn
-                    .target
-                    .proxy_pid
-                    .map(|pid| CpuPerRequest::of(cpu.of(pid), requests, cpu.seconds)),
-                cpu_busy: cpu.cpu_busy.clone(),
-                foreign_cores: cpu.foreign_cores,
-            })
-        },
-    )
+    rounds::alternate(lab, &proxies, common, out, async |turn: Turn| {
+        let spec = H2Spec {
+            addr: turn.target.addr,
+            connections,
+            streams,
+            warmup,
+            duration,
+            tls,
+            sample_pids: turn.pids,
+        };
+        let (summary, cpu) = run(h2load, &spec).await?;
+        // Requests in the main window: h2load counts only those.
+        let requests = (summary.rps * duration.as_secs_f64()).round() as u64;
+        Ok(H2Run {
+            bench: if tls { "h2" } else { "h2c" },
+            target: turn.target.name.clone(),
+            round: turn.round,
+            attempt: turn.attempt,
+            kept: false,
+            connections,
+            streams,
+            duration_s: duration.as_secs_f64(),
+            rps: summary.rps,
+            succeeded: summary.succeeded,
+            failed: summary.failed + summary.succeeded.saturating_sub(summary.status_2xx),
+            proxy_cpu: turn
+                .target
+                .proxy_pid
+                .map(|pid| CpuPerRequest::of(cpu.of(pid), requests, cpu.seconds)),
+            cpu_busy: cpu.cpu_busy.clone(),
+            foreign_cores: cpu.foreign_cores,
+        })
+    })
     .await
 }
 

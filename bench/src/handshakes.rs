@@ -334,30 +334,23 @@ pub async fn rounds(
         .filter(|t| t.proxy_pid.is_some())
         .cloned()
         .collect();
-    rounds::alternate(
-        lab,
-        &proxies,
-        common.rounds,
-        common,
-        out,
-        async |turn: Turn| {
-            let spec = HandshakeSpec {
-                addr: turn.target.addr,
-                rate,
-                warmup,
-                duration,
-                sessions,
-                client: tls::client_config(ca, sessions)?,
-                sample_pids: turn.pids,
-            };
-            let result = run(&spec).await?;
-            let id = RunId {
-                target: &turn.target.name,
-                round: turn.round,
-                attempt: turn.attempt,
-            };
-            Ok(HandshakeRun::new(id, &spec, &result, turn.target.proxy_pid))
-        },
-    )
+    rounds::alternate(lab, &proxies, common, out, async |turn: Turn| {
+        let spec = HandshakeSpec {
+            addr: turn.target.addr,
+            rate,
+            warmup,
+            duration,
+            sessions,
+            client: tls::client_config(ca, sessions)?,
+            sample_pids: turn.pids,
+        };
+        let result = run(&spec).await?;
+        let id = RunId {
+            target: &turn.target.name,
+            round: turn.round,
+            attempt: turn.attempt,
+        };
+        Ok(HandshakeRun::new(id, &spec, &result, turn.target.proxy_pid))
+    })
     .await
 }

@@ -116,7 +116,7 @@ pub async fn rounds(
 ) -> Result<Vec<HttpRun>> {
     let backend_pid = lab.backend.pid();
     let targets = lab.targets.clone();
-    rounds::alternate(lab, &targets, rounds, common, out, async |turn: Turn| {
+    rounds::alternate_for(lab, &targets, rounds, common, out, async |turn: Turn| {
         let spec = LoadSpec {
             addr: turn.target.addr,
             connections: args.connections,

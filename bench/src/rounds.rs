@@ -31,8 +31,19 @@ pub struct Turn {
     pub pids: Vec<u32>,
 }
 
-/// `rounds` rounds over `targets`, each turn measured by `run` once the machine is quiet.
+/// `common.rounds` rounds over `targets`, each turn measured by `run` once the machine is quiet.
 pub async fn alternate<T: Attempt>(
+    lab: &mut Lab,
+    targets: &[Target],
+    common: &Common,
+    out: &mut JsonOut,
+    run: impl AsyncFnMut(Turn) -> Result<T>,
+) -> Result<Vec<T>> {
+    alternate_for(lab, targets, common.rounds, common, out, run).await
+}
+
+/// [`alternate`] for `rounds` rounds instead of `common.rounds`.
+pub async fn alternate_for<T: Attempt>(
     lab: &mut Lab,
     targets: &[Target],
     rounds: usize,

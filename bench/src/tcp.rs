@@ -126,47 +126,40 @@ pub async fn rounds(
 
     let backend_pid = lab.backend.pid();
     let targets = lab.targets.clone();
-    rounds::alternate(
-        lab,
-        &targets,
-        common.rounds,
-        common,
-        out,
-        async |turn: Turn| {
-            let target = &turn.target;
-            let first = procstat::snapshot(&turn.pids)?;
-            let started = Instant::now();
-            transfer(target.addr, args.bytes, args.direction)
-                .await
-                .with_context(|| format!("transfer to {}", target.name))?;
-            let seconds = started.elapsed().as_secs_f64();
-            let cpu = CpuWindow::between(&first, &procstat::snapshot(&turn.pids)?);
-            let gib = args.bytes as f64 / GIB;
-            let relay = target.proxy_pid.map(|pid| cpu.of(pid));
-            Ok(TcpRun {
-                bench: "tcp",
-                unix_time: std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs()),
-                target: target.name.clone(),
-                round: turn.round,
-                attempt: turn.attempt,
-                kept: false,
-                direction,
-                bytes: args.bytes,
-                seconds,
-                gbit_s: args.bytes as f64 * 8.0 / seconds / 1e9,
-                relay_cpu_s_per_gib: relay.map(|c| c.total_s() / gib),
-                relay_user_s_per_gib: relay.map(|c| c.user_s / gib),
-                relay_sys_s_per_gib: relay.map(|c| c.sys_s / gib),
-                endpoints_cpu_s_per_gib: (cpu.generator.total_s() + cpu.of(backend_pid).total_s())
-                    / gib,
-                cpu_busy: cpu.cpu_busy.clone(),
-                foreign_cores: cpu.foreign_cores,
-                steal_cores: cpu.steal_cores,
-                clk_tck: procstat::clk_tck(),
-            })
-        },
-    )
+    rounds::alternate(lab, &targets, common, out, async |turn: Turn| {
+        let target = &turn.target;
+        let first = procstat::snapshot(&turn.pids)?;
+        let started = Instant::now();
+        transfer(target.addr, args.bytes, args.direction)
+            .await
+            .with_context(|| format!("transfer to {}", target.name))?;
+        let seconds = started.elapsed().as_secs_f64();
+        let cpu = CpuWindow::between(&first, &procstat::snapshot(&turn.pids)?);
+        let gib = args.bytes as f64 / GIB;
+        let relay = target.proxy_pid.map(|pid| cpu.of(pid));
+        Ok(TcpRun {
+            bench: "tcp",
+            unix_time: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            target: target.name.clone(),
+            round: turn.round,
+            attempt: turn.attempt,
+            kept: false,
+            direction,
+            bytes: args.bytes,
+            seconds,
+            gbit_s: args.bytes as f64 * 8.0 / seconds / 1e9,
+            relay_cpu_s_per_gib: relay.map(|c| c.total_s() / gib),
+            relay_user_s_per_gib: relay.map(|c| c.user_s / gib),
+            relay_sys_s_per_gib: relay.map(|c| c.sys_s / gib),
+            endpoints_cpu_s_per_gib: (cpu.generator.total_s() + cpu.of(backend_pid).total_s())
+                / gib,
+            cpu_busy: cpu.cpu_busy.clone(),
+            foreign_cores: cpu.foreign_cores,
+            steal_cores: cpu.steal_cores,
+            clk_tck: procstat::clk_tck(),
+        })
+    })
     .await
 }
