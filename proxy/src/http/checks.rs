@@ -107,12 +107,8 @@ fn valid_host(value: &[u8]) -> bool {
         None => true,
         Some((b':', digits)) => {
             !digits.is_empty()
-                && digits.len() <= 5
                 && digits.iter().all(u8::is_ascii_digit)
-                && digits
-                    .iter()
-                    .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
-                    <= 65535
+                && std::str::from_utf8(digits).is_ok_and(|port| port.parse::<u16>().is_ok())
         }
         Some(_) => false,
     };
