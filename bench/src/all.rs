@@ -25,6 +25,7 @@ use clap::Args;
 use tokio::time::Instant;
 
 use crate::markdown::{self, Report, Row, Table};
+use crate::paired;
 use crate::report::{HttpRun, JsonOut, MemoryRun, TcpRun, median};
 use crate::targets::{Lab, LabConfig, Layer, Pinning, Relay, TargetKind};
 use crate::tls::Sessions;
@@ -603,6 +604,21 @@ async fn http_and_idle(s: &mut Session<'_>, fd_limit: u64) -> Result<(Table, Tab
                     .rows
                     .push(Row::not_measured(&label, &key, "direct was not measured"));
             }
+        }
+        let samples: Vec<paired::Sample<'_>> = runs
+            .iter()
+            .filter(|r| r.kept)
+            .map(|r| (r.target.as_str(), r.round, r.latency_us.p99))
+            .collect();
+        let peers: Vec<&str> = names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| !matches!(*n, "direct" | "ballast"))
+            .collect();
+        if let Some(note) = paired::lower_in_rounds(&samples, "ballast", &peers, "µs") {
+            table
+                .notes
+                .push(format!("p99 {at}, round by round: {note}."));
         }
     }
     table

@@ -71,6 +71,7 @@ mod machine;
 mod markdown;
 mod memory;
 mod nitro;
+mod paired;
 mod peers;
 mod procstat;
 mod reconfig;
