@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 pub type Sample<'a> = (&'a str, usize, f64);
 
 /// "`subject` was lower than P in W of N rounds …; per-round values: T lo–hi …": wins counted
-/// against each of `peers` over the rounds both ran, spans shown for every target; `None` if
-/// no peer shares a round with `subject`.
+/// against each of `peers` over the rounds both ran; a span for every target (one value where
+/// all its rounds gave the same figure, as with one round); `None` if no peer shares a round
+/// with `subject`.
 pub fn lower_in_rounds(
     samples: &[Sample<'_>],
     subject: &str,
@@ -41,7 +42,11 @@ pub fn lower_in_rounds(
         .map(|(target, values)| {
             let lo = values.values().copied().fold(f64::INFINITY, f64::min);
             let hi = values.values().copied().fold(f64::NEG_INFINITY, f64::max);
-            format!("{target} {lo:.0}–{hi:.0}")
+            if lo == hi {
+                format!("{target} {lo:.0}")
+            } else {
+                format!("{target} {lo:.0}–{hi:.0}")
+            }
         })
         .collect();
     Some(format!(
@@ -71,7 +76,7 @@ mod tests {
         assert_eq!(
             note,
             "ballast was lower than haproxy in 2 of 3, than nginx in 0 of 1 rounds; per-round \
-             values: ballast 500–3000, direct 300–300, haproxy 800–2000, nginx 400–400 µs"
+             values: ballast 500–3000, direct 300, haproxy 800–2000, nginx 400 µs"
         );
     }
 
