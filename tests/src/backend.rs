@@ -76,17 +76,7 @@ impl Backend {
     /// Starts on `addr`; if its port was taken since it was picked (another socket of the
     /// machine got it meanwhile), on another free port of the same IP: use [`Backend::addr`].
     pub async fn start(addr: SocketAddr, name: &str) -> Backend {
-        let mut addr = addr;
-        let mut listened = listen(addr);
-        for _ in 0..3 {
-            match &listened {
-                Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
-                    addr = SocketAddr::new(addr.ip(), crate::free_port(addr.ip()));
-                    listened = listen(addr);
-                }
-                _ => break,
-            }
-        }
+        let (addr, listened) = listen_or_move(addr);
         let mut backend = Backend {
             addr,
             name: name.into(),
@@ -219,6 +209,22 @@ impl Drop for Backend {
 }
 
 /// A listening socket with `SO_REUSEADDR`, so a restart is not blocked by TIME_WAIT.
+/// Listens on `addr`; if its port was taken since it was picked (another socket of the
+/// machine got it meanwhile), on another free port of the same IP, up to three times.
+fn listen_or_move(mut addr: SocketAddr) -> (SocketAddr, std::io::Result<TcpListener>) {
+    let mut listened = listen(addr);
+    for _ in 0..3 {
+        match &listened {
+            Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
+                addr = SocketAddr::new(addr.ip(), crate::free_port(addr.ip()));
+                listened = listen(addr);
+            }
+            _ => break,
+        }
+    }
+    (addr, listened)
+}
+
 fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
@@ -397,8 +403,11 @@ pub struct EchoBackend {
 }
 
 impl EchoBackend {
+    /// Starts on `addr`, or on another free port of its IP if that one was taken since it
+    /// was picked: use [`EchoBackend::addr`].
     pub async fn start(addr: SocketAddr) -> EchoBackend {
-        let listener = listen(addr)
+        let (addr, listened) = listen_or_move(addr);
+        let listener = listened
             .unwrap_or_else(|error| panic!("echo backend cannot listen on {addr}: {error}"));
         let connections = Arc::new(AtomicU64::new(0));
         let counted = connections.clone();

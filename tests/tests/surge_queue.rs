@@ -614,8 +614,8 @@ async fn a_tcp_vserver_falls_back_to_its_backup_and_returns() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let net = Net::new();
-    let primary_addr = net.free_addr(2);
-    let primary = EchoBackend::start(primary_addr).await;
+    let primary = EchoBackend::start(net.free_addr(2)).await;
+    let primary_addr = primary.addr();
     let backup = EchoBackend::start(net.free_addr(3)).await;
     let (tcp, standby) = (net.free_addr(1), net.free_addr(1));
     let body = format!(
