@@ -150,11 +150,9 @@ impl Pool {
 
     /// Takes back a connection whose response has ended (unless the member is draining).
     pub fn put(&self, conn: MemberConnection) {
-        if self.closed.load(Relaxed) {
-            return;
-        }
+        // `closed` is read under the lock, so a `close` running meanwhile takes this one too.
         let mut idle = self.idle();
-        if idle.len() < MAX_IDLE {
+        if !self.closed.load(Relaxed) && idle.len() < MAX_IDLE {
             idle.push(Idle {
                 conn,
                 since: Instant::now(),
@@ -162,7 +160,7 @@ impl Pool {
             return;
         }
         drop(idle);
-        // Past MAX_IDLE the connection is closed, outside the lock.
+        // Draining, or past MAX_IDLE: the connection is closed, outside the lock.
         drop(conn);
     }
 
