@@ -208,7 +208,6 @@ impl Drop for Backend {
     }
 }
 
-/// A listening socket with `SO_REUSEADDR`, so a restart is not blocked by TIME_WAIT.
 /// Listens on `addr`; if its port was taken since it was picked (another socket of the
 /// machine got it meanwhile), on another free port of the same IP, up to three times.
 fn listen_or_move(mut addr: SocketAddr) -> (SocketAddr, std::io::Result<TcpListener>) {
@@ -225,6 +224,7 @@ fn listen_or_move(mut addr: SocketAddr) -> (SocketAddr, std::io::Result<TcpListe
     (addr, listened)
 }
 
+/// A listening socket with `SO_REUSEADDR`, so a restart is not blocked by TIME_WAIT.
 fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
