@@ -1,9 +1,11 @@
 //! HAProxy and nginx as targets: finding (or installing) them, and the configs `bench` writes for
 //! them. Each config has the same shape as Ballast's: one worker/thread, keep-alive connections to
-//! the backend, no access log, one listener on a free 127.0.0.1 port.
+//! the backend, no access log, one listener on a free 127.0.0.1 port. Over HTTP each passes the
+//! client's `Host` and adds `X-Forwarded-For` and `X-Forwarded-Proto`, as Ballast always does,
+//! so that every proxy writes the same request to the backend.
 //!
-//! * HAProxy: `nbthread 1`, `http-reuse always`, `mode tcp` for L4; started with `-db` (stays in
-//!   the foreground as one process, so its pid is the one measured).
+//! * HAProxy: `nbthread 1`, `http-reuse always`, `option forwardfor`, `mode tcp` for L4;
+//!   started with `-db` (stays in the foreground as one process, so its pid is the one measured).
 //! * nginx: `daemon off`, `master_process off` (one process), `upstream { keepalive }` with
 //!   `proxy_http_version 1.1` and an empty `Connection` header; L4 needs the `stream` module,
 //!   which Debian's nginx-light lacks, so it is probed with `nginx -t` first.
@@ -129,12 +131,17 @@ pub fn haproxy_config(
     maxconn: usize,
     nofile: u64,
 ) -> String {
-    let (mode, http_only) = match layer {
+    // (`http-request` rules go in the frontend: HAProxy refuses them in an unnamed `defaults`.)
+    let (mode, http_only, http_rules) = match layer {
         Layer::Http | Layer::Tls | Layer::H2c => (
             "http",
-            "    option http-keep-alive\n    http-reuse always\n",
+            "    option http-keep-alive\n    http-reuse always\n    option forwardfor\n",
+            format!(
+                "    http-request set-header X-Forwarded-Proto {}\n",
+                forwarded_proto(layer)
+            ),
         ),
-        Layer::Tcp(_) => ("tcp", ""),
+        Layer::Tcp(_) => ("tcp", "", String::new()),
     };
     let bind = match (layer, certs) {
         (Layer::Tls, Some(certs)) => format!(
@@ -159,11 +166,16 @@ defaults
     timeout server 60s
 {http_only}frontend bench
     bind {bind}
-    default_backend bench-backend
+{http_rules}    default_backend bench-backend
 backend bench-backend
     server s1 {backend}
 "
     )
+}
+
+/// What `X-Forwarded-Proto` says for a client of `layer`.
+fn forwarded_proto(layer: Layer) -> &'static str {
+    if layer == Layer::Tls { "https" } else { "http" }
 }
 
 /// The nginx config: one `http` server (or `stream` server for L4), one worker process.
@@ -205,6 +217,9 @@ pub fn nginx_config(
             proxy_pass http://bench_backend;
             proxy_http_version 1.1;
             proxy_set_header Connection \"\";
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
         }}
     }}
 }}
@@ -280,6 +295,8 @@ mod tests {
         assert!(text.contains("tune.pool-high-fd-ratio 95"));
         assert!(text.contains("mode http"));
         assert!(text.contains("http-reuse always"));
+        assert!(text.contains("option forwardfor"));
+        assert!(text.contains("set-header X-Forwarded-Proto http\n"));
         assert!(text.contains("bind 127.0.0.1:8080"));
         assert!(text.contains("server s1 127.0.0.1:9001"));
         assert!(!text.contains("log "));
@@ -328,6 +345,9 @@ mod tests {
         assert!(text.contains("keepalive 1024;"));
         assert!(text.contains("proxy_http_version 1.1;"));
         assert!(text.contains("proxy_set_header Connection \"\";"));
+        assert!(text.contains("proxy_set_header Host $http_host;"));
+        assert!(text.contains("proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;"));
+        assert!(text.contains("proxy_set_header X-Forwarded-Proto $scheme;"));
         assert!(text.contains("listen 127.0.0.1:8080;"));
         assert!(text.contains("server 127.0.0.1:9001;"));
         assert!(!text.contains("stream {"));
@@ -351,6 +371,7 @@ mod tests {
             haproxy.contains("bind 127.0.0.1:8080 ssl crt /w/bench-combined.pem alpn h2,http/1.1")
         );
         assert!(haproxy.contains("mode http"));
+        assert!(haproxy.contains("set-header X-Forwarded-Proto https\n"));
         let haproxy = haproxy_config(Layer::H2c, listen, backend, None, 10, 84);
         assert!(haproxy.contains("bind 127.0.0.1:8080 proto h2"));
 
