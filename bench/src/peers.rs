@@ -385,6 +385,45 @@ mod tests {
         assert!(nginx.contains("listen 127.0.0.1:8080 http2;"));
     }
 
+    /// The real HAProxy and nginx (installed by `scripts/test.sh`) accept the HTTP configs: a
+    /// config one of them refused would only show up in `bench` as that peer skipped.
+    #[test]
+    fn the_installed_peers_accept_the_http_configs() {
+        let (listen, backend) = addrs();
+        let dir = std::env::temp_dir().join(format!("bench-peers-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let haproxy = find("haproxy").expect("haproxy is installed (scripts/test.sh)");
+        let nginx = find("nginx").expect("nginx is installed (scripts/test.sh)");
+        for layer in [Layer::Http, Layer::H2c] {
+            let file = dir.join("haproxy.cfg");
+            std::fs::write(
+                &file,
+                haproxy_config(layer, listen, backend, None, 100, 264),
+            )
+            .unwrap();
+            let out = Command::new(&haproxy)
+                .arg("-c")
+                .arg("-f")
+                .arg(&file)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "haproxy refuses the {layer:?} config: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let file = dir.join("nginx.conf");
+            std::fs::write(
+                &file,
+                nginx_config(layer, listen, backend, None, &dir, 100, 264),
+            )
+            .unwrap();
+            let accepted = nginx_accepts(&nginx, &file, &dir);
+            assert_eq!(accepted, Ok(()), "nginx refuses the {layer:?} config");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn nginx_tcp_uses_stream() {
         let (listen, backend) = addrs();
